@@ -1,0 +1,84 @@
+"""One replication of a scenario: build the world and the fleet from seeded streams, run an engine.
+
+Seeds: one root seed; replication k uses ``SeedSequence(root, spawn_key=(k,))``, split into one stream for
+the fleet (who is where, when) and one for the engine (choices and jitter). The fleet stream is the same for
+both engines, so the fast and the reference engine replay the very same fleet.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Literal
+
+import numpy as np
+import simpy
+
+from .engine_fast import run_fast
+from .errors import InputError
+from .fleet import generate_fleet
+from .results import Result, build_result
+from .runbooks import expand_runbook
+from .scenario import MAX_CLIENTS, MAX_HORIZON_DAYS, Scenario
+from .topology import compile_topology
+from .world import World
+
+Engine = Literal["fast", "reference"]
+REFERENCE_MAX_CLIENTS = 20_000
+
+
+def streams(seed: int, replication: int = 0) -> tuple[np.random.Generator, np.random.Generator]:
+    """(fleet, engine) generators of replication ``replication`` under root ``seed``."""
+    ss = np.random.SeedSequence(seed, spawn_key=(replication,))
+    fleet_ss, engine_ss = ss.spawn(2)
+    return np.random.default_rng(fleet_ss), np.random.default_rng(engine_ss)
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int | None = None,
+    *,
+    engine: Engine = "fast",
+    replication: int = 0,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+) -> Result:
+    """Replay the scenario's runbook against its fleet once; returns tables (see ``sim.results.Result``).
+
+    ``clients`` and ``horizon_days`` resize a generated fleet and the horizon without editing the scenario.
+    """
+    sc = scenario
+    if clients is not None:
+        if not 1 <= clients <= MAX_CLIENTS:
+            raise InputError("--clients", "", f"expected 1 to {MAX_CLIENTS} clients (got {clients})")
+        if sc.fleet.files is not None:
+            raise InputError("--clients", "", "the scenario reads its fleet from files; it cannot be resized")
+    if horizon_days is not None:
+        if not 0 < horizon_days <= MAX_HORIZON_DAYS:
+            raise InputError("--horizon-days", "", f"expected more than 0 and at most {MAX_HORIZON_DAYS} days")
+        sc = sc.with_(horizon_days=horizon_days)
+    seed = sc.seed if seed is None else seed
+    horizon = sc.horizon_days * 24.0
+    topo = compile_topology(sc)
+    steps = expand_runbook(sc)
+    fleet_rng, engine_rng = streams(seed, replication)
+    fleet = generate_fleet(sc, topo, fleet_rng, n=clients)
+    if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
+        raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
+    env = simpy.Environment()
+    world = World(env, topo, steps, sc.replication_interval_hours)
+    # Many short-lived objects and no cycles worth collecting: the collector only costs time here.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if engine == "fast":
+            out = run_fast(topo, fleet, world, engine_rng, horizon)
+        elif engine == "reference":
+            from .engine_reference import run_reference
+
+            out = run_reference(topo, fleet, world, engine_rng, horizon)
+        else:
+            raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
+    finally:
+        if was_enabled:
+            gc.enable()
+    return build_result(sc, topo, fleet, world, out, seed=seed, replication=replication, engine=engine, horizon=horizon)

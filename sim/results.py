@@ -18,7 +18,7 @@ from .world import World
 
 CLIENT_COLUMNS = [
     "client_id", "group", "version", "outcome", "cause", "orphaned_at_hours", "new_cert_at_hours",
-    "detected_at_hours", "last_manager", "presence", "mode",
+    "detected_at_hours", "first_contact_hours", "last_manager", "presence", "mode",
 ]
 
 
@@ -38,6 +38,8 @@ class Result:
     events: pd.DataFrame
     trust: pd.DataFrame
     checkins: int
+    window_start_hours: float | None = None
+    first_update_hours: float | None = None
 
     # ---- headline numbers
 
@@ -79,6 +81,8 @@ class Result:
             "not_trusting_at_horizon": int(ok["new_cert_at_hours"].isna().sum()),
             "full_trust_at_hours": self.full_trust_at_hours,
             "repair_hours": self.orphaned * self.scenario.repair_minutes / 60.0,
+            "window_start_hours": self.window_start_hours,
+            "first_update_hours": self.first_update_hours,
             "steps": [
                 {k: _clean(v) for k, v in row.items()} for row in self.steps.to_dict(orient="records")
             ],
@@ -112,6 +116,8 @@ def build_result(
     replication: int,
     engine: str,
     horizon: float,
+    first_contact: np.ndarray,
+    window: tuple[float | None, float | None],
 ) -> Result:
     gone = fleet.presence.gone
     orphaned = ~np.isnan(out.orphaned_at) & ~gone
@@ -130,6 +136,7 @@ def build_result(
             "orphaned_at_hours": np.where(orphaned, out.orphaned_at, np.nan),
             "new_cert_at_hours": np.where(outcome == "ok", out.new_cert_at, np.nan),
             "detected_at_hours": np.where(orphaned & (out.detected_at <= horizon), out.detected_at, np.nan),
+            "first_contact_hours": np.where(~gone & (first_contact <= horizon), first_contact, np.nan),
             "last_manager": np.array(topo.manager_names, dtype=object)[out.last_server],
             "presence": np.array(fleet.presence.pattern_names, dtype=object)[fleet.presence.pattern],
             "mode": np.where(fleet.push, "push", "pull"),
@@ -147,6 +154,7 @@ def build_result(
     return Result(
         scenario=sc, seed=seed, replication=replication, engine=engine, horizon_hours=horizon,
         clients=clients, steps=steps, events=events, trust=trust_over_time(clients, horizon), checkins=out.checkins,
+        window_start_hours=window[0], first_update_hours=window[1],
     )
 
 

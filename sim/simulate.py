@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import simpy
 
+from .contact import first_contact, procedure_window
 from .engine_fast import run_fast
 from .errors import InputError
 from .fleet import generate_fleet
@@ -81,4 +82,11 @@ def simulate(
     finally:
         if was_enabled:
             gc.enable()
-    return build_result(sc, topo, fleet, world, out, seed=seed, replication=replication, engine=engine, horizon=horizon)
+    window, first_update = procedure_window(world.step_records)
+    contact = (
+        first_contact(fleet, topo, window, engine_rng) if window is not None else np.full(fleet.n, np.nan)
+    )
+    return build_result(
+        sc, topo, fleet, world, out, seed=seed, replication=replication, engine=engine, horizon=horizon,
+        first_contact=contact, window=(window, first_update),
+    )

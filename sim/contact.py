@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fleet import Fleet
-from .heartbeat import first_checkin
+from .heartbeat import Draw, first_checkin
 from .topology import Topology
 from .world import StepRecord
 
@@ -29,9 +29,9 @@ def procedure_window(records: list[StepRecord]) -> tuple[float | None, float | N
     return (max(relax) if relax else first_update), first_update
 
 
-def first_contact(fleet: Fleet, topo: Topology, t: float, rng: np.random.Generator) -> np.ndarray:
+def first_contact(fleet: Fleet, topo: Topology, t: float, draw: Draw) -> np.ndarray:
     """First check-in at or after ``t`` of every client, with the heartbeat its group had at the start."""
     idx = np.arange(fleet.n)
     h = topo.init_heartbeat[fleet.group] / 60.0
     h = np.where(np.isnan(fleet.heartbeat_override), h, fleet.heartbeat_override)
-    return first_checkin(fleet, idx, np.full(fleet.n, t), np.full(fleet.n, np.nan), h, rng)
+    return first_checkin(fleet, idx, np.full(fleet.n, t), np.full(fleet.n, np.nan), h, draw)

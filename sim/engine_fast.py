@@ -16,6 +16,7 @@ from .engine_common import heartbeat_hours, initial_last_used, view_states, worl
 from .fleet import Fleet
 from .heartbeat import EPS, first_checkin
 from .outcome import DeathFacts, EngineOutput
+from .streams import ClientStreams
 from .topology import Topology
 from .trust import StateTable, WorldStatus, choose_server
 from .world import World
@@ -24,8 +25,8 @@ from .world import World
 class FastEngine:
     """Listens to the world (``before_change`` / ``after_change``) and advances the fleet lazily."""
 
-    def __init__(self, topo: Topology, fleet: Fleet, world: World, rng: np.random.Generator):
-        self.topo, self.fleet, self.world, self.rng = topo, fleet, world, rng
+    def __init__(self, topo: Topology, fleet: Fleet, world: World, streams: ClientStreams):
+        self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
         n = fleet.n
         self.table = StateTable(topo)
         self.final_cert = world.final_cert
@@ -170,7 +171,7 @@ class FastEngine:
 
     def _first_checkin(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         h = heartbeat_hours(self.fleet, self.hb_tab, self.state, idx)
-        return first_checkin(self.fleet, idx, t, self.hb_last[idx], h, self.rng)
+        return first_checkin(self.fleet, idx, t, self.hb_last[idx], h, self.streams.uniform)
 
     def _schedule(self, idx: np.ndarray, t: float) -> None:
         """Next check-in at or after ``t`` for newly woken clients, keeping a pending one if still ahead."""
@@ -213,7 +214,8 @@ class FastEngine:
             sel = np.flatnonzero(keys == k)
             if len(servers) == 0:
                 continue
-            pick = np.minimum((self.rng.random(len(sel)) * len(servers)).astype(np.int64), len(servers) - 1)
+            u = self.streams.uniform(idx[sel])
+            pick = np.minimum((u * len(servers)).astype(np.int64), len(servers) - 1)
             server[sel] = servers[pick]
             fatal[sel] = fat[pick]
         # a fatal mismatch: orphaned there and then
@@ -258,8 +260,8 @@ class FastEngine:
         return top[self.state[idx], self.lu[idx]]
 
 
-def run_fast(topo: Topology, fleet: Fleet, world: World, rng: np.random.Generator, horizon: float) -> EngineOutput:
-    engine = FastEngine(topo, fleet, world, rng)
+def run_fast(topo: Topology, fleet: Fleet, world: World, streams: ClientStreams, horizon: float) -> EngineOutput:
+    engine = FastEngine(topo, fleet, world, streams)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

@@ -14,6 +14,7 @@ import pandas as pd
 from .errors import InputError
 from .presence import Presence, generate_presence
 from .scenario import FleetFiles, Scenario
+from .streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from .topology import Topology
 
 
@@ -34,6 +35,7 @@ class Fleet:
     delay_mean_hours: float
     use_last_server: bool
     failback_hours: float  # inf: never
+    keys: np.ndarray  # uint64 per client: keys its random streams (from its id for fleets read from files)
 
     @property
     def n(self) -> int:
@@ -88,9 +90,15 @@ def _assemble(
     push: np.ndarray,
     presence: Presence,
     rng: np.random.Generator,
+    keys: np.ndarray | None = None,
 ) -> Fleet:
+    """Per-client uniforms come from the client's key, so a fleet read from files gives every client the
+    same draws whatever its row."""
     n = len(ids)
     fs = sc.fleet
+    keys = keys_from_index(n) if keys is None else keys
+    salt = rng.integers(0, 2**63, size=3, dtype=np.uint64)
+    phase_u, choice_u, delay_u = (to_unit(splitmix64(keys ^ s)) for s in salt)
     fatal_v = np.array([topo.is_fatal(v) for v in vnames], bool)
     return Fleet(
         client_id=ids,
@@ -102,12 +110,13 @@ def _assemble(
         push=push,
         jitter=fs.jitter,
         presence=presence,
-        phase_u=rng.random(n),
-        choice_u=rng.random(n),
-        delay_u=rng.random(n),
+        phase_u=phase_u,
+        choice_u=choice_u,
+        delay_u=delay_u,
         delay_mean_hours=fs.presence.online_checkin_delay_seconds / 3600.0,
         use_last_server=fs.use_last_server,
         failback_hours=np.inf if fs.failback_hours is None else fs.failback_hours,
+        keys=keys,
     )
 
 
@@ -223,7 +232,8 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
                                  sc.horizon_days * 24.0, rng, extra=extra, always_on=always)
     if tz is not None:
         presence.offset = presence.offset + tz
-    return _assemble(sc, topo, df["client_id"].to_numpy(), groups, version, vnames, hb, push, presence, rng)
+    ids = df["client_id"].to_numpy()
+    return _assemble(sc, topo, ids, groups, version, vnames, hb, push, presence, rng, keys=keys_from_ids(ids))
 
 
 def _no_background(spec):  # type: ignore[no-untyped-def]

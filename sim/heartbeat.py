@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Callable
+
 from .fleet import Fleet
+
+Draw = Callable[[np.ndarray], np.ndarray]  # client indices -> one uniform each, from that client's stream
 
 STEP_LIMIT = 40
 EPS = 1e-9  # hours: "strictly after" a check-in
@@ -37,7 +41,7 @@ def first_checkin(
     t: np.ndarray,
     last: np.ndarray,
     h: np.ndarray,
-    rng: np.random.Generator,
+    draw: Draw,
 ) -> np.ndarray:
     """First check-in at or after ``t`` of clients ``idx``, given their last known check-in ``last`` (NaN if
     none) and heartbeat ``h`` in hours. +inf when the client is never online again."""
@@ -62,7 +66,7 @@ def first_checkin(
     anchor[before_start] = forward_recurrence(fleet.phase_u[ci[before_start]], h_on[before_start], fleet.jitter)
     # anchors at or after t are the answer; anchors before t were not the start of a new cycle for
     # clients online since before the start, except when they fall after t
-    nxt = np.where(anchor >= t_on, anchor, _step(anchor, t_on, h_on, fleet.jitter, rng))
+    nxt = np.where(anchor >= t_on, anchor, _step(ci, anchor, t_on, h_on, fleet.jitter, draw))
     inside = nxt < e_on
     res = np.where(inside, nxt, np.inf)
     # the spell ends before the next heartbeat: the check-in on coming online next time
@@ -77,17 +81,17 @@ def first_checkin(
     return out
 
 
-def _step(anchor: np.ndarray, t: np.ndarray, h: np.ndarray, jitter: float, rng: np.random.Generator) -> np.ndarray:
-    """First anchor + sum of intervals that is >= t (anchor < t)."""
+def _step(clients: np.ndarray, anchor: np.ndarray, t: np.ndarray, h: np.ndarray, jitter: float, draw: Draw) -> np.ndarray:
+    """First anchor + sum of intervals that is >= t, for clients whose anchor is before t."""
     if jitter <= 0:
         n = np.ceil((t - anchor) / h - 1e-12)
         return anchor + np.maximum(n, 1) * h
     res = anchor.copy()
     far = (t - anchor) / h > STEP_LIMIT
-    res[far] = t[far] + forward_recurrence(rng.random(int(far.sum())), h[far], jitter)
+    res[far] = t[far] + forward_recurrence(draw(clients[far]), h[far], jitter)
     todo = np.flatnonzero(~far & (res < t))
     while len(todo):
         hh = h[todo]
-        res[todo] += rng.uniform(hh * (1 - jitter), hh * (1 + jitter))
+        res[todo] += hh * (1 - jitter) + 2 * jitter * hh * draw(clients[todo])
         todo = todo[res[todo] < t[todo]]
     return res

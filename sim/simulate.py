@@ -19,6 +19,7 @@ from .errors import InputError
 from .fleet import generate_fleet
 from .results import Result, build_result
 from .runbooks import expand_runbook
+from .streams import ClientStreams
 from .scenario import MAX_CLIENTS, MAX_HORIZON_DAYS, Scenario
 from .topology import compile_topology
 from .world import World
@@ -27,10 +28,16 @@ Engine = Literal["fast", "reference"]
 REFERENCE_MAX_CLIENTS = 20_000
 
 
-def streams(seed: int, replication: int = 0) -> tuple[np.random.Generator, np.random.Generator]:
-    """(fleet, engine) generators of replication ``replication`` under root ``seed``."""
+def seed_sequences(seed: int, replication: int = 0) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """(fleet, engine) seed sequences of replication ``replication`` under root ``seed``."""
     ss = np.random.SeedSequence(seed, spawn_key=(replication,))
     fleet_ss, engine_ss = ss.spawn(2)
+    return fleet_ss, engine_ss
+
+
+def streams(seed: int, replication: int = 0) -> tuple[np.random.Generator, np.random.Generator]:
+    """(fleet, engine) generators of replication ``replication`` under root ``seed``."""
+    fleet_ss, engine_ss = seed_sequences(seed, replication)
     return np.random.default_rng(fleet_ss), np.random.default_rng(engine_ss)
 
 
@@ -61,8 +68,9 @@ def simulate(
     horizon = sc.horizon_days * 24.0
     topo = compile_topology(sc)
     steps = expand_runbook(sc)
-    fleet_rng, engine_rng = streams(seed, replication)
-    fleet = generate_fleet(sc, topo, fleet_rng, n=clients)
+    fleet_ss, engine_ss = seed_sequences(seed, replication)
+    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=clients)
+    engine_rng = np.random.default_rng(engine_ss)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     env = simpy.Environment()
@@ -72,7 +80,7 @@ def simulate(
     gc.disable()
     try:
         if engine == "fast":
-            out = run_fast(topo, fleet, world, engine_rng, horizon)
+            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon)
         elif engine == "reference":
             from .engine_reference import run_reference
 
@@ -84,7 +92,9 @@ def simulate(
             gc.enable()
     window, first_update = procedure_window(world.step_records)
     contact = (
-        first_contact(fleet, topo, window, engine_rng) if window is not None else np.full(fleet.n, np.nan)
+        first_contact(fleet, topo, window, ClientStreams(fleet.keys, engine_ss, 1).uniform)
+        if window is not None
+        else np.full(fleet.n, np.nan)
     )
     return build_result(
         sc, topo, fleet, world, out, seed=seed, replication=replication, engine=engine, horizon=horizon,

@@ -1,0 +1,154 @@
+"""Replications, orphans-vs-retention/wait curves and the plan target, against closed forms and re-runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import sim
+from sim.planning import plan, replicate
+from sim.scenario import build_scenario
+from tests.tiny import tiny_world
+
+N, P_AWAY, MEAN_DAYS = 2000, 0.3, 10.0
+
+
+def away_at_start_world(retention_days: float = 60.0) -> sim.Scenario:
+    """Always-on clients; 30% away at the start with Exp(mean 10 days) remaining absence; kb-multi-server.
+    Orphans at retention R: each away client is orphaned iff its remaining absence exceeds R, so the count is
+    Binomial(N, p exp(-R/m)) with mean N p exp(-R/m)."""
+    data: dict[str, Any] = {
+        "name": "closed-form",
+        "horizon_days": 90,
+        "sites": [{"name": "hq", "managers": [{"name": f"sepm{i}", "restart_minutes": 0} for i in (1, 2, 3)]}],
+        "msls": [{"name": "list", "tiers": [["sepm1", "sepm2", "sepm3"]]}],
+        "groups": [{"name": "root", "msl": "list", "heartbeat_minutes": 5}],
+        "fleet": {
+            "clients": N,
+            "presence": {
+                "away_at_start": {"share": P_AWAY, "remaining_days": {"distribution": "exponential", "mean": MEAN_DAYS}},
+            },
+        },
+        "runbook": {"template": "kb-multi-server", "retention_days": retention_days, "operator_minutes": 0},
+    }
+    return build_scenario(data)
+
+
+@pytest.fixture(scope="module")
+def closed_form_reps() -> sim.planning.Replications:
+    return replicate(away_at_start_world(), n=30, seed=11, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("days", [5.0, 10.0, 20.0])
+def test_orphans_at_retention_match_closed_form(closed_form_reps: Any, days: float) -> None:
+    m = closed_form_reps.orphans_at([days])[:, 0]
+    expected = N * P_AWAY * math.exp(-days / MEAN_DAYS)
+    se = m.std(ddof=1) / math.sqrt(len(m))
+    assert abs(m.mean() - expected) < 3 * se, (m.mean(), expected, se)
+
+
+def test_run_orphans_at_its_own_retention_match_closed_form(closed_form_reps: Any) -> None:
+    s = closed_form_reps.summary()
+    expected = N * P_AWAY * math.exp(-60 / MEAN_DAYS)
+    assert abs(s["orphaned"]["mean"] - expected) < 3 * max(s["orphaned"]["stderr"], 0.1)
+    assert set(s["orphaned_by_cause"]) <= {"retired-before-return"}
+
+
+def test_recommended_retention_matches_inverse_formula(closed_form_reps: Any) -> None:
+    """Orphans <= K: N p exp(-R/m) = K at R = m ln(N p / K); the median replication's need sits there
+    (the K+1-th largest of N p exponentials, about m ln(N p / (K + 0.5)))."""
+    k = 10
+    p = plan(closed_form_reps, max_orphans=k, confidence=0.5)
+    expected = MEAN_DAYS * math.log(N * P_AWAY / (k + 0.5))
+    assert p.recommended is not None
+    assert abs(p.recommended - expected) < 2.0, (p.recommended, expected)
+    strict = plan(closed_form_reps, max_orphans=k, confidence=0.95)
+    assert strict.recommended is not None and strict.recommended > p.recommended
+    j = strict.to_json()
+    assert j["recommended_retention_days"] == strict.recommended
+    assert j["target"] == {"max_orphans": 10.0} and j["confidence"] == 0.95
+    assert j["blocking_causes"] == {}
+    assert {"days", "orphaned_mean", "ci95"} <= set(j["curve"][0])
+    # the recommendation meets the target in at least 95% of the replications
+    at = closed_form_reps.orphans_at([strict.recommended])[:, 0]
+    assert (at <= k).mean() >= 0.95
+
+
+def test_rate_target(closed_form_reps: Any) -> None:
+    p = plan(closed_form_reps, max_orphan_rate=0.005, confidence=0.5)
+    expected = MEAN_DAYS * math.log(N * P_AWAY / (0.005 * N + 0.5))
+    assert p.recommended is not None and abs(p.recommended - expected) < 2.0
+
+
+def test_curve_from_one_run_equals_rerunning_each_retention(tmp_path: Path) -> None:
+    """Deterministic world: clients back at 1, 3, 6, 12 and 25 days. The curve computed from one run at 30
+    days must equal a full re-run at each retention."""
+    back = [24.0, 72.0, 144.0, 288.0, 600.0]
+    clients = [(f"c{i}", "g", "14.3") for i in range(len(back))] + [("home", "g", "14.3")]
+    rb = {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 30, "operator_minutes": 0}
+    sc = tiny_world(tmp_path, clients, [(f"c{i}", "", b) for i, b in enumerate(back)], managers=("a", "b", "c"),
+                    runbook=rb, horizon_days=40)
+    reps = replicate(sc, n=1, seed=3, workers=1, progress=False)
+    for days in [0.5, 2, 4, 7, 13, 26]:
+        rerun = sim.simulate(sc.with_(**{"runbook.retention_days": days}), seed=3).orphaned
+        assert reps.orphans_at([days])[0, 0] == rerun, days
+    assert plan(reps, max_orphans=1).recommended == pytest.approx(12.01)
+    assert plan(reps, max_orphans=0).recommended == pytest.approx(25.01)
+
+
+def test_wait_curve_from_one_run_equals_rerunning_each_wait(tmp_path: Path) -> None:
+    back = [0.5, 2.0, 5.0, 9.0, 30.0]
+    clients = [(f"c{i}", "g", "14.3") for i in range(len(back))]
+    rb = {"template": "kb-single-server", "wait_hours": 48, "operator_minutes": 0}
+    sc = tiny_world(tmp_path, clients, [(f"c{i}", "", b) for i, b in enumerate(back)], runbook=rb, horizon_days=5)
+    reps = replicate(sc, n=1, seed=4, workers=1, progress=False)
+    for hours in [0.25, 1, 3, 6, 10, 31]:
+        rerun = sim.simulate(sc.with_(**{"runbook.wait_hours": hours}), seed=4).orphaned
+        assert reps.orphans_at([hours])[0, 0] == rerun, hours
+    p = plan(reps, max_orphans=0)
+    assert p.to_json()["recommended_wait_hours"] == pytest.approx(30.05)
+
+
+def test_blocking_causes_stop_any_retention(tmp_path: Path) -> None:
+    clients = [(f"old{i}", "g", "14.2") for i in range(3)] + [("new", "g", "14.3")]
+    rb = {"template": "kb-multi-server", "retention_days": 5, "operator_minutes": 0}
+    sc = tiny_world(tmp_path, clients, managers=("a", "b", "c"), runbook=rb, horizon_days=10)
+    reps = replicate(sc, n=2, seed=5, workers=1, progress=False)
+    p = plan(reps, max_orphans=1)
+    assert p.recommended is None
+    assert set(p.blocking_causes) == {"unsupported-version"}
+    assert p.blocking_causes["unsupported-version"]["mean"] == 3
+    assert "unsupported-version" in p.statement()
+    # the one 14.3 client only needs its first hourly heartbeat after the first update
+    assert 0 < plan(reps, max_orphans=3).recommended <= 1 / 24 + 0.01
+
+
+def test_replication_is_the_same_alone_serial_and_parallel() -> None:
+    sc = sim.load_scenario(Path(__file__).parent.parent / "scenarios" / "three-manager-failover.yaml")
+    serial = replicate(sc, n=4, seed=9, clients=400, workers=1, progress=False)
+    parallel = replicate(sc, n=4, seed=9, clients=400, workers=2, progress=False)
+    assert serial.runs.equals(parallel.runs)
+    alone = sim.simulate(sc, 9, replication=2, clients=400)
+    assert alone.summary() == serial.digests[2].summary
+    assert serial.summary() == parallel.summary()
+    # replications differ from each other
+    assert serial.runs["orphaned"].nunique() > 1 or serial.runs["full_trust_at_hours"].nunique() > 1
+
+
+def test_summary_shape(closed_form_reps: Any) -> None:
+    s = closed_form_reps.summary()
+    for key in ("mean", "stderr", "ci95", "quantiles"):
+        assert key in s["orphaned"]
+    lo, hi = s["orphaned"]["ci95"]
+    assert lo <= s["orphaned"]["mean"] <= hi
+    assert s["replications"] == 30
+    assert set(s["orphaned"]["quantiles"]) == {"0.05", "0.25", "0.5", "0.75", "0.95"}
+
+
+def test_curve_is_monotone(closed_form_reps: Any) -> None:
+    c = closed_form_reps.curve()
+    assert np.all(np.diff(c["orphaned_mean"].to_numpy()) <= 0)

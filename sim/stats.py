@@ -28,12 +28,15 @@ def describe(values: np.ndarray | list[float], confidence: float = 0.95) -> dict
     mean = float(finite.mean())
     se = float(finite.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     half = float(st.t.ppf(0.5 + confidence / 2, n - 1) * se) if n > 1 else float("nan")
+    lo = mean - half
+    if (finite >= 0).all():
+        lo = max(lo, 0.0)  # counts and durations: an interval below zero says nothing more than zero
     return {
         "n": n,
         "missing": missing,
         "mean": mean,
         "stderr": _num(se),
-        "ci95": [_num(mean - half), _num(mean + half)],
+        "ci95": [_num(lo), _num(mean + half)],
         "quantiles": q,
     }
 

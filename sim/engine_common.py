@@ -35,7 +35,9 @@ def initial_last_used(fleet: Fleet, topo: Topology) -> np.ndarray:
     return lu
 
 
-def heartbeat_hours(fleet: Fleet, state_heartbeat_minutes: np.ndarray, state: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def heartbeat_hours(
+    fleet: Fleet, state_heartbeat_minutes: np.ndarray, state: np.ndarray, idx: np.ndarray
+) -> np.ndarray:
     """A client's heartbeat: its own override (clients.csv) or its group's policy as it last learnt it."""
     h = state_heartbeat_minutes[state[idx]] / 60.0
     ov = fleet.heartbeat_override[idx]

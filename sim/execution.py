@@ -48,7 +48,9 @@ def run_tasks(
     return out
 
 
-def _run_dask(fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]], address: str, progress: bool, label: str) -> list[T]:
+def _run_dask(
+    fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]], address: str, progress: bool, label: str
+) -> list[T]:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -56,8 +58,9 @@ def _run_dask(fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]], address: s
     cluster = None
     try:
         if address == "local":
-            cluster = LocalCluster(n_workers=default_workers(), threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
+            )
             client = Client(cluster)
         else:
             client = Client(address, timeout=30)
@@ -79,8 +82,9 @@ class _Bar:
     def __init__(self, total: int, label: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                 transient=True)
+        self.progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        )
         self.task = self.progress.add_task(label, total=total)
         self.progress.start()
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import InputError
 from .presence import Presence, generate_presence
-from .scenario import FleetFiles, Scenario
+from .scenario import AwayAtStartSpec, FleetFiles, LeaveSpec, PresenceSpec, Scenario
 from .streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from .topology import Topology
 
@@ -75,8 +75,18 @@ def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: in
     version = rng.choice(len(vnames), n, p=vp / vp.sum()).astype(np.int16)
     push = rng.random(n) < fs.push_share
     presence = generate_presence(fs.presence, n, horizon, rng)
-    return _assemble(sc, topo, np.array([f"c{i:07d}" for i in range(n)]), groups, version, vnames,
-                     np.full(n, np.nan), push, presence, rng)
+    return _assemble(
+        sc,
+        topo,
+        np.array([f"c{i:07d}" for i in range(n)]),
+        groups,
+        version,
+        vnames,
+        np.full(n, np.nan),
+        push,
+        presence,
+        rng,
+    )
 
 
 def _assemble(
@@ -140,8 +150,9 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) 
         raise InputError(str(path), "header", f"missing column(s) {', '.join(missing)}; expected {', '.join(required)}")
     unknown = [c for c in df.columns if c not in required + optional]
     if unknown:
-        raise InputError(str(path), "header", f"unknown column(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(required + optional)}")
+        raise InputError(
+            str(path), "header", f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(required + optional)}"
+        )
     return df
 
 
@@ -161,7 +172,7 @@ def _parse_time(value: str, start: datetime | None, path: Path, line: int, col: 
     if start is None:
         raise InputError(str(path), f"line {line}, {col}", "ISO times need fleet.files.start_time in the scenario")
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return (ts - start).total_seconds() / 3600.0
 
 
@@ -175,8 +186,11 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
     bad_group = ~df["group"].isin(list(gidx))
     if bad_group.any():
         i = int(np.flatnonzero(bad_group.to_numpy())[0])
-        raise InputError(str(cpath), f"line {i + 2}, group",
-                         f"unknown group {df['group'].iloc[i]!r}; the scenario has {', '.join(topo.group_names)}")
+        raise InputError(
+            str(cpath),
+            f"line {i + 2}, group",
+            f"unknown group {df['group'].iloc[i]!r}; the scenario has {', '.join(topo.group_names)}",
+        )
     dup = df["client_id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
@@ -198,8 +212,9 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
             except ValueError:
                 x = -1.0
             if not 0 < x <= 24 * 60:
-                raise InputError(str(cpath), f"line {i + 2}, heartbeat_minutes",
-                                 f"expected minutes between 0 and 1440 (got {v!r})")
+                raise InputError(
+                    str(cpath), f"line {i + 2}, heartbeat_minutes", f"expected minutes between 0 and 1440 (got {v!r})"
+                )
             hb[i] = x / 60.0
     push = np.zeros(n, bool)
     if "mode" in df.columns:
@@ -219,7 +234,9 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
             try:
                 tz[i] = float(v)
             except ValueError:
-                raise InputError(str(cpath), f"line {i + 2}, timezone", f"expected a UTC offset in hours (got {v!r})") from None
+                raise InputError(
+                    str(cpath), f"line {i + 2}, timezone", f"expected a UTC offset in hours (got {v!r})"
+                ) from None
             if not -12 <= tz[i] <= 14:
                 raise InputError(str(cpath), f"line {i + 2}, timezone", f"UTC offset must be in -12..14 (got {v!r})")
     else:
@@ -228,17 +245,22 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
     if files.absences is not None:
         extra = _read_absences(sc, files, {c: i for i, c in enumerate(df["client_id"])}, sc.horizon_days * 24.0)
     always = None if files.background_presence else np.ones(n, bool)
-    presence = generate_presence(spec if files.background_presence else _no_background(spec), n,
-                                 sc.horizon_days * 24.0, rng, extra=extra, always_on=always)
+    presence = generate_presence(
+        spec if files.background_presence else _no_background(spec),
+        n,
+        sc.horizon_days * 24.0,
+        rng,
+        extra=extra,
+        always_on=always,
+    )
     if tz is not None:
         presence.offset = presence.offset + tz
     ids = df["client_id"].to_numpy()
     return _assemble(sc, topo, ids, groups, version, vnames, hb, push, presence, rng, keys=keys_from_ids(ids))
 
 
-def _no_background(spec):  # type: ignore[no-untyped-def]
-    from .scenario import AwayAtStartSpec, LeaveSpec
-
+def _no_background(spec: PresenceSpec) -> PresenceSpec:
+    """The presence model without leave, away-at-start or decommissioning: only the listed absences."""
     return spec.model_copy(update={"leave": LeaveSpec(), "away_at_start": AwayAtStartSpec(), "gone_share": 0.0})
 
 
@@ -253,9 +275,11 @@ def _read_absences(
         try:
             start = datetime.fromisoformat(files.start_time)
         except ValueError:
-            raise InputError(sc.source, "fleet.files.start_time", f"expected an ISO time (got {files.start_time!r})") from None
+            raise InputError(
+                sc.source, "fleet.files.start_time", f"expected an ISO time (got {files.start_time!r})"
+            ) from None
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
     c = np.zeros(len(df), np.int64)
     s = np.zeros(len(df))
     e = np.zeros(len(df))

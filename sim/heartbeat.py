@@ -11,9 +11,9 @@ intervals (measured error in ../shared/docs/performance-notes.md; tested in test
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Callable
+
+import numpy as np
 
 from .fleet import Fleet
 
@@ -81,7 +81,9 @@ def first_checkin(
     return out
 
 
-def _step(clients: np.ndarray, anchor: np.ndarray, t: np.ndarray, h: np.ndarray, jitter: float, draw: Draw) -> np.ndarray:
+def _step(
+    clients: np.ndarray, anchor: np.ndarray, t: np.ndarray, h: np.ndarray, jitter: float, draw: Draw
+) -> np.ndarray:
     """First anchor + sum of intervals that is >= t, for clients whose anchor is before t."""
     if jitter <= 0:
         n = np.ceil((t - anchor) / h - 1e-12)

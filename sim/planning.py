@@ -119,8 +119,12 @@ class Replications:
         for d in self.digests:
             s = d.summary
             row = {
-                "replication": d.replication, "clients": s["clients"], "orphaned": s["orphaned"], "gone": s["gone"],
-                "full_trust_at_hours": s["full_trust_at_hours"], "repair_hours": s["repair_hours"],
+                "replication": d.replication,
+                "clients": s["clients"],
+                "orphaned": s["orphaned"],
+                "gone": s["gone"],
+                "full_trust_at_hours": s["full_trust_at_hours"],
+                "repair_hours": s["repair_hours"],
                 "not_trusting_at_horizon": s["not_trusting_at_horizon"],
             }
             row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
@@ -133,7 +137,8 @@ class Replications:
         keys = sorted({k for d in self.digests for k in d.summary[name]})
         rows = [
             {"replication": d.replication, key: k, "orphaned": d.summary[name].get(k, 0)}
-            for d in self.digests for k in keys
+            for d in self.digests
+            for k in keys
         ]
         return pd.DataFrame(rows, columns=["replication", key, "orphaned"])
 
@@ -164,8 +169,9 @@ class Replications:
     def axis(self) -> tuple[str, str]:
         ax = plan_axis(self.scenario)
         if ax is None:
-            raise InputError(self.scenario.source, "runbook",
-                             "planning needs the kb-multi-server or kb-single-server runbook")
+            raise InputError(
+                self.scenario.source, "runbook", "planning needs the kb-multi-server or kb-single-server runbook"
+            )
         return ax
 
     def orphans_at(self, x: np.ndarray | list[float]) -> np.ndarray:
@@ -185,9 +191,16 @@ class Replications:
         rows = []
         for j, xv in enumerate(x):
             d = describe(m[:, j], confidence)
-            rows.append({name: float(xv), "orphaned_mean": d["mean"], "stderr": d["stderr"],
-                         "ci95_low": d["ci95"][0], "ci95_high": d["ci95"][1],
-                         "q95": d["quantiles"].get("0.95")})
+            rows.append(
+                {
+                    name: float(xv),
+                    "orphaned_mean": d["mean"],
+                    "stderr": d["stderr"],
+                    "ci95_low": d["ci95"][0],
+                    "ci95_high": d["ci95"][1],
+                    "q95": d["quantiles"].get("0.95"),
+                }
+            )
         return pd.DataFrame(rows)
 
     def needed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
@@ -256,8 +269,12 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         x = "days" if self.unit == "days" else "hours"
         points = [
-            {x: float(r[self.parameter]), "orphaned_mean": _r(r["orphaned_mean"]),
-             "ci95": [_r(r["ci95_low"]), _r(r["ci95_high"])], "q95": _r(r["q95"])}
+            {
+                x: float(r[self.parameter]),
+                "orphaned_mean": _r(r["orphaned_mean"]),
+                "ci95": [_r(r["ci95_low"]), _r(r["ci95_high"])],
+                "q95": _r(r["q95"]),
+            }
             for _, r in self.curve.iterrows()
         ]
         key = "recommended_retention_days" if self.parameter == "retention_days" else "recommended_wait_hours"
@@ -279,10 +296,11 @@ class Plan:
         name = "keeping the old certificate" if self.parameter == "retention_days" else "waiting"
         if self.recommended is None:
             causes = ", ".join(f"{c} ({v['mean']:.1f} on average)" for c, v in self.blocking_causes.items()) or "none"
-            return (f"No {self.parameter.replace('_', ' ')} meets {what} <= {limit:g} with {pct} confidence; "
-                    f"orphans no {name.split()[0]} can prevent: {causes}.")
-        return (f"With {pct} confidence, {name} {self.recommended:g} {self.unit} keeps {what} at or below "
-                f"{limit:g}.")
+            return (
+                f"No {self.parameter.replace('_', ' ')} meets {what} <= {limit:g} with {pct} confidence; "
+                f"orphans no {name.split()[0]} can prevent: {causes}."
+            )
+        return f"With {pct} confidence, {name} {self.recommended:g} {self.unit} keeps {what} at or below {limit:g}."
 
 
 def _r(v: Any) -> float | None:
@@ -323,8 +341,11 @@ def plan(
         vals = np.array([d.blocked_by_cause.get(c, 0) for d in reps.digests], float)
         if vals.any():
             blocking[c] = describe(vals, confidence)
-    target = {"max_orphans": float(max_orphans)} if max_orphans is not None else {
-        "max_orphan_rate": float(max_orphan_rate or 0.0)}
+    target = (
+        {"max_orphans": float(max_orphans)}
+        if max_orphans is not None
+        else {"max_orphan_rate": float(max_orphan_rate or 0.0)}
+    )
     x = default_grid(reps.scenario) if grid is None else np.asarray(grid, float)
     if recommended is not None and recommended not in x:
         x = np.unique(np.append(x, recommended))

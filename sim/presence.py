@@ -109,7 +109,7 @@ class Presence:
                 out_s[todo], out_e[todo] = s, e
                 break
             A, B = self.abs_start[ci], self.abs_end[ci]
-            inside = (A <= u[:, None]) & (B > u[:, None])
+            inside = (u[:, None] >= A) & (u[:, None] < B)
             hit = inside.any(axis=1)
             # inside an absence: look again from its end
             cur[todo[hit]] = np.where(inside[hit], B[hit], -np.inf).max(axis=1)

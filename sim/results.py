@@ -17,8 +17,18 @@ from .topology import Topology
 from .world import World
 
 CLIENT_COLUMNS = [
-    "client_id", "group", "version", "outcome", "cause", "orphaned_at_hours", "new_cert_at_hours",
-    "detected_at_hours", "first_contact_hours", "last_manager", "presence", "mode",
+    "client_id",
+    "group",
+    "version",
+    "outcome",
+    "cause",
+    "orphaned_at_hours",
+    "new_cert_at_hours",
+    "detected_at_hours",
+    "first_contact_hours",
+    "last_manager",
+    "presence",
+    "mode",
 ]
 
 
@@ -83,9 +93,7 @@ class Result:
             "repair_hours": self.orphaned * self.scenario.repair_minutes / 60.0,
             "window_start_hours": self.window_start_hours,
             "first_update_hours": self.first_update_hours,
-            "steps": [
-                {k: _clean(v) for k, v in row.items()} for row in self.steps.to_dict(orient="records")
-            ],
+            "steps": [{k: _clean(v) for k, v in row.items()} for row in self.steps.to_dict(orient="records")],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -152,9 +160,18 @@ def build_result(
     )
     events = pd.DataFrame(world.events, columns=["time_hours", "event", "site", "target", "detail"])
     return Result(
-        scenario=sc, seed=seed, replication=replication, engine=engine, horizon_hours=horizon,
-        clients=clients, steps=steps, events=events, trust=trust_over_time(clients, horizon), checkins=out.checkins,
-        window_start_hours=window[0], first_update_hours=window[1],
+        scenario=sc,
+        seed=seed,
+        replication=replication,
+        engine=engine,
+        horizon_hours=horizon,
+        clients=clients,
+        steps=steps,
+        events=events,
+        trust=trust_over_time(clients, horizon),
+        checkins=out.checkins,
+        window_start_hours=window[0],
+        first_update_hours=window[1],
     )
 
 

@@ -46,12 +46,19 @@ def kb_single_server(rb: KbSingleServer, managers: list[str]) -> list[Step]:
     )
     return [
         MslProtocol(
-            kind="msl-protocol", name="assign-http-msl", protocol="http", port=8014,
-            include_non_inheriting=inh, operator_minutes=op,
+            kind="msl-protocol",
+            name="assign-http-msl",
+            protocol="http",
+            port=8014,
+            include_non_inheriting=inh,
+            operator_minutes=op,
         ),
         SecureComms(
-            kind="secure-comms", name="disable-secure-comms", enabled=False,
-            include_non_inheriting=inh, operator_minutes=op,
+            kind="secure-comms",
+            name="disable-secure-comms",
+            enabled=False,
+            include_non_inheriting=inh,
+            operator_minutes=op,
         ),
         first_wait,
         UpdateCertificate(
@@ -59,12 +66,18 @@ def kb_single_server(rb: KbSingleServer, managers: list[str]) -> list[Step]:
         ),
         Wait(kind="wait", name="wait-before-reenable", heartbeats=rb.reenable_wait_heartbeats),
         SecureComms(
-            kind="secure-comms", name="enable-secure-comms", enabled=True,
-            include_non_inheriting=inh, operator_minutes=op,
+            kind="secure-comms",
+            name="enable-secure-comms",
+            enabled=True,
+            include_non_inheriting=inh,
+            operator_minutes=op,
         ),
         MslProtocol(
-            kind="msl-protocol", name="restore-msl", protocol="original",
-            include_non_inheriting=inh, operator_minutes=op,
+            kind="msl-protocol",
+            name="restore-msl",
+            protocol="original",
+            include_non_inheriting=inh,
+            operator_minutes=op,
         ),
     ]
 
@@ -92,7 +105,9 @@ def kb_multi_server(rb: KbMultiServer, managers: list[str]) -> list[Step]:
     else:
         steps.append(
             UpdateCertificate(
-                kind="update-certificate", name=f"update-{retain}", managers=[retain],
+                kind="update-certificate",
+                name=f"update-{retain}",
+                managers=[retain],
                 operator_minutes=rb.operator_minutes,
             )
         )

@@ -20,6 +20,7 @@ MAX_HORIZON_DAYS = 3 * 365
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Strict(BaseModel):
@@ -127,7 +128,7 @@ class PatternSpec(Strict):
     name: str
     share: float = Field(ge=0, le=1, description="Share of clients with this pattern.")
     schedule: Literal["always", "weekly"] = Field("weekly", description="always: on day and night.")
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
     start_hour: float = Field(8.0, ge=0, lt=24, description="Local time the machine comes online.")
     end_hour: float = Field(18.0, gt=0, le=24, description="Local time it goes offline.")
     start_spread_hours: float = Field(

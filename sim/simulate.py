@@ -19,8 +19,8 @@ from .errors import InputError
 from .fleet import generate_fleet
 from .results import Result, build_result
 from .runbooks import expand_runbook
-from .streams import ClientStreams
 from .scenario import MAX_CLIENTS, MAX_HORIZON_DAYS, Scenario
+from .streams import ClientStreams
 from .topology import compile_topology
 from .world import World
 
@@ -97,6 +97,15 @@ def simulate(
         else np.full(fleet.n, np.nan)
     )
     return build_result(
-        sc, topo, fleet, world, out, seed=seed, replication=replication, engine=engine, horizon=horizon,
-        first_contact=contact, window=(window, first_update),
+        sc,
+        topo,
+        fleet,
+        world,
+        out,
+        seed=seed,
+        replication=replication,
+        engine=engine,
+        horizon=horizon,
+        first_contact=contact,
+        window=(window, first_update),
     )

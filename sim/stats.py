@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats as st
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def describe(values: np.ndarray | list[float], confidence: float = 0.95) -> dict[str, Any]:
+def describe(values: np.ndarray | list[float] | pd.Series, confidence: float = 0.95) -> dict[str, Any]:
     """Mean, its standard error and Student-t interval, and quantiles; NaN values (a run where the quantity
     is undefined) are dropped and counted in ``missing``. Infinite values are kept for quantiles only."""
     v = np.asarray(values, dtype=float)
@@ -20,11 +21,22 @@ def describe(values: np.ndarray | list[float], confidence: float = 0.95) -> dict
     n = len(v)
     if n == 0:
         return {"n": 0, "missing": missing, "mean": None, "stderr": None, "ci95": [None, None], "quantiles": {}}
-    q = {f"{p:g}": _num(np.quantile(v, p, method="linear")) if np.isfinite(v).all() else
-         _num(np.quantile(v, p, method="higher")) for p in QUANTILES}
+    q = {
+        f"{p:g}": _num(np.quantile(v, p, method="linear"))
+        if np.isfinite(v).all()
+        else _num(np.quantile(v, p, method="higher"))
+        for p in QUANTILES
+    }
     if len(finite) < n:  # some replications never reach it: no mean
-        return {"n": n, "missing": missing, "mean": None, "stderr": None, "ci95": [None, None], "quantiles": q,
-                "never": n - len(finite)}
+        return {
+            "n": n,
+            "missing": missing,
+            "mean": None,
+            "stderr": None,
+            "ci95": [None, None],
+            "quantiles": q,
+            "never": n - len(finite),
+        }
     mean = float(finite.mean())
     se = float(finite.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     half = float(st.t.ppf(0.5 + confidence / 2, n - 1) * se) if n > 1 else float("nan")

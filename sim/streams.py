@@ -36,7 +36,8 @@ def keys_from_ids(ids: np.ndarray) -> np.ndarray:
     """A stable 64-bit key per client id (independent of its row)."""
     return np.fromiter(
         (int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little") for i in ids),
-        dtype=np.uint64, count=len(ids),
+        dtype=np.uint64,
+        count=len(ids),
     )
 
 

@@ -74,8 +74,15 @@ class Sweep:
             key = key if isinstance(key, tuple) else (key,)
             d = describe(g["orphaned"].to_numpy(), confidence)
             row = dict(zip(self.fields, key, strict=True))
-            row.update({"replications": len(g), "orphaned_mean": d["mean"], "orphaned_stderr": d["stderr"],
-                        "orphaned_ci95_low": d["ci95"][0], "orphaned_ci95_high": d["ci95"][1]})
+            row.update(
+                {
+                    "replications": len(g),
+                    "orphaned_mean": d["mean"],
+                    "orphaned_stderr": d["stderr"],
+                    "orphaned_ci95_low": d["ci95"][0],
+                    "orphaned_ci95_high": d["ci95"][1],
+                }
+            )
             for c in CAUSES:
                 row[f"orphaned_mean:{c}"] = float(g[f"orphaned:{c}"].mean())
             ft = g["full_trust_at_hours"].to_numpy(dtype=float)
@@ -107,16 +114,22 @@ def sweep(
     seed = scenario.seed if seed is None else seed
     scenarios = [scenario.with_(**dict(zip(fields, c, strict=True))) for c in combos]  # validates every point
     tasks = [(sc, seed, k, engine, clients, horizon_days, False) for sc in scenarios for k in range(replications)]
-    digests: list[Digest] = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress,
-                                      label="sweep")
+    digests: list[Digest] = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress, label="sweep")
     rows = []
     for i, d in enumerate(digests):
         combo = combos[i // replications]
         s = d.summary
         row: dict[str, Any] = dict(zip(fields, combo, strict=True))
-        row.update({"replication": d.replication, "clients": s["clients"], "orphaned": s["orphaned"],
-                    "gone": s["gone"], "full_trust_at_hours": s["full_trust_at_hours"],
-                    "repair_hours": s["repair_hours"]})
+        row.update(
+            {
+                "replication": d.replication,
+                "clients": s["clients"],
+                "orphaned": s["orphaned"],
+                "gone": s["gone"],
+                "full_trust_at_hours": s["full_trust_at_hours"],
+                "repair_hours": s["repair_hours"],
+            }
+        )
         row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
         rows.append(row)
     return Sweep(fields, pd.DataFrame(rows))

@@ -129,7 +129,9 @@ def compile_topology(sc: Scenario) -> Topology:
     parent = np.array([gidx[g.parent] if g.parent is not None else -1 for g in sc.groups], dtype=np.int32)
     inherit = np.array([g.inherit for g in sc.groups], dtype=bool)
     inherit[parent < 0] = False
-    msl_defs = [(m.protocol, m.port, tuple(tuple(idx[x] for x in t) for t in m.tiers)) for m in sc.msls]
+    msl_defs: list[tuple[str, int, tuple[tuple[int, ...], ...]]] = [
+        (str(m.protocol), m.port, tuple(tuple(idx[x] for x in t) for t in m.tiers)) for m in sc.msls
+    ]
     topo = Topology(
         manager_names=names,
         manager_site=np.array([site_of[n] for n in names], dtype=np.int32),

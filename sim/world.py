@@ -262,7 +262,9 @@ class World:
         target = ", ".join(
             (self.topo.manager_names if change.kind == "cert" else self.topo.group_names)[k] for k in change.values
         )
-        self._log(change.kind, self.topo.site_names[change.origin], target, str(sorted(set(map(str, change.values.values())))))
+        self._log(
+            change.kind, self.topo.site_names[change.origin], target, str(sorted(set(map(str, change.values.values()))))
+        )
         for s in range(len(self.views)):
             if s != change.origin:
                 self.env.process(self.deliver(change, s))
@@ -287,4 +289,6 @@ class World:
             listener.after_change(self.env.now)
 
     def _log(self, kind: str, site: str, target: str, detail: str) -> None:
-        self.events.append({"time_hours": self.env.now, "event": kind, "site": site, "target": target, "detail": detail})
+        self.events.append(
+            {"time_hours": self.env.now, "event": kind, "site": site, "target": target, "detail": detail}
+        )

@@ -43,8 +43,13 @@ def test_single_server_orphans_client_away_through_the_window(tmp_path: Path) ->
     assert home["outcome"] == "ok"
     assert 3.0 <= home["new_cert_at_hours"] < 4.0
     assert list(r.steps["name"]) == [
-        "assign-http-msl", "disable-secure-comms", "wait-before-update", "update-certificate",
-        "wait-before-reenable", "enable-secure-comms", "restore-msl",
+        "assign-http-msl",
+        "disable-secure-comms",
+        "wait-before-update",
+        "update-certificate",
+        "wait-before-reenable",
+        "enable-secure-comms",
+        "restore-msl",
     ]
     assert list(r.steps["start_hours"]) == pytest.approx([0, 0, 0, 3, 3, 6, 6])
 
@@ -66,11 +71,21 @@ def test_missed_non_inheriting_group_is_orphaned(tmp_path: Path) -> None:
     groups = [
         {"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": 60},
         {"name": "g", "parent": "root"},
-        {"name": "servers", "parent": "root", "inherit": False, "msl": "list", "secure_comms": True,
-         "heartbeat_minutes": 60},
+        {
+            "name": "servers",
+            "parent": "root",
+            "inherit": False,
+            "msl": "list",
+            "secure_comms": True,
+            "heartbeat_minutes": 60,
+        },
     ]
-    sc = tiny_world(tmp_path, [("srv", "servers", "14.3"), ("pc", "g", "14.3")], groups=groups,
-                    runbook={**SINGLE, "include_non_inheriting": False})
+    sc = tiny_world(
+        tmp_path,
+        [("srv", "servers", "14.3"), ("pc", "g", "14.3")],
+        groups=groups,
+        runbook={**SINGLE, "include_non_inheriting": False},
+    )
     r = sim.simulate(sc, seed=2)
     assert outcome(r, "srv")["outcome"] == "orphaned"
     assert outcome(r, "srv")["cause"] == "missed-group"
@@ -117,8 +132,13 @@ def test_multi_server_retention(tmp_path: Path) -> None:
 
 
 def test_retire_instead_of_update_orphans_the_same_way(tmp_path: Path) -> None:
-    sc = tiny_world(tmp_path, [("late", "g", "14.3")], [("late", "", 300.0)], managers=THREE,
-                    runbook={**MULTI, "retention_end": "retire"})
+    sc = tiny_world(
+        tmp_path,
+        [("late", "g", "14.3")],
+        [("late", "", 300.0)],
+        managers=THREE,
+        runbook={**MULTI, "retention_end": "retire"},
+    )
     r = sim.simulate(sc, seed=3)
     assert outcome(r, "late")["cause"] == "retired-before-return"
     assert outcome(r, "late")["orphaned_at_hours"] == pytest.approx(240.0)
@@ -144,8 +164,10 @@ def test_naive_on_one_manager_orphans_every_client_with_secure_comms(tmp_path: P
     ],
 )
 def test_each_gate_on_its_own(tmp_path: Path, protocol: str, secure: bool, orphaned: bool) -> None:
-    groups = [{"name": "root", "msl": "list", "secure_comms": secure, "heartbeat_minutes": 60},
-              {"name": "g", "parent": "root"}]
+    groups = [
+        {"name": "root", "msl": "list", "secure_comms": secure, "heartbeat_minutes": 60},
+        {"name": "g", "parent": "root"},
+    ]
     sc = tiny_world(tmp_path, [("a", "g", "14.3")], protocol=protocol, groups=groups)
     r = sim.simulate(sc, seed=5)
     assert (r.orphaned == 1) is orphaned
@@ -171,16 +193,27 @@ def test_lower_tier_takes_over_when_top_tier_refuses(tmp_path: Path) -> None:
     """Tier 1 is sepm1 only, tier 2 sepm2. sepm1 is updated at 0 h: each client's first heartbeat meets a
     mismatch on sepm1, fails over to sepm2 (tier 2), and learns sepm1's new certificate there, within the
     first hour. When sepm2 is updated at 48 h they fail over back to sepm1, whose new certificate they hold."""
-    sc = tiny_world(tmp_path, [("a", "g", "14.3"), ("b", "g", "14.3")], managers=("sepm1", "sepm2"),
-                    tiers=[["sepm1"], ["sepm2"]], runbook={**MULTI, "retention_days": 2})
+    sc = tiny_world(
+        tmp_path,
+        [("a", "g", "14.3"), ("b", "g", "14.3")],
+        managers=("sepm1", "sepm2"),
+        tiers=[["sepm1"], ["sepm2"]],
+        runbook={**MULTI, "retention_days": 2},
+    )
     r = sim.simulate(sc, seed=7)
     assert r.orphaned == 0
     assert (r.clients["new_cert_at_hours"] > 48.0).all()
     assert (r.clients["new_cert_at_hours"] < 49.0).all()
     assert (r.clients["last_manager"] == "sepm1").all()
     # with sepm2 retained only 1 h, a client away for the first 2 h finds no old-certificate manager left
-    sc2 = tiny_world(tmp_path, [("a", "g", "14.3")], [("a", "", 2.0)], managers=("sepm1", "sepm2"),
-                     tiers=[["sepm1"], ["sepm2"]], runbook={**MULTI, "retention_days": 1 / 24})
+    sc2 = tiny_world(
+        tmp_path,
+        [("a", "g", "14.3")],
+        [("a", "", 2.0)],
+        managers=("sepm1", "sepm2"),
+        tiers=[["sepm1"], ["sepm2"]],
+        runbook={**MULTI, "retention_days": 1 / 24},
+    )
     assert outcome(sim.simulate(sc2, seed=7), "a")["cause"] == "retired-before-return"
 
 
@@ -191,11 +224,19 @@ def test_no_failover_target_when_the_list_holds_only_the_rotated_manager(tmp_pat
         {"name": "g", "parent": "root"},
         {"name": "solo", "parent": "root", "inherit": False, "msl": "solo-list"},
     ]
-    data = tiny_world(tmp_path, [("a", "g", "14.3"), ("s", "solo", "14.3")], managers=THREE, groups=groups,
-                      runbook=MULTI, extra={"msls": [
-                          {"name": "list", "tiers": [list(THREE)]},
-                          {"name": "solo-list", "tiers": [["sepm1"]]},
-                      ]})
+    data = tiny_world(
+        tmp_path,
+        [("a", "g", "14.3"), ("s", "solo", "14.3")],
+        managers=THREE,
+        groups=groups,
+        runbook=MULTI,
+        extra={
+            "msls": [
+                {"name": "list", "tiers": [list(THREE)]},
+                {"name": "solo-list", "tiers": [["sepm1"]]},
+            ]
+        },
+    )
     r = sim.simulate(data, seed=8)
     assert outcome(r, "s")["cause"] == "no-failover-target"
     assert outcome(r, "s")["orphaned_at_hours"] == pytest.approx(0.0)

@@ -30,7 +30,10 @@ def away_at_start_world(retention_days: float = 60.0) -> sim.Scenario:
         "fleet": {
             "clients": N,
             "presence": {
-                "away_at_start": {"share": P_AWAY, "remaining_days": {"distribution": "exponential", "mean": MEAN_DAYS}},
+                "away_at_start": {
+                    "share": P_AWAY,
+                    "remaining_days": {"distribution": "exponential", "mean": MEAN_DAYS},
+                },
             },
         },
         "runbook": {"template": "kb-multi-server", "retention_days": retention_days, "operator_minutes": 0},
@@ -90,8 +93,14 @@ def test_curve_from_one_run_equals_rerunning_each_retention(tmp_path: Path) -> N
     back = [24.0, 72.0, 144.0, 288.0, 600.0]
     clients = [(f"c{i}", "g", "14.3") for i in range(len(back))] + [("home", "g", "14.3")]
     rb = {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 30, "operator_minutes": 0}
-    sc = tiny_world(tmp_path, clients, [(f"c{i}", "", b) for i, b in enumerate(back)], managers=("a", "b", "c"),
-                    runbook=rb, horizon_days=40)
+    sc = tiny_world(
+        tmp_path,
+        clients,
+        [(f"c{i}", "", b) for i, b in enumerate(back)],
+        managers=("a", "b", "c"),
+        runbook=rb,
+        horizon_days=40,
+    )
     reps = replicate(sc, n=1, seed=3, workers=1, progress=False)
     for days in [0.5, 2, 4, 7, 13, 26]:
         rerun = sim.simulate(sc.with_(**{"runbook.retention_days": days}), seed=3).orphaned

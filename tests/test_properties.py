@@ -21,11 +21,15 @@ def worlds(draw: Any, template: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "prop",
         "horizon_days": draw(st.sampled_from([20, 40, 60])),
-        "sites": [{"name": "s", "managers": [{"name": n, "restart_minutes": draw(st.sampled_from([0, 10]))}
-                                             for n in names]}],
+        "sites": [
+            {"name": "s", "managers": [{"name": n, "restart_minutes": draw(st.sampled_from([0, 10]))} for n in names]}
+        ],
         "msls": [{"name": "l", "tiers": [names] if draw(st.booleans()) else [names[:1], names[1:]]}],
-        "groups": [{"name": "root", "msl": "l", "heartbeat_minutes": draw(st.sampled_from([5, 30, 60, 240]))},
-                   {"name": "a", "parent": "root"}, {"name": "b", "parent": "root"}],
+        "groups": [
+            {"name": "root", "msl": "l", "heartbeat_minutes": draw(st.sampled_from([5, 30, 60, 240]))},
+            {"name": "a", "parent": "root"},
+            {"name": "b", "parent": "root"},
+        ],
         "fleet": {
             "clients": draw(st.integers(20, 80)),
             "versions": {"14.3": 0.8, "14.2": 0.2} if draw(st.booleans()) else {"14.3": 1.0},

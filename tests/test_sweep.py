@@ -32,8 +32,9 @@ def test_parse_errors(item: str) -> None:
 
 def test_sweep_table_and_common_random_numbers() -> None:
     sc = sim.load_scenario(SCENARIO)
-    sw = sweep(sc, parse_set(["runbook.retention_days=0,10,40"]), replications=3, clients=600, workers=1,
-               progress=False)
+    sw = sweep(
+        sc, parse_set(["runbook.retention_days=0,10,40"]), replications=3, clients=600, workers=1, progress=False
+    )
     assert len(sw.runs) == 9
     assert list(sw.runs.columns[:2]) == ["runbook.retention_days", "replication"]
     # the same fleet at every point: the same clients gone, replication by replication

@@ -27,9 +27,7 @@ def tiny_world(
     extra: dict[str, Any] | None = None,
 ) -> Scenario:
     """A one-site world; clients are (id, group, version); absences (id, from_hours, until_hours or "")."""
-    (tmp / "clients.csv").write_text(
-        "client_id,group,version\n" + "".join(f"{c},{g},{v}\n" for c, g, v in clients)
-    )
+    (tmp / "clients.csv").write_text("client_id,group,version\n" + "".join(f"{c},{g},{v}\n" for c, g, v in clients))
     files: dict[str, Any] = {"clients": "clients.csv"}
     if absences:
         (tmp / "absences.csv").write_text(
@@ -40,11 +38,19 @@ def tiny_world(
         "name": "tiny",
         "horizon_days": horizon_days,
         "sites": [{"name": "hq", "managers": [{"name": m, "restart_minutes": 0} for m in managers]}],
-        "msls": [{"name": "list", "protocol": protocol, "port": 443 if protocol == "https" else 8014,
-                  "tiers": tiers or [list(managers)]}],
+        "msls": [
+            {
+                "name": "list",
+                "protocol": protocol,
+                "port": 443 if protocol == "https" else 8014,
+                "tiers": tiers or [list(managers)],
+            }
+        ],
         "groups": groups
-        or [{"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": heartbeat_minutes},
-            {"name": "g", "parent": "root"}],
+        or [
+            {"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": heartbeat_minutes},
+            {"name": "g", "parent": "root"},
+        ],
         "fleet": {
             "files": files,
             "jitter": 0.0,

@@ -236,6 +236,9 @@ class FleetSpec(Strict):
         24.0, ge=0, description="Fail back to the top tier after this long in contact (fact 14); null: never."
     )
     presence: PresenceSpec = Field(default_factory=PresenceSpec)
+    presence_file: str | None = Field(
+        None, description="YAML presence model (as `rotasim fleet import` writes it); replaces `presence`."
+    )
     files: FleetFiles | None = Field(None, description="Read the fleet from files instead of generating it.")
 
     @field_validator("groups", "versions")
@@ -481,6 +484,10 @@ class Scenario(Strict):
     def with_(self, **changes: Any) -> Scenario:
         """A copy with fields changed; dotted keys reach nested fields: ``s.with_(**{"fleet.clients": 500})``."""
         data = self.model_dump(mode="python", exclude_none=False)
+        if "fleet.presence_file" in changes:
+            data["fleet"].pop("presence")  # to be read from the new file
+        else:
+            data["fleet"]["presence_file"] = None  # already read into fleet.presence
         for key, value in changes.items():
             set_dotted(data, key, value)
         return build_scenario(data, source=self.source, base_dir=self.base_dir)
@@ -540,6 +547,11 @@ def build_scenario(data: Any, source: str = "<scenario>", base_dir: Path = Path(
     data = dict(data)
     data.pop("base_dir", None)
     data.pop("source", None)
+    fleet = data.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("presence_file"), str):
+        if "presence" in fleet:
+            raise InputError(source, "fleet.presence_file", "give either presence or presence_file, not both")
+        data["fleet"] = {**fleet, "presence": load_presence(base_dir / fleet["presence_file"])}
     try:
         sc = Scenario.model_validate({**data, "base_dir": base_dir, "source": source})
     except ValidationError as exc:
@@ -548,19 +560,33 @@ def build_scenario(data: Any, source: str = "<scenario>", base_dir: Path = Path(
     return sc
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed)."""
-    p = Path(path)
+def load_presence(path: Path) -> PresenceSpec:
+    """A presence model from its own YAML file (fields of ``fleet.presence``)."""
+    data = _read_yaml(path, "no such presence file")
+    try:
+        return PresenceSpec.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = _format_validation(exc)
+        raise InputError(str(path), loc, msg) from None
+
+
+def _read_yaml(p: Path, missing: str) -> Any:
     if not p.is_file():
-        raise InputError(str(p), "", "no such scenario file")
+        raise InputError(str(p), "", missing)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(p), "", f"cannot read the file ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise InputError(str(p), where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed)."""
+    p = Path(path)
+    data = _read_yaml(p, "no such scenario file")
     return build_scenario(data, source=str(p), base_dir=p.resolve().parent)

@@ -33,6 +33,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .cli_plan import plan_command, run_replications, sweep_command
 from .errors import InputError
 from .fleet import generate_fleet
 from .io import atomic_write_csv
@@ -184,9 +185,20 @@ def run(
     ] = EngineName.fast,
     clients: Annotated[int | None, typer.Option(help="Resize the generated fleet to N clients.")] = None,
     horizon_days: Annotated[float | None, typer.Option(help="Simulate D days after the first step.")] = None,
+    replications: Annotated[
+        int | None, typer.Option(min=1, help="Run N replications and report means, intervals and quantiles.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for replications (default: all cores).")] = None,
+    dask: Annotated[str | None, typer.Option(help="Run replications on Dask: an address, or 'local'.")] = None,
 ) -> None:
     """Run one replication of SCENARIO and print who was orphaned, why, and when each step happened."""
     _check_output_path(clients_out)
+    if replications is not None:
+        if clients_out is not None:
+            raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")
+        typer.echo(run_replications(scenario, replications, seed, engine.value, clients, horizon_days, workers, dask,
+                                    json_out))
+        return
     started = time.perf_counter()
     sc = load_scenario(scenario)
     result = simulate(
@@ -207,6 +219,10 @@ def validate(
 ) -> None:
     """Check SCENARIO and the files it names (clients.csv, absences.csv) without running it."""
     typer.echo(validate_scenario(load_scenario(scenario)))
+
+
+app.command("plan")(plan_command)
+app.command("sweep")(sweep_command)
 
 
 def validate_scenario(sc: Scenario) -> str:

@@ -26,9 +26,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
         f.write(text)
 
 
-def atomic_write_csv(
-    df: pd.DataFrame, path: str | os.PathLike[str], float_format: str = CSV_FLOAT_FORMAT
-) -> None:
+def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike[str], float_format: str = CSV_FLOAT_FORMAT) -> None:
     """Write ``df`` as CSV (no index, ``\\n`` line ends, NaN as an empty cell) to ``path`` atomically."""
     with atomic_open(path) as f:
         df.to_csv(f, index=False, na_rep="", float_format=float_format, lineterminator="\n")
@@ -80,3 +78,22 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """CSV or Parquet by the file's suffix, atomically."""
+    target = Path(path)
+    if target.suffix.lower() in (".parquet", ".pq"):
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            df.to_parquet(tmp, index=False)
+            os.chmod(tmp, _mode_for(target))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+    else:
+        atomic_write_csv(df, target)

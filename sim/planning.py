@@ -39,6 +39,7 @@ class Digest:
     blocked_by_cause: dict[str, int]
     need: np.ndarray  # per saveable client: the retention (days) or wait (hours) it needs; inf: none suffices
     live: int  # clients not gone
+    floor: float = 0.0  # a shorter retention acts as this one: the rotations before it take that long
     result: Result | None = None
 
 
@@ -51,21 +52,24 @@ def plan_axis(sc: Scenario) -> tuple[str, str] | None:
     return None
 
 
-def _need(sc: Scenario, r: Result) -> tuple[np.ndarray, float | None]:
-    """Per client, the smallest retention/wait that saves it, and the run's own setting."""
+def _need(sc: Scenario, r: Result) -> tuple[np.ndarray, float | None, float]:
+    """Per client, the smallest retention/wait that saves it, the run's own setting, and the floor below which
+    a shorter setting changes nothing (the retained manager cannot change before the others are done)."""
     contact = r.clients["first_contact_hours"].to_numpy(dtype=float)
     contact = np.where(np.isnan(contact), np.inf, contact)
     rb = sc.runbook
     if r.first_update_hours is None or r.window_start_hours is None:
-        return np.full(len(contact), np.inf), None
+        return np.full(len(contact), np.inf), None, 0.0
     if isinstance(rb, KbMultiServer):
         op = rb.operator_minutes / 60.0 if rb.retention_end == "update" else 0.0
-        return (contact - r.first_update_hours - op) / 24.0, rb.retention_days
+        retain = r.steps[r.steps["name"].str.startswith("retain-")]["start_hours"]
+        floor = (float(retain.iloc[0]) - r.first_update_hours) / 24.0 if len(retain) else 0.0
+        return (contact - r.first_update_hours - op) / 24.0, rb.retention_days, floor
     if isinstance(rb, KbSingleServer):
         op = rb.operator_minutes / 60.0
         need = contact - r.window_start_hours - op
-        return need, r.first_update_hours - op - r.window_start_hours
-    return np.full(len(contact), np.inf), None
+        return need, r.first_update_hours - op - r.window_start_hours, 0.0
+    return np.full(len(contact), np.inf), None, 0.0
 
 
 def _digest(
@@ -75,11 +79,11 @@ def _digest(
     c = r.clients
     live = (c["outcome"] != "gone").to_numpy()
     orph = (c["outcome"] == "orphaned").to_numpy()
-    need, x_run = _need(sc, r)
+    need, x_run, floor = _need(sc, r)
     blocking = orph & c["cause"].isin(BLOCKING).to_numpy()
     if x_run is not None:
         # orphaned although in contact in time (a manager down, a stale site): no wait would have helped
-        blocking |= orph & (need < x_run)
+        blocking |= orph & (need < max(x_run, floor))
     blocked = c.loc[blocking, "cause"].value_counts()
     saveable = live & ~blocking
     return Digest(
@@ -89,6 +93,7 @@ def _digest(
         need=np.sort(need[saveable]).astype(np.float64),
         live=int(live.sum()),
         result=r if keep else None,
+        floor=floor,
     )
 
 
@@ -180,7 +185,8 @@ class Replications:
         out = np.empty((self.n, len(x)))
         for i, d in enumerate(self.digests):
             blocked = sum(d.blocked_by_cause.values())
-            out[i] = blocked + (len(d.need) - np.searchsorted(d.need, x, side="left"))
+            xe = np.maximum(x, d.floor)
+            out[i] = blocked + (len(d.need) - np.searchsorted(d.need, xe, side="left"))
         return out
 
     def curve(self, x: np.ndarray | list[float] | None = None, confidence: float = 0.95) -> pd.DataFrame:

@@ -1,0 +1,131 @@
+"""CLI: run --replications, plan and sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+import sim
+from sim.cli import app
+from sim.planning import plan, replicate
+
+ROOT = Path(__file__).parent.parent
+SCENARIO = str(ROOT / "scenarios" / "three-manager-failover.yaml")
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_run_replications_json_gives_intervals() -> None:
+    code, out, _ = invoke("run", SCENARIO, "--replications", "4", "--clients", "400", "--workers", "1", "--json")
+    assert code == 0
+    j = json.loads(out)
+    assert j["replications"] == 4
+    for key in ("mean", "stderr", "ci95", "quantiles"):
+        assert key in j["orphaned"]
+    for stats in j["orphaned_by_cause"].values():
+        assert set(stats) >= {"mean", "stderr", "ci95", "quantiles"}
+    reps = replicate(sim.load_scenario(SCENARIO), n=4, clients=400, workers=1, progress=False)
+    assert j["orphaned"]["mean"] == reps.summary()["orphaned"]["mean"]
+
+
+def test_run_replications_text_and_refuses_clients_out(tmp_path: Path) -> None:
+    code, out, _ = invoke("run", SCENARIO, "--replications", "3", "--clients", "300", "--workers", "1")
+    assert code == 0 and "3 replications" in out and "95% CI" in out
+    code, _, err = invoke("run", SCENARIO, "--replications", "3", "--clients-out", str(tmp_path / "c.csv"))
+    assert code == 2 and "--clients-out" in err
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_plan_json_and_curve_file(tmp_path: Path) -> None:
+    curve = tmp_path / "curve.csv"
+    code, out, _ = invoke(
+        "plan",
+        SCENARIO,
+        "--max-orphans",
+        "3",
+        "--replications",
+        "5",
+        "--clients",
+        "600",
+        "--workers",
+        "1",
+        "--json",
+        "--curve-out",
+        str(curve),
+    )
+    assert code == 0
+    j = json.loads(out)
+    assert set(j) >= {"recommended_retention_days", "target", "confidence", "blocking_causes", "curve"}
+    assert j["target"] == {"max_orphans": 3.0} and j["confidence"] == 0.95
+    assert {"days", "orphaned_mean", "ci95"} <= set(j["curve"][0])
+    reps = replicate(sim.load_scenario(SCENARIO), n=5, clients=600, workers=1, progress=False)
+    assert j["recommended_retention_days"] == plan(reps, max_orphans=3).recommended
+    df = pd.read_csv(curve)
+    assert list(df.columns[:2]) == ["retention_days", "orphaned_mean"]
+
+
+def test_plan_text_and_bad_runbook(tmp_path: Path) -> None:
+    code, out, _ = invoke(
+        "plan", SCENARIO, "--max-orphan-rate", "0.01", "--replications", "3", "--clients", "300", "--workers", "1"
+    )
+    assert code == 0 and "recommended" in out and "95% confidence" in out
+    naive = ROOT / "scenarios" / "naive-single-manager.yaml"
+    if naive.exists():
+        code, _, err = invoke("plan", str(naive), "--replications", "2", "--clients", "100", "--workers", "1")
+        assert code == 2 and "kb-multi-server or kb-single-server" in err
+
+
+def test_sweep_writes_tables(tmp_path: Path) -> None:
+    out, runs = tmp_path / "points.csv", tmp_path / "runs.parquet"
+    code, text, _ = invoke(
+        "sweep",
+        SCENARIO,
+        "--set",
+        "runbook.retention_days=0:60:30",
+        "--set",
+        "fleet.jitter=0,0.1",
+        "--replications",
+        "2",
+        "--clients",
+        "300",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "--runs-out",
+        str(runs),
+    )
+    assert code == 0, text
+    points = pd.read_csv(out)
+    assert len(points) == 6
+    assert list(points.columns[:2]) == ["runbook.retention_days", "fleet.jitter"]
+    assert len(pd.read_parquet(runs)) == 12
+    assert "orphaned_mean" in text
+
+
+def test_sweep_bad_input_exit_2(tmp_path: Path) -> None:
+    code, _, err = invoke("sweep", SCENARIO, "--set", "runbook.retention_days", "--out", str(tmp_path / "o.csv"))
+    assert code == 2 and "FIELD=VALUES" in err
+    code, _, err = invoke(
+        "sweep",
+        SCENARIO,
+        "--set",
+        "fleet.nosuch=1,2",
+        "--replications",
+        "1",
+        "--clients",
+        "50",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "o.csv"),
+    )
+    assert code == 2 and "nosuch" in err
+    assert not (tmp_path / "o.csv").exists()

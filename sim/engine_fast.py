@@ -15,7 +15,7 @@ import numpy as np
 from .engine_common import heartbeat_hours, initial_last_used, view_states, world_status
 from .fleet import Fleet
 from .heartbeat import EPS, first_checkin
-from .outcome import DeathFacts, EngineOutput
+from .outcome import Assignments, DeathFacts, EngineOutput
 from .streams import ClientStreams
 from .topology import Topology
 from .trust import StateTable, WorldStatus, choose_server
@@ -25,8 +25,20 @@ from .world import World
 class FastEngine:
     """Listens to the world (``before_change`` / ``after_change``) and advances the fleet lazily."""
 
-    def __init__(self, topo: Topology, fleet: Fleet, world: World, streams: ClientStreams):
+    def __init__(
+        self,
+        topo: Topology,
+        fleet: Fleet,
+        world: World,
+        streams: ClientStreams,
+        fail_prob: np.ndarray | None = None,
+        bin_hours: float = 1.0,
+    ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
+        self.fail_prob, self.bin_hours = fail_prob, bin_hours
+        self.timeouts = 0
+        # (clients, times, managers, heartbeat hours) from then on, whenever a client's manager or heartbeat moved
+        self.assignments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         n = fleet.n
         self.table = StateTable(topo)
         self.final_cert = world.final_cert
@@ -39,6 +51,7 @@ class FastEngine:
         self.orphaned_at = np.full(n, np.nan)
         self.detected_at = np.full(n, np.nan)
         self.new_cert_at = np.full(n, np.nan)
+        self.learnt_at = np.full(n, np.nan)  # first time it held any new certificate
         self.hb_last = np.full(n, np.nan)
         self.next_ci = np.full(n, np.nan)
         self.pending_since = np.full(n, np.nan)
@@ -53,6 +66,10 @@ class FastEngine:
         self.prev_vs = self.vs
         self.prev_ws = self.ws
         self._tables()
+        all_idx = np.arange(n)
+        self.assignments.append(
+            (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
+        )
         trusting = self.trusts[self.state] & ~self.gone
         self.new_cert_at[trusting] = 0.0
 
@@ -77,7 +94,17 @@ class FastEngine:
         if self.dirty:
             self._world_changed(self.now)
         self.new_cert_at[self.dead | self.gone] = np.nan
-        return EngineOutput(self.orphaned_at, self.detected_at, self.new_cert_at, self.lu, self.checkins, self.facts)
+        return EngineOutput(
+            self.orphaned_at,
+            self.detected_at,
+            self.new_cert_at,
+            self.lu,
+            self.checkins,
+            self.facts,
+            assignments=Assignments.build(self.assignments),
+            learnt_at=self.learnt_at,
+            timeouts=self.timeouts,
+        )
 
     # ------------------------------------------------------------------ tables per world
 
@@ -87,6 +114,7 @@ class FastEngine:
         ws = self.ws
         self.dead_tab = np.array([self.table.is_dead(s, ws) for s in range(S)], bool)
         self.trusts = np.array([self.table.trusts(s, self.final_cert, self.final_retired) for s in range(S)], bool)
+        self.has_new = np.array([bool((self.table.certs[s] > 0).any()) for s in range(S)], bool)
         self.hb_tab = self.table.heartbeat_array()
 
     def _world_changed(self, t: float) -> None:
@@ -218,6 +246,9 @@ class FastEngine:
             pick = np.minimum((u * len(servers)).astype(np.int64), len(servers) - 1)
             server[sel] = servers[pick]
             fatal[sel] = fat[pick]
+        timed_out = self._overload(idx, when, server)
+        server[timed_out] = -1
+        fatal[timed_out] = False
         # a fatal mismatch: orphaned there and then
         dead = idx[fatal]
         if len(dead):
@@ -235,20 +266,46 @@ class FastEngine:
         self.lu[good] = gs
         old = self.state[good]
         new = self.vs[topo.manager_site[gs], fleet.group[good]]
+        h_old = heartbeat_hours(fleet, self.hb_tab, self.state, good)
         self.state[good] = new
+        h_new = heartbeat_hours(fleet, self.hb_tab, self.state, good)
+        moved = switched | (h_new != h_old)
+        if moved.any():
+            self.assignments.append((good[moved], gw[moved], gs[moved], h_new[moved]))
         self.pending_since[good] = np.nan
         gained = self.trusts[new] & ~self.trusts[old]
         lost = ~self.trusts[new] & self.trusts[old]
         self.new_cert_at[good[gained]] = gw[gained]
+        first = self.has_new[new] & np.isnan(self.learnt_at[good])
+        self.learnt_at[good[first]] = gw[first]
         self.new_cert_at[good[lost]] = np.nan
         # next heartbeat, and whether it can still teach anything before the world changes
         live = idx[~fatal]
         lw = when[~fatal]
         self.hb_last[live] = lw
         self.next_ci[live] = self._first_checkin(live, lw + EPS)
-        self.active[failed] = False  # the same world refuses it again: wait for the next change
+        # refused by every manager: the same world refuses it again, wait for the next change;
+        # timed out on an overloaded manager: try again at the next heartbeat
+        self.active[idx[(server < 0) & ~timed_out]] = False
         if len(good):
             self.active[good] = ~self._settled(good)
+
+    def _overload(self, idx: np.ndarray, when: np.ndarray, server: np.ndarray) -> np.ndarray:
+        """Check-ins that time out on an overloaded manager (a probability per manager and load bin)."""
+        out = np.zeros(len(idx), bool)
+        if self.fail_prob is None:
+            return out
+        sel = np.flatnonzero(server >= 0)
+        if len(sel) == 0:
+            return out
+        b = np.minimum((when[sel] / self.bin_hours).astype(np.int64), self.fail_prob.shape[1] - 1)
+        p = self.fail_prob[server[sel], b]
+        risky = sel[p > 0]
+        if len(risky):
+            u = self.streams.uniform(idx[risky])
+            out[risky] = u < p[p > 0]
+            self.timeouts += int(out.sum())
+        return out
 
     def _in_top_tier(self, idx: np.ndarray) -> np.ndarray:
         M = self.topo.n_managers
@@ -260,8 +317,16 @@ class FastEngine:
         return top[self.state[idx], self.lu[idx]]
 
 
-def run_fast(topo: Topology, fleet: Fleet, world: World, streams: ClientStreams, horizon: float) -> EngineOutput:
-    engine = FastEngine(topo, fleet, world, streams)
+def run_fast(
+    topo: Topology,
+    fleet: Fleet,
+    world: World,
+    streams: ClientStreams,
+    horizon: float,
+    fail_prob: np.ndarray | None = None,
+    bin_hours: float = 1.0,
+) -> EngineOutput:
+    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

@@ -22,6 +22,22 @@ class DeathFacts:
 
 
 @dataclass
+class Assignments:
+    """Which manager each client uses, and at what heartbeat, from when: one row per change (t=0 rows first)."""
+
+    client: np.ndarray
+    time: np.ndarray
+    manager: np.ndarray
+    heartbeat_hours: np.ndarray
+
+    @classmethod
+    def build(cls, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Assignments:
+        c, t, m, h = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        order = np.lexsort((t, c))
+        return cls(c[order], t[order], m[order], h[order])
+
+
+@dataclass
 class EngineOutput:
     orphaned_at: np.ndarray  # hours, NaN if not orphaned
     detected_at: np.ndarray  # first check-in attempt after the orphaning, NaN if none within the horizon
@@ -29,3 +45,6 @@ class EngineOutput:
     last_server: np.ndarray  # manager index it last used
     checkins: int  # check-ins the engine evaluated (a cost measure)
     facts: DeathFacts
+    assignments: Assignments | None = None
+    timeouts: int = 0  # check-ins the engine played that timed out on an overloaded manager
+    learnt_at: np.ndarray | None = None  # first time each client held any new certificate (fast engine)

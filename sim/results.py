@@ -11,6 +11,7 @@ import pandas as pd
 
 from .causes import CAUSES, classify
 from .fleet import Fleet
+from .load import LoadOutcome, load_summary
 from .outcome import EngineOutput
 from .scenario import Scenario
 from .topology import Topology
@@ -50,6 +51,8 @@ class Result:
     checkins: int
     window_start_hours: float | None = None
     first_update_hours: float | None = None
+    load: pd.DataFrame | None = None
+    load_info: dict[str, Any] | None = None
 
     # ---- headline numbers
 
@@ -93,6 +96,7 @@ class Result:
             "repair_hours": self.orphaned * self.scenario.repair_minutes / 60.0,
             "window_start_hours": self.window_start_hours,
             "first_update_hours": self.first_update_hours,
+            "load": self.load_info,
             "steps": [{k: _clean(v) for k, v in row.items()} for row in self.steps.to_dict(orient="records")],
         }
 
@@ -126,6 +130,7 @@ def build_result(
     horizon: float,
     first_contact: np.ndarray,
     window: tuple[float | None, float | None],
+    load: LoadOutcome | None = None,
 ) -> Result:
     gone = fleet.presence.gone
     orphaned = ~np.isnan(out.orphaned_at) & ~gone
@@ -172,7 +177,28 @@ def build_result(
         checkins=out.checkins,
         window_start_hours=window[0],
         first_update_hours=window[1],
+        load=None if load is None else load.table,
+        load_info=None if load is None else load_info(load, clients),
     )
+
+
+def load_info(load: LoadOutcome, clients: pd.DataFrame) -> dict[str, Any]:
+    """Peak load, hours over capacity and failed check-ins per manager, and the delay overload added to
+    clients first learning a new certificate (this run against the same run, same random streams, without
+    overload)."""
+    with_, without = load.learnt_with_overload, load.learnt_without_overload
+    both = ~np.isnan(with_) & ~np.isnan(without)
+    delay = with_[both] - without[both]
+    return {
+        "managers": load_summary(load.table, load.bin_hours),
+        "sampled": load.sampled,
+        "learning_delay_hours": {
+            "clients_delayed": int((delay > 1e-9).sum()),
+            "mean": float(delay.mean()) if len(delay) else 0.0,
+            "p95": float(np.quantile(delay, 0.95)) if len(delay) else 0.0,
+            "max": float(delay.max()) if len(delay) else 0.0,
+        },
+    }
 
 
 def trust_over_time(clients: pd.DataFrame, horizon: float, step_hours: float = 1.0) -> pd.DataFrame:

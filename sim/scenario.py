@@ -37,6 +37,9 @@ class ManagerSpec(Strict):
     restart_minutes: float = Field(
         10.0, ge=0, description="Downtime while the manager's services restart for a new certificate (fact 18, A)."
     )
+    capacity_per_second: float | None = Field(
+        None, gt=0, le=10_000, description="Check-ins per second it serves; default: load.capacity_per_second."
+    )
 
 
 class SiteSpec(Strict):
@@ -360,6 +363,39 @@ class CustomRunbook(Strict):
 Runbook = Annotated[KbSingleServer | KbMultiServer | Naive, Field(discriminator="template")] | CustomRunbook
 
 
+# --------------------------------------------------------------------------------------------- load
+
+
+class LoadSpec(Strict):
+    """Manager load and overload (issue: failover surges against capacity). Off unless enabled."""
+
+    enabled: bool = Field(False, description="Compute the check-in load on each manager and apply overload.")
+    capacity_per_second: float = Field(
+        3.5, gt=0, le=10_000, description="Check-ins per second a manager serves (fact 19: 50,000 clients at 4 h)."
+    )
+    overload: Literal["fluid", "erlang-b"] = Field(
+        "fluid",
+        description="fluid: the share of check-ins beyond capacity times out; erlang-b: a loss system with "
+        "capacity x session_seconds sessions (A).",
+    )
+    session_seconds: float = Field(
+        2.0, gt=0, le=30, description="How long a check-in holds a session (erlang-b only) (A)."
+    )
+    timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="A check-in that gets no session this long fails until the next heartbeat (fact 11).",
+    )
+    bin_minutes: float = Field(5.0, ge=1, le=240, description="Resolution of the load table.")
+    iterations: int = Field(
+        2, ge=1, le=10, description="Passes of the load/overload fixed point (load moves who learns when)."
+    )
+    max_exact_clients: int = Field(
+        200_000, ge=1000, description="Above this many clients the load is estimated from a random sample."
+    )
+
+
 # --------------------------------------------------------------------------------------------- scenario
 
 
@@ -376,6 +412,7 @@ class Scenario(Strict):
         1.0, gt=0, le=24 * 7, description="Database replication between sites (fact 16, A)."
     )
     repair_minutes: float = Field(30.0, ge=0, description="Hands-on time to repair one orphan (A).")
+    load: LoadSpec = Field(default_factory=LoadSpec)
     sites: list[SiteSpec] = Field(min_length=1)
     msls: list[MslSpec] = Field(min_length=1)
     groups: list[GroupSpec] = Field(min_length=1)

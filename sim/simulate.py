@@ -16,12 +16,14 @@ import simpy
 from .contact import first_contact, procedure_window
 from .engine_fast import run_fast
 from .errors import InputError
-from .fleet import generate_fleet
+from .fleet import Fleet, generate_fleet
+from .load import LoadOutcome, fail_probability, load_table, offered_checkins
+from .outcome import EngineOutput
 from .results import Result, build_result
 from .runbooks import expand_runbook
-from .scenario import MAX_CLIENTS, MAX_HORIZON_DAYS, Scenario
+from .scenario import MAX_CLIENTS, MAX_HORIZON_DAYS, Scenario, Step
 from .streams import ClientStreams
-from .topology import compile_topology
+from .topology import Topology, compile_topology
 from .world import World
 
 Engine = Literal["fast", "reference"]
@@ -73,20 +75,23 @@ def simulate(
     engine_rng = np.random.default_rng(engine_ss)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
-    env = simpy.Environment()
-    world = World(env, topo, steps, sc.replication_interval_hours)
+    if engine not in ("fast", "reference"):
+        raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
+    load: LoadOutcome | None = None
     # Many short-lived objects and no cycles worth collecting: the collector only costs time here.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if engine == "fast":
-            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon)
-        elif engine == "reference":
+        if engine == "reference":
             from .engine_reference import run_reference
 
+            world = _world(sc, topo, steps)
             out = run_reference(topo, fleet, world, engine_rng, horizon)
+        elif sc.load.enabled:
+            world, out, load = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon)
         else:
-            raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
+            world = _world(sc, topo, steps)
+            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon)
     finally:
         if was_enabled:
             gc.enable()
@@ -108,4 +113,41 @@ def simulate(
         horizon=horizon,
         first_contact=contact,
         window=(window, first_update),
+        load=load,
     )
+
+
+def _world(sc: Scenario, topo: Topology, steps: list[Step]) -> World:
+    return World(simpy.Environment(), topo, steps, sc.replication_interval_hours)
+
+
+def _run_with_load(
+    sc: Scenario,
+    topo: Topology,
+    steps: list[Step],
+    fleet: Fleet,
+    engine_ss: np.random.SeedSequence,
+    horizon: float,
+) -> tuple[World, EngineOutput, LoadOutcome]:
+    """The load/overload fixed point: run, compute the load, let overloaded managers time check-ins out,
+    run again (same random streams), ... ``load.iterations`` times. The first pass has no overload, so the
+    learning delay the overload adds is the difference between the last pass and the first."""
+    spec = sc.load
+    bin_h = spec.bin_minutes / 60.0
+    capacity = np.array([m.capacity_per_second or spec.capacity_per_second for m in sc.managers], float)
+    sample = None
+    if fleet.n > spec.max_exact_clients:
+        sample = np.random.default_rng(engine_ss.spawn(1)[0]).choice(fleet.n, spec.max_exact_clients, replace=False)
+    fail: np.ndarray | None = None
+    first: EngineOutput | None = None
+    for _ in range(spec.iterations + 1):
+        world = _world(sc, topo, steps)
+        out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon, fail, bin_h)
+        first = first or out
+        assert out.assignments is not None
+        offered = offered_checkins(fleet, out.assignments, topo.n_managers, horizon, bin_h, sample)
+        fail = fail_probability(offered / (bin_h * 3600.0), capacity, spec)
+    assert first is not None and fail is not None
+    table = load_table(offered, capacity, fail, bin_h, topo.manager_names)
+    assert first.learnt_at is not None and out.learnt_at is not None
+    return world, out, LoadOutcome(table, bin_h, first.learnt_at, out.learnt_at, out.timeouts, sample is not None)

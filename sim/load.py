@@ -1,0 +1,163 @@
+"""Check-in load on each manager over time, and what an overloaded manager does to it.
+
+Computed without one event per heartbeat: a client offers 1/h check-ins per hour to the manager it uses
+while it is online, plus one check-in each time it comes online (fact 8). The engine logs when a client's
+manager or heartbeat changes (``Assignments``); presence spells come from ``Presence.next_spell``. Summing
+rate x overlap over spells and assignment segments, binned exactly, gives the offered check-ins per bin.
+
+Overload (an assumption, docs/model.md): ``fluid``: the share of check-ins beyond capacity times out;
+``erlang-b``: each manager is a loss system with c = capacity x session_seconds sessions, and a check-in that
+finds every session busy times out (Erlang B blocking with the offered load, Poisson check-ins). A timed-out
+check-in fails; the client tries again at its next heartbeat (fact 11).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .fleet import Fleet
+from .outcome import Assignments
+from .scenario import LoadSpec
+
+
+def erlang_b(offered: np.ndarray, servers: int) -> np.ndarray:
+    """Blocking probability of an M/G/c/c loss system with offered load ``offered`` erlangs (recursion)."""
+    a = np.asarray(offered, dtype=float)
+    b = np.ones_like(a)
+    for k in range(1, servers + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def fail_probability(offered_per_second: np.ndarray, capacity: np.ndarray, spec: LoadSpec) -> np.ndarray:
+    """(manager, bin) -> probability that a check-in times out."""
+    cap = capacity[:, None]
+    if spec.overload == "fluid":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(offered_per_second > cap, 1.0 - cap / offered_per_second, 0.0)
+        return p
+    out = np.empty_like(offered_per_second)
+    for m in range(len(capacity)):
+        c = max(1, int(round(capacity[m] * spec.session_seconds)))
+        out[m] = erlang_b(offered_per_second[m] * spec.session_seconds, c)
+    return out
+
+
+def online_spells(fleet: Fleet, idx: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every online spell of clients ``idx`` within [0, horizon): (client, start, end), start < 0 clipped."""
+    cs, ss, es = [], [], []
+    cur_idx = idx.copy()
+    t = np.zeros(len(idx))
+    while len(cur_idx):
+        s, e = fleet.presence.next_spell(cur_idx, t)
+        keep = s < horizon
+        cur_idx, s, e = cur_idx[keep], s[keep], e[keep]
+        cs.append(cur_idx)
+        ss.append(s)
+        es.append(np.minimum(e, horizon))
+        more = e < horizon
+        cur_idx, t = cur_idx[more], e[more]
+    return np.concatenate(cs), np.concatenate(ss), np.concatenate(es)
+
+
+def offered_checkins(
+    fleet: Fleet, asg: Assignments, n_managers: int, horizon: float, bin_hours: float, sample: np.ndarray | None = None
+) -> np.ndarray:
+    """(manager, bin) -> check-ins offered in that bin (scaled up when computed from a sample of clients)."""
+    bins = int(math.ceil(horizon / bin_hours))
+    idx = np.arange(fleet.n) if sample is None else np.sort(sample)
+    idx = idx[~fleet.presence.gone[idx]]
+    scale = 1.0 if sample is None else fleet.n / max(len(sample), 1)
+    out = np.zeros((n_managers, bins))
+    if len(idx) == 0:
+        return out
+    c, s, e = online_spells(fleet, idx, horizon)
+    # assignment segments of the same clients: [t_k, t_{k+1}) with manager m_k at rate 1/h_k
+    keep = np.isin(asg.client, idx)
+    ac, at, am, ah = asg.client[keep], asg.time[keep], asg.manager[keep], asg.heartbeat_hours[keep]
+    nxt = np.append(at[1:], np.inf)
+    last = np.append(ac[1:] != ac[:-1], True)
+    seg_end = np.where(last, np.inf, nxt)
+    # pair every spell with every segment of its client (few segments per client)
+    order = np.argsort(c, kind="stable")
+    c, s, e = c[order], s[order], e[order]
+    first_seg = np.searchsorted(ac, c, side="left")
+    n_seg = np.searchsorted(ac, c, side="right") - first_seg
+    rep = np.repeat(np.arange(len(c)), n_seg)
+    seg = first_seg[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(n_seg) - n_seg, n_seg))
+    a = np.maximum(np.maximum(s[rep], 0.0), at[seg])
+    b = np.minimum(e[rep], seg_end[seg])
+    ok = b > a
+    a, b, m, rate = a[ok], b[ok], am[seg[ok]], 1.0 / ah[seg[ok]]
+    # exact binning of rate x overlap: the integral G(t) = sum r * (clip(t, a, b) - a) at bin edges
+    edges = np.arange(bins + 1) * bin_hours
+    for lo, sign in ((a, 1.0), (b, -1.0)):
+        j = np.searchsorted(edges, lo, side="left")
+        slope = np.zeros((n_managers, bins + 2))
+        inter = np.zeros((n_managers, bins + 2))
+        np.add.at(slope, (m, j), sign * rate)
+        np.add.at(inter, (m, j), sign * rate * lo)
+        g = edges * np.cumsum(slope, axis=1)[:, : bins + 1] - np.cumsum(inter, axis=1)[:, : bins + 1]
+        out += np.diff(g, axis=1)
+    # the check-in on coming online, at the manager used then
+    came = s >= 0
+    cs_, st = c[came], s[came]
+    lo_, hi_ = np.searchsorted(ac, cs_, side="left"), np.searchsorted(ac, cs_, side="right")
+    pos2 = lo_.copy()  # the client's last assignment that started at or before the spell start
+    for k in range(1, int((hi_ - lo_).max(initial=1))):
+        step = (lo_ + k < hi_) & (at[np.minimum(lo_ + k, len(at) - 1)] <= st)
+        pos2[step] = lo_[step] + k
+    np.add.at(out, (am[pos2], np.minimum((st / bin_hours).astype(np.int64), bins - 1)), 1.0)
+    return out * scale
+
+
+def load_table(
+    offered: np.ndarray, capacity: np.ndarray, fail: np.ndarray, bin_hours: float, manager_names: list[str]
+) -> pd.DataFrame:
+    """Tidy: one row per manager and bin."""
+    m, bins = offered.shape
+    per_s = offered / (bin_hours * 3600.0)
+    return pd.DataFrame(
+        {
+            "time_hours": np.tile(np.arange(bins) * bin_hours, m),
+            "manager": np.repeat(np.array(manager_names, dtype=object), bins),
+            "offered_per_second": per_s.ravel(),
+            "capacity_per_second": np.repeat(capacity, bins),
+            "fail_probability": fail.ravel(),
+            "failed_per_second": (per_s * fail).ravel(),
+        }
+    )
+
+
+def load_summary(table: pd.DataFrame, bin_hours: float) -> list[dict[str, float | str]]:
+    """Per manager: peak load, hours over capacity, failed check-ins."""
+    out: list[dict[str, float | str]] = []
+    for name, g in table.groupby("manager", sort=False):
+        over = g["offered_per_second"] > g["capacity_per_second"]
+        out.append(
+            {
+                "manager": str(name),
+                "capacity_per_second": float(g["capacity_per_second"].iloc[0]),
+                "peak_offered_per_second": float(g["offered_per_second"].max()),
+                "peak_at_hours": float(g.loc[g["offered_per_second"].idxmax(), "time_hours"]),
+                "hours_over_capacity": float(over.sum() * bin_hours),
+                "failed_checkins": float((g["failed_per_second"] * bin_hours * 3600.0).sum()),
+            }
+        )
+    return out
+
+
+@dataclass
+class LoadOutcome:
+    """The load table of a run with capacity modelled, and what the run without overload looked like."""
+
+    table: pd.DataFrame
+    bin_hours: float
+    learnt_without_overload: np.ndarray  # first time each client held a new certificate, no overload
+    learnt_with_overload: np.ndarray
+    timeouts_played: int
+    sampled: bool

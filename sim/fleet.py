@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,8 +141,9 @@ ABSENCE_COLUMNS = ("client_id", "offline_from", "offline_until")
 def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(str(path), "", "no such file")
+    _check_field_counts(path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "", f"not a readable CSV file ({str(exc).splitlines()[0]})") from None
     df.columns = [str(c).strip() for c in df.columns]
@@ -156,15 +158,36 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) 
     return df
 
 
+def _check_field_counts(path: Path) -> None:
+    """Every row has as many fields as the header: pandas would otherwise shift a long row's columns."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if header is None:
+                return
+            for line, row in enumerate(rows, start=2):
+                if row and len(row) != len(header):
+                    raise InputError(
+                        str(path), f"line {line}", f"expected {len(header)} fields like the header (got {len(row)})"
+                    )
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(str(path), "", f"not a readable CSV file ({exc})") from None
+
+
 def _parse_time(value: str, start: datetime | None, path: Path, line: int, col: str) -> float:
     """Hours since the runbook start: a number of hours, an ISO time (with a start time), or empty (never)."""
     v = value.strip()
     if v == "":
         return np.inf
     try:
-        return float(v)
+        x = float(v)
     except ValueError:
         pass
+    else:
+        if not np.isfinite(x):
+            raise InputError(str(path), f"line {line}, {col}", f"expected a finite number of hours (got {v!r})")
+        return x
     try:
         ts = datetime.fromisoformat(v)
     except ValueError:
@@ -253,8 +276,10 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
         extra=extra,
         always_on=always,
     )
-    if tz is not None:
-        presence.offset = presence.offset + tz
+    if tz is not None:  # the listed time zone replaces the drawn one
+        assert presence.tz is not None
+        presence.offset = presence.offset - presence.tz + tz
+        presence.tz = tz
     ids = df["client_id"].to_numpy()
     return _assemble(sc, topo, ids, groups, version, vnames, hb, push, presence, rng, keys=keys_from_ids(ids))
 

@@ -73,6 +73,13 @@ class Presence:
     abs_end: np.ndarray
     gone: np.ndarray
     pattern_names: list[str]
+    leaves: np.ndarray | None = None  # bool: goes away for good during the horizon (reported as gone)
+    tz: np.ndarray | None = None  # the UTC offset part of ``offset``, hours
+
+    @property
+    def decommissioned(self) -> np.ndarray:
+        """Never comes back: gone from the start, or leaving for good during the horizon."""
+        return self.gone if self.leaves is None else self.gone | self.leaves
 
     @property
     def n(self) -> int:
@@ -235,15 +242,18 @@ def generate_presence(
         st.append(np.full(len(c), -FAR))
         en.append(rem)
     gone = rng.random(n) < spec.gone_share
+    leaves = np.zeros(n, bool)
     if extra is not None:
         c, s, e = extra
         open_end = ~np.isfinite(e)
-        gone[c[open_end]] = True
-        cl.append(c[~open_end])
-        st.append(s[~open_end])
-        en.append(e[~open_end])
+        gone[c[open_end & (s <= 0)]] = True  # away from the start for good: never online
+        leaves[c[open_end & (s > 0)]] = True  # present until it leaves for good
+        e = np.where(open_end, FAR, e)
+        cl.append(c)
+        st.append(s)
+        en.append(e)
     if cl:
         A, B = pack_absences(np.concatenate(cl), np.concatenate(st), np.concatenate(en), n)
     else:
         A, B = np.zeros((n, 0)), np.zeros((n, 0))
-    return Presence(pattern, offset, windows, A, B, gone, names)
+    return Presence(pattern, offset, windows, A, B, gone, names, leaves=leaves, tz=tz)

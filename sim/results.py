@@ -132,7 +132,7 @@ def build_result(
     window: tuple[float | None, float | None],
     load: LoadOutcome | None = None,
 ) -> Result:
-    gone = fleet.presence.gone
+    gone = fleet.presence.decommissioned
     orphaned = ~np.isnan(out.orphaned_at) & ~gone
     missed = np.zeros(topo.n_groups, bool)
     missed[list(world.missed_groups())] = True

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InputError
 
@@ -50,7 +59,7 @@ class SiteSpec(Strict):
 class MslSpec(Strict):
     name: str = Field(description="Management server list name.")
     protocol: Literal["https", "http"] = Field("https", description="Protocol of every entry (fact 4).")
-    port: int = Field(443, ge=1, le=65535, description="Port of every entry.")
+    port: int | None = Field(None, ge=1, le=65535, description="Port of every entry; default 443 (https), 8014 (http).")
     tiers: list[list[str]] = Field(
         min_length=1, description="Priority tiers, highest first; each a list of manager names (fact 13)."
     )
@@ -83,6 +92,11 @@ class VersionSpec(Strict):
         description="False: a certificate mismatch is fatal, the client does not try another manager (fact 6, A).",
     )
 
+
+DEFAULT_VERSIONS = {
+    "14.2": VersionSpec(fails_over_on_cert_mismatch=False),
+    "14.2.1": VersionSpec(fails_over_on_cert_mismatch=False),
+}
 
 # --------------------------------------------------------------------------------------------- distributions
 
@@ -312,6 +326,8 @@ class Wait(StepBase):
             raise ValueError("a wait needs exactly one of 'hours' or 'heartbeats'")
         if self.after_step is not None and self.hours is None:
             raise ValueError("'after_step' goes with 'hours'")
+        if self.operator_minutes:
+            raise ValueError("a wait has no hands-on time: leave out operator_minutes")
         return self
 
 
@@ -360,7 +376,38 @@ class CustomRunbook(Strict):
     steps: list[Step] = Field(min_length=1)
 
 
-Runbook = Annotated[KbSingleServer | KbMultiServer | Naive, Field(discriminator="template")] | CustomRunbook
+def _runbook_tag(v: Any) -> str | None:
+    """Which runbook form a value is: a template by its name, or the operator's own steps."""
+    if isinstance(v, dict):
+        return "custom" if "steps" in v else v.get("template")
+    return "custom" if isinstance(v, CustomRunbook) else getattr(v, "template", None)
+
+
+Runbook = Annotated[
+    Annotated[KbSingleServer, Tag("kb-single-server")]
+    | Annotated[KbMultiServer, Tag("kb-multi-server")]
+    | Annotated[Naive, Tag("naive")]
+    | Annotated[CustomRunbook, Tag("custom")],
+    Discriminator(_runbook_tag),
+]
+TAGS = {
+    "kb-single-server",
+    "kb-multi-server",
+    "naive",
+    "custom",
+    "exponential",
+    "lognormal",
+    "pareto",
+    "fixed",
+    "uniform",
+    "assign-msl",
+    "msl-protocol",
+    "secure-comms",
+    "set-heartbeat",
+    "wait",
+    "update-certificate",
+    "retire",
+}
 
 
 # --------------------------------------------------------------------------------------------- load
@@ -417,16 +464,20 @@ class Scenario(Strict):
     msls: list[MslSpec] = Field(min_length=1)
     groups: list[GroupSpec] = Field(min_length=1)
     versions: dict[str, VersionSpec] = Field(
-        default_factory=lambda: {
-            "14.2": VersionSpec(fails_over_on_cert_mismatch=False),
-            "14.2.1": VersionSpec(fails_over_on_cert_mismatch=False),
-        },
-        description="Capabilities by client version; unlisted versions fail over normally.",
+        default_factory=lambda: dict(DEFAULT_VERSIONS),
+        description="Capabilities by client version, merged over the defaults (14.2 and 14.2.1 do not fail over "
+        "on a certificate mismatch); unlisted versions fail over normally.",
     )
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     runbook: Runbook
     base_dir: Path = Field(Path("."), exclude=True, description="Folder the scenario was read from.")
     source: str = Field("<scenario>", exclude=True)
+
+    @field_validator("versions", mode="after")
+    @classmethod
+    def _keep_default_versions(cls, v: dict[str, VersionSpec]) -> dict[str, VersionSpec]:
+        """Listing one version does not forget what the KB says of 14.2 and 14.2.1."""
+        return {**DEFAULT_VERSIONS, **v}
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -485,6 +536,8 @@ class Scenario(Strict):
 
         if isinstance(rb, KbMultiServer):
             _mgrs("order", rb.order)
+            if rb.order is not None and len(set(rb.order)) != len(rb.order):
+                raise ValueError("runbook.order: a manager is listed twice")
             if rb.retain is not None:
                 _mgrs("retain", [rb.retain])
                 if rb.order is not None and rb.retain not in rb.order:
@@ -559,22 +612,42 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _format_validation(exc: ValidationError) -> tuple[str, str]:
+    """The first problem as (dotted field path, what is expected), without pydantic's union bookkeeping."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    parts = [str(p) for p in err["loc"] if not str(p).startswith("function-") and str(p) not in TAGS]
+    etype = err["type"]
     msg = err["msg"]
-    if err["type"] == "extra_forbidden":
+    if etype in ("union_tag_invalid", "union_tag_not_found"):
+        field = "template" if parts == ["runbook"] else "kind" if parts[:2] == ["runbook", "steps"] else ""
+        if field == "template":
+            msg = "expected template: kb-single-server, kb-multi-server or naive, or steps: [...] (a list of steps)"
+        elif field == "kind":
+            msg = (
+                "expected kind: assign-msl, msl-protocol, secure-comms, set-heartbeat, wait, "
+                "update-certificate or retire"
+            )
+        else:
+            msg = "expected " + ", ".join(str(t) for t in (err.get("ctx") or {}).get("expected_tags", "").split(","))
+        tag = (err.get("ctx") or {}).get("tag")
+        if tag is not None:
+            msg += f" (got {tag!r})"
+        if field == "template":
+            parts.append(field)
+        loc = ".".join(parts)
+        return loc, msg
+    if etype == "extra_forbidden":
         msg = "unknown field (check the spelling; see docs/model.md for the fields)"
-    elif err["type"] == "missing":
+    elif etype == "missing":
         msg = "required field is missing"
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     inp = err.get("input")
-    if err["type"] not in ("missing", "extra_forbidden") and isinstance(inp, str | int | float) and len(str(inp)) < 60:
+    if etype not in ("missing", "extra_forbidden") and isinstance(inp, str | int | float) and len(str(inp)) < 60:
         msg += f" (got {inp!r})"
     more = len(exc.errors()) - 1
     if more > 0:
         msg += f" [and {more} more problem{'s' if more > 1 else ''}]"
-    return loc, msg
+    return ".".join(parts), msg
 
 
 def build_scenario(data: Any, source: str = "<scenario>", base_dir: Path = Path(".")) -> Scenario:

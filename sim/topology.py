@@ -130,7 +130,12 @@ def compile_topology(sc: Scenario) -> Topology:
     inherit = np.array([g.inherit for g in sc.groups], dtype=bool)
     inherit[parent < 0] = False
     msl_defs: list[tuple[str, int, tuple[tuple[int, ...], ...]]] = [
-        (str(m.protocol), m.port, tuple(tuple(idx[x] for x in t) for t in m.tiers)) for m in sc.msls
+        (
+            str(m.protocol),
+            m.port if m.port is not None else (HTTP_DEFAULT_PORT if m.protocol == "http" else 443),
+            tuple(tuple(idx[x] for x in t) for t in m.tiers),
+        )
+        for m in sc.msls
     ]
     topo = Topology(
         manager_names=names,

@@ -66,7 +66,7 @@ class StateTable:
         """Per tier, (manager, status) for every entry of the state's list.
 
         Transport gate: an https entry needs the cached certificate to match the manager's.
-        Signature gate: with secure communications on, so does every entry (KB 187099 step 8: "even if you
+        Signature gate: with secure communications on, so does every entry (KB 187099 step 7: "even if you
         normally do not use HTTPS"). A manager that is down or retired does not answer.
         """
         out: list[list[tuple[int, int]]] = []

@@ -312,13 +312,6 @@ def _cycle(d: dict[str, Any]) -> None:
     d["groups"] += [{"name": "A", "parent": "B"}, {"name": "B", "parent": "A"}]
 
 
-UNION_PATH = (
-    "runbook errors are reported against the template union: the location holds pydantic's internal "
-    "'tagged-union[KbSingleServer,KbMultiServer,Naive]' and the message its 'Unable to extract tag' (the real "
-    "problem, in the steps, is the second error); sim/scenario.py Runbook needs one discriminator over both "
-    "forms and _format_validation should drop union/tag names from the path"
-)
-
 MALFORMED = [
     pytest.param(_set("horizon_day", 30), "horizon_day", "unknown field", id="unknown-key-top"),
     pytest.param(
@@ -332,14 +325,12 @@ MALFORMED = [
         "runbook.retention_dayz",
         "unknown field",
         id="unknown-key-in-template",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _custom({"kind": "update-certificate", "managers": ["sepm1"], "foo": 1}),
         "runbook.steps.0.foo",
         "unknown field",
         id="unknown-key-in-step",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(_set("fleet.clients", "many"), "fleet.clients", "valid integer", id="wrong-type"),
     pytest.param(
@@ -367,14 +358,12 @@ MALFORMED = [
         "runbook.retention_days",
         "greater than or equal to 0",
         id="negative-retention",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _custom({"kind": "update-certificate", "managers": ["sepm1"]}, {"kind": "wait", "hours": -3}),
         "runbook.steps.1.hours",
         "greater than or equal to 0",
         id="negative-wait",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _set("fleet.groups", {"Laptops": 0.5, "Desktops": 0.3}),
@@ -419,21 +408,18 @@ MALFORMED = [
         "runbook.steps.0",
         "'reboot'",
         id="unknown-step-kind",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _set("runbook", {"template": "kb-magic"}),
         "runbook.template",
         "'kb-magic'",
         id="unknown-template",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _custom({"kind": "wait", "hours": 3, "heartbeats": 3}),
         "runbook.steps.0",
         "exactly one of 'hours' or 'heartbeats'",
         id="wait-hours-and-heartbeats",
-        marks=pytest.mark.xfail(strict=True, reason=UNION_PATH),
     ),
     pytest.param(
         _custom({"kind": "wait", "hours": 3, "after_step": "nope"}),
@@ -618,13 +604,6 @@ FILE_CASES = [
         "line 2",
         "expected 3",
         id="clients-row-with-extra-fields",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="sim/fleet.py _read_csv: pandas turns the surplus leading fields of a long row into the "
-            "index, so the columns shift and the error is \"unknown group 'extra'\" (or, if the shifted "
-            "values happen to be valid, wrong data is read silently); it should refuse the row by its field "
-            "count (index_col=False plus a check of row lengths)",
-        ),
     ),
     pytest.param(
         CLIENTS_OK,
@@ -677,14 +656,8 @@ FILE_CASES = [
         None,
         "absences.csv",
         "line 2, offline_from",
-        "expected hours or an ISO time",
+        "expected a finite number of hours",
         id="absences-nan-time",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="sim/fleet.py _parse_time accepts any float(), so 'nan' (and 'inf') pass: a NaN "
-            "offline_from becomes 'away since before the start' and a NaN offline_until drops the row "
-            "silently; it should require a finite number",
-        ),
     ),
 ]
 

@@ -143,7 +143,7 @@ def load_summary(table: pd.DataFrame, bin_hours: float) -> list[dict[str, float 
                 "manager": str(name),
                 "capacity_per_second": float(g["capacity_per_second"].iloc[0]),
                 "peak_offered_per_second": float(g["offered_per_second"].max()),
-                "peak_at_hours": float(g.loc[g["offered_per_second"].idxmax(), "time_hours"]),
+                "peak_at_hours": float(g["time_hours"].to_numpy()[int(np.argmax(g["offered_per_second"].to_numpy()))]),
                 "hours_over_capacity": float(over.sum() * bin_hours),
                 "failed_checkins": float((g["failed_per_second"] * bin_hours * 3600.0).sum()),
             }

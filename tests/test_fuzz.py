@@ -1,0 +1,200 @@
+"""Any scenario or fleet file gives a valid scenario or one readable InputError: never another exception.
+
+Also: results do not depend on the order of clients in clients.csv.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim.errors import InputError
+from sim.fleet import generate_fleet
+from sim.topology import compile_topology
+
+ROOT = Path(__file__).parent.parent
+BASE = yaml.safe_load((ROOT / "scenarios" / "three-manager-failover.yaml").read_text())
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["all", "kb-magic", "sepm1", "14.2", "https", "-1", "1e309"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _mutate(data: Any, path: tuple[Any, ...], how: str, value: Any) -> Any:
+    if not path:
+        return value
+    data = copy.deepcopy(data)
+    parent = data
+    for p in path[:-1]:
+        parent = parent[p]
+    key = path[-1]
+    if how == "delete" and isinstance(parent, dict):
+        parent.pop(key, None)
+    elif how == "extra" and isinstance(parent, dict):
+        parent[f"{key}_x"] = value
+    else:
+        parent[key] = value
+    return data
+
+
+def _load(tmp: Path, text: str) -> None:
+    f = tmp / "s.yaml"
+    f.write_text(text, encoding="utf-8")
+    try:
+        sc = sim.load_scenario(f)
+    except InputError as exc:
+        assert str(exc).startswith(str(f)), str(exc)
+        assert exc.message
+        return
+    compile_topology(sc)  # a valid scenario compiles ...
+    r = sim.simulate(sc, clients=40, horizon_days=min(sc.horizon_days, 3.0))  # ... and runs
+    assert len(r.clients) == 40
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_scenarios_load_or_say_why(tmp_path: Path, data: st.DataObject) -> None:
+    doc = BASE
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = _paths(doc)
+        path = data.draw(st.sampled_from(paths))
+        doc = _mutate(doc, path, data.draw(st.sampled_from(["set", "delete", "extra"])), data.draw(values))
+    _load(tmp_path, yaml.safe_dump(doc, allow_unicode=True))
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_arbitrary_text_loads_or_says_why(tmp_path: Path, text: str) -> None:
+    _load(tmp_path, text)
+
+
+def test_unsafe_yaml_is_not_executed(tmp_path: Path) -> None:
+    f = tmp_path / "evil.yaml"
+    f.write_text("!!python/object/apply:os.system ['touch " + str(tmp_path / "pwned") + "']\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        sim.load_scenario(f)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "phrase"),
+    [("fleet.clients", 10**8, "less than or equal to 5000000"), ("horizon_days", 36500, "less than or equal")],
+)
+def test_sizes_beyond_limits_are_refused(field: str, value: int, phrase: str) -> None:
+    sc = sim.load_scenario(ROOT / "scenarios" / "three-manager-failover.yaml")
+    with pytest.raises(InputError, match=phrase):
+        sc.with_(**{field: value})
+
+
+cells = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+    st.sampled_from(["", "g", "root", "14.2", "push", "nan", "inf", "-5", "24", "1e9", "2026-01-01T00:00"]),
+)
+
+
+def _scenario_with_files(tmp: Path, clients: str, absences: str | None) -> sim.Scenario:
+    (tmp / "clients.csv").write_text(clients, encoding="utf-8")
+    files: dict[str, Any] = {"clients": "clients.csv"}
+    if absences is not None:
+        (tmp / "absences.csv").write_text(absences, encoding="utf-8")
+        files["absences"] = "absences.csv"
+    doc = copy.deepcopy(BASE)
+    doc["fleet"] = {"files": files}
+    doc["groups"] = [{"name": "root", "msl": "hq-list"}, {"name": "g", "parent": "root"}]
+    f = tmp / "s.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    return sim.load_scenario(f)
+
+
+@FUZZ
+@given(
+    st.lists(st.lists(cells, min_size=1, max_size=7), max_size=6),
+    st.sampled_from(
+        [
+            "client_id,group,version",
+            "client_id,group,version,heartbeat_minutes,mode,timezone",
+            "client_id,group",
+            "id,group,version",
+            "",
+        ]
+    ),
+    st.lists(st.lists(cells, min_size=1, max_size=4), max_size=4),
+)
+def test_fleet_files_load_or_say_why(
+    tmp_path: Path, rows: list[list[str]], header: str, arows: list[list[str]]
+) -> None:
+    def csv_text(head: str, body: list[list[str]]) -> str:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for r in body:
+            w.writerow(r)
+        return (head + "\n" if head else "") + buf.getvalue()
+
+    sc = _scenario_with_files(
+        tmp_path, csv_text(header, rows), csv_text("client_id,offline_from,offline_until", arows) if arows else None
+    )
+    try:
+        fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(0))
+    except InputError as exc:
+        assert "csv" in exc.source, str(exc)
+        return
+    assert fleet.n == len(rows)
+
+
+def test_results_do_not_depend_on_client_order(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    ids = [f"pc{i:03d}" for i in range(120)]
+    rows = [
+        f"{c},g,{rng.choice(['14.3', '14.2'])},{rng.choice(['', '30', '240'])},{rng.choice(['pull', 'push'])},"
+        for c in ids
+    ]
+    absences = [f"{c},{rng.uniform(-50, 50):.3f},{rng.uniform(60, 900):.3f}" for c in rng.sample(ids, 40)]
+    head = "client_id,group,version,heartbeat_minutes,mode,timezone\n"
+    results = []
+    for order in range(2):
+        d = tmp_path / str(order)
+        d.mkdir()
+        body = rows if order == 0 else rng.sample(rows, len(rows))
+        ab = absences if order == 0 else rng.sample(absences, len(absences))
+        sc = _scenario_with_files(
+            d, head + "\n".join(body) + "\n", "client_id,offline_from,offline_until\n" + "\n".join(ab) + "\n"
+        )
+        sc = sc.with_(**{"fleet.jitter": 0.2})
+        r = sim.simulate(sc, seed=11)
+        results.append(r.clients.sort_values("client_id").reset_index(drop=True))
+    assert results[0].equals(results[1])
+    assert (results[0]["outcome"] == "orphaned").sum() > 0

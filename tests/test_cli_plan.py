@@ -129,3 +129,17 @@ def test_sweep_bad_input_exit_2(tmp_path: Path) -> None:
     )
     assert code == 2 and "nosuch" in err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_replications_json_is_byte_identical_serial_parallel_and_dask() -> None:
+    args = ["run", SCENARIO, "--replications", "3", "--clients", "300", "--json"]
+    serial = invoke(*args, "--workers", "1")
+    parallel = invoke(*args, "--workers", "2")
+    assert serial[0] == parallel[0] == 0
+    assert serial[1] == parallel[1]
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return
+    dask = invoke(*args, "--dask", "local")
+    assert dask[0] == 0 and dask[1] == serial[1]

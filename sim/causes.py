@@ -17,6 +17,21 @@ CAUSES = (
 )
 
 
+# One line per cause, for people: what happened and what would have saved the client.
+CAUSE_MEANINGS: dict[str, str] = {
+    "unsupported-version": "its client version does not fail over on a certificate mismatch (14.2, 14.2.1) "
+    "and met a manager it did not trust; KB 187099: use the single-server procedure for these",
+    "missed-group": "its group has inheritance turned off and an all-groups console step did not reach it",
+    "no-failover-target": "the runbook left it no manager to trust: even a client that had learnt everything "
+    "its site knew would have been orphaned",
+    "wait-too-short": "it was online during the wait but had not checked in when the certificate changed "
+    "(heartbeat too slow or managers down): a longer wait would have saved it",
+    "retired-before-return": "it was away while a manager still had the old certificate and came back after "
+    "the last one was updated or retired: a longer retention would have saved it",
+    "offline-through-window": "it was offline from the first change it had not learnt until it was orphaned",
+}
+
+
 def classify(
     fatal_hit: np.ndarray,
     missed_group: np.ndarray,

@@ -33,7 +33,9 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .causes import CAUSE_MEANINGS
 from .cli_plan import plan_command, run_replications, sweep_command
+from .cli_report import compare_command, report_command
 from .errors import InputError
 from .fleet import generate_fleet
 from .io import atomic_write_csv
@@ -45,21 +47,15 @@ from .topology import compile_topology
 
 DEBUG_ENV = "ROTASIM_DEBUG"
 
-CAUSE_MEANINGS: dict[str, str] = {
-    "unsupported-version": "its client version does not fail over on a certificate mismatch (14.2, 14.2.1) "
-    "and met a manager it did not trust; KB 187099: use the single-server procedure for these",
-    "missed-group": "its group has inheritance turned off and an all-groups console step did not reach it",
-    "no-failover-target": "the runbook left it no manager to trust: even a client that had learnt everything "
-    "its site knew would have been orphaned",
-    "wait-too-short": "it was online during the wait but had not checked in when the certificate changed "
-    "(heartbeat too slow or managers down): a longer wait would have saved it",
-    "retired-before-return": "it was away while a manager still had the old certificate and came back after "
-    "the last one was updated or retired: a longer retention would have saved it",
-    "offline-through-window": "it was offline from the first change it had not learnt until it was orphaned",
-}
 
 FIRST_CLIENT_COLUMNS = [
-    "client_id", "group", "version", "outcome", "cause", "orphaned_at_hours", "new_cert_at_hours",
+    "client_id",
+    "group",
+    "version",
+    "outcome",
+    "cause",
+    "orphaned_at_hours",
+    "new_cert_at_hours",
 ]
 
 
@@ -180,9 +176,7 @@ def run(
     clients_out: Annotated[
         Path | None, typer.Option("--clients-out", metavar="FILE.csv", help="Write one row per client.")
     ] = None,
-    engine: Annotated[
-        EngineName, typer.Option(help="fast, or the per-client reference engine.")
-    ] = EngineName.fast,
+    engine: Annotated[EngineName, typer.Option(help="fast, or the per-client reference engine.")] = EngineName.fast,
     clients: Annotated[int | None, typer.Option(help="Resize the generated fleet to N clients.")] = None,
     horizon_days: Annotated[float | None, typer.Option(help="Simulate D days after the first step.")] = None,
     replications: Annotated[
@@ -196,14 +190,13 @@ def run(
     if replications is not None:
         if clients_out is not None:
             raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")
-        typer.echo(run_replications(scenario, replications, seed, engine.value, clients, horizon_days, workers, dask,
-                                    json_out))
+        typer.echo(
+            run_replications(scenario, replications, seed, engine.value, clients, horizon_days, workers, dask, json_out)
+        )
         return
     started = time.perf_counter()
     sc = load_scenario(scenario)
-    result = simulate(
-        sc, seed=seed, engine=cast(Engine, engine.value), clients=clients, horizon_days=horizon_days
-    )
+    result = simulate(sc, seed=seed, engine=cast(Engine, engine.value), clients=clients, horizon_days=horizon_days)
     wall = time.perf_counter() - started
     if clients_out is not None:
         write_clients_csv(result, clients_out)
@@ -223,6 +216,8 @@ def validate(
 
 app.command("plan")(plan_command)
 app.command("sweep")(sweep_command)
+app.command("report")(report_command)
+app.command("compare")(compare_command)
 
 
 def validate_scenario(sc: Scenario) -> str:

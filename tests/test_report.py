@@ -1,0 +1,726 @@
+"""The risk report and the scenario comparison: verdict grading, sequential sampling, tables, files, escaping,
+atomic writing, figures and the two commands' exit codes.
+
+Small fleets (300-500 clients) and few replications keep the file well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from matplotlib.figure import Figure
+from typer.testing import CliRunner
+
+import sim
+from sim import figures as figs
+from sim import report as rp
+from sim.cli import _RotasimGroup
+from sim.cli_report import compare_command, report_command
+from sim.compare import load_variants, parse_variant
+from sim.errors import InputError
+from sim.planning import replicate
+from sim.report import RepExtra, Threshold, judge
+from tests.tiny import tiny_world
+
+ROOT = Path(__file__).resolve().parent.parent
+SINGLE = ROOT / "scenarios" / "single-site-small.yaml"
+MULTI = ROOT / "scenarios" / "three-manager-failover.yaml"
+HOSTILE = "<img src=x onerror=alert(1)> $\\foo{$"
+
+
+def app() -> typer.Typer:
+    """The two commands on an app with rotasim's error policy (bad input: exit 2), as sim.cli registers them."""
+    a = typer.Typer(cls=_RotasimGroup, add_completion=False)
+    a.command("report")(report_command)
+    a.command("compare")(compare_command)
+    return a
+
+
+def invoke(*args: str | Path) -> Any:
+    return CliRunner().invoke(app(), [str(a) for a in args])
+
+
+# ------------------------------------------------------------------------------------------- verdict
+
+
+def test_judge_grades_go_nogo_inconclusive_with_the_t_interval() -> None:
+    # [5, 6, 5, 6]: mean 5.5, s = 0.57735, se = 0.288675, t(0.975, 3) = 3.182446 -> +-0.918698
+    j = judge([5, 6, 5, 6], 0)
+    assert j["verdict"] == "NO-GO"
+    assert j["mean"] == pytest.approx(5.5)
+    assert j["ci95"] == pytest.approx([4.581302, 6.418698], abs=1e-5)
+    assert judge([5, 6, 5, 6], 6.5)["verdict"] == "GO"  # 6.4187 <= 6.5
+    assert judge([5, 6, 5, 6], 6.4)["verdict"] == "INCONCLUSIVE"  # straddles
+    assert judge([5, 6, 5, 6], 4.6)["verdict"] == "INCONCLUSIVE"
+    assert judge([5, 6, 5, 6], 4.58)["verdict"] == "NO-GO"  # 4.5813 > 4.58
+
+
+def test_judge_edge_cases() -> None:
+    assert judge([0, 0, 0], 0)["verdict"] == "GO"  # no orphan in any run meets "at most 0"
+    assert judge([3, 3, 3], 3)["verdict"] == "GO"  # exactly at the threshold is within it
+    assert judge([3, 3, 3], 2.999)["verdict"] == "NO-GO"
+    assert judge([0, 1, 0, 1], 0)["verdict"] == "INCONCLUSIVE"  # interval clipped at 0, touching it
+    one = judge([7], 100)
+    assert one["verdict"] == "INCONCLUSIVE" and one["ci95"] == [None, None]
+
+
+def test_threshold_validation_and_text() -> None:
+    assert Threshold(max_orphans=0).describe() == "at most 0 orphans"
+    assert Threshold(max_orphans=1).describe() == "at most 1 orphan"
+    assert Threshold(max_orphan_rate=0.005).describe() == "an orphan rate of at most 0.50%"
+    assert Threshold(max_orphan_rate=0.005).option() == "--max-orphan-rate 0.005"
+    with pytest.raises(InputError, match="not both"):
+        Threshold(max_orphans=1, max_orphan_rate=0.1)
+    with pytest.raises(InputError, match="0 or more"):
+        Threshold(max_orphans=-1)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        Threshold(max_orphan_rate=1.5)
+
+
+# ------------------------------------------------------------------------------------------- sequential sampling
+
+
+@pytest.fixture(scope="module")
+def multi() -> sim.Scenario:
+    return sim.load_scenario(MULTI)
+
+
+@pytest.fixture(scope="module")
+def multi_orphans(multi: sim.Scenario) -> np.ndarray:
+    """Orphans of replications 0..15 at 400 clients, run in one go."""
+    reps = replicate(multi, n=16, seed=5, clients=400, workers=1, progress=False)
+    return reps.runs["orphaned"].to_numpy(float)
+
+
+def test_sequential_sampling_doubles_until_decided_and_reuses_runs(
+    multi: sim.Scenario, multi_orphans: np.ndarray
+) -> None:
+    """The threshold is the first batch's own mean, so the first interval must straddle it; the report then
+    doubles 4 -> 8 -> 16. Each batch's verdict equals ``judge`` on that prefix of the runs made in one go, and
+    the replications are 0..n-1, each run once."""
+    threshold = float(multi_orphans[:4].mean())
+    assert judge(multi_orphans[:4], threshold)["verdict"] == "INCONCLUSIVE"
+    expected = []
+    for n in (4, 8, 16):
+        j = judge(multi_orphans[:n], threshold)
+        expected.append((n, j["verdict"], j["mean"]))
+        if j["verdict"] != "INCONCLUSIVE":
+            break
+    logs: list[str] = []
+    s = rp.run_sequential(
+        multi,
+        Threshold(max_orphans=threshold),
+        replications=4,
+        max_replications=16,
+        seed=5,
+        clients=400,
+        workers=1,
+        progress=False,
+        log=logs.append,
+    )
+    got = [(b["replications"], b["verdict"], b["mean"]) for b in s.batches]
+    assert got == [(n, v, pytest.approx(m)) for n, v, m in expected]
+    assert [d.replication for d in s.reps.digests] == list(range(s.n))
+    assert s.metric() == pytest.approx(multi_orphans[: s.n])
+    assert len(s.batches) >= 2 and s.n == expected[-1][0]
+    assert any(line.startswith("after 4 replications: INCONCLUSIVE") for line in logs)
+
+
+def test_sequential_sampling_stops_at_once_when_the_first_batch_decides(multi: sim.Scenario) -> None:
+    s = rp.run_sequential(
+        multi,
+        Threshold(max_orphans=10_000),
+        replications=3,
+        max_replications=48,
+        seed=5,
+        clients=300,
+        workers=1,
+        progress=False,
+    )
+    assert s.n == 3 and [b["verdict"] for b in s.batches] == ["GO"]
+
+
+def test_replication_counts_are_checked() -> None:
+    with pytest.raises(InputError, match="at least 2"):
+        rp.check_counts(1, 10)
+    with pytest.raises(InputError, match="at least --replications"):
+        rp.check_counts(20, 10)
+
+
+# ------------------------------------------------------------------------------------------- hand-made tables
+
+
+def _extra(
+    k: int,
+    orphans: list[tuple[str, str, str, str, str, float]],
+    profiles: dict[tuple[str, str, str], int],
+    share: list[float],
+) -> RepExtra:
+    o = pd.DataFrame(
+        [
+            {
+                "client_id": c,
+                "group": g,
+                "version": v,
+                "presence": p,
+                "cause": cause,
+                "orphaned_at_hours": 1.0,
+                "first_contact_hours": fc,
+            }
+            for c, g, v, p, cause, fc in orphans
+        ],
+        columns=rp.ORPHAN_COLUMNS,
+    )
+    prof = pd.DataFrame([{"group": g, "version": v, "presence": p, "clients": n} for (g, v, p), n in profiles.items()])
+    steps = pd.DataFrame(columns=["name", "kind", "start_hours", "end_hours", "detail"])
+    return RepExtra(k, o, prof, np.arange(len(share), dtype=float), np.array(share, np.float32), steps, None)
+
+
+def test_at_risk_per_client_and_per_profile_by_hand() -> None:
+    """Two replications of 10 clients: 'a' (laptops) orphaned in both, 'b' (laptops) in one, 'c' (desktops) in
+    one. Laptops: 4 clients per replication, 3 orphans in 8 client-replications -> 37.5%; desktops 1 in 12."""
+    prof = {("laptops", "14.3", "office"): 4, ("desktops", "14.3", "always"): 6}
+    e0 = _extra(
+        0,
+        [
+            ("a", "laptops", "14.3", "office", "wait-too-short", 2.0),
+            ("b", "laptops", "14.3", "office", "offline-through-window", 10.0),
+        ],
+        prof,
+        [0, 1],
+    )
+    e1 = _extra(
+        1,
+        [
+            ("a", "laptops", "14.3", "office", "wait-too-short", 4.0),
+            ("c", "desktops", "14.3", "always", "missed-group", float("nan")),
+        ],
+        prof,
+        [0, 1],
+    )
+    clients, profiles = rp.at_risk_tables([e0, e1])
+    assert list(clients["client_id"]) == ["a", "b", "c"]
+    assert list(clients["orphaned_share"]) == [1.0, 0.5, 0.5]
+    assert list(clients["orphaned_replications"]) == [2, 1, 1]
+    assert clients.loc[0, "first_contact_hours_median"] == 3.0
+    assert clients.loc[0, "causes"] == "wait-too-short:2"
+    assert list(clients["profile_orphaned_share"]) == pytest.approx([3 / 8, 3 / 8, 1 / 12])
+    lap = profiles[profiles["group"] == "laptops"].iloc[0]
+    assert lap["orphaned_share"] == pytest.approx(0.375)
+    assert lap["orphans_per_rotation"] == pytest.approx(1.5) and lap["clients_per_rotation"] == 4
+    assert lap["main_cause"] == "wait-too-short"
+    apart = rp.handle_apart_table([e0, e1])
+    assert apart.to_dict(orient="records")[0] | {"advice": ""} == {
+        "cause": "missed-group",
+        "group": "desktops",
+        "version": "14.3",
+        "orphans_per_rotation": 0.5,
+        "advice": "",
+    }
+
+
+def test_trust_band_mean_and_quantiles() -> None:
+    ex = [_extra(k, [], {("g", "v", "p"): 1}, [0.0, s]) for k, s in enumerate([0.2, 0.4, 0.6])]
+    band = rp.trust_band(ex)
+    assert band["mean"].tolist() == pytest.approx([0.0, 0.4])
+    assert band["low"].iloc[1] == pytest.approx(np.quantile([0.2, 0.4, 0.6], 0.025))
+    assert band["high"].iloc[1] == pytest.approx(np.quantile([0.2, 0.4, 0.6], 0.975))
+
+
+def test_trust_markers_name_the_end_of_the_retention() -> None:
+    steps = pd.DataFrame(
+        [
+            ("update-a", "update-certificate", 0.0, 0.1),
+            ("wait-after-a", "wait", 0.1, 0.35),
+            ("update-b", "update-certificate", 0.35, 0.45),
+            ("retain-c", "wait", 0.45, 720.0),
+            ("update-c", "update-certificate", 720.0, 720.1),
+        ],
+        columns=["name", "kind", "start_hours", "end_hours"],
+    )
+    marks = rp.trust_markers(steps, 2880.0)
+    # update-b lands within 1% of the horizon after update-a: merged
+    assert marks == [(0.1, "update-a"), (720.1, "retention ends: update-c (30 d)")]
+
+
+def test_assumptions_list_every_parameter_with_value_and_source(multi: sim.Scenario) -> None:
+    index = {"repair_minutes": "orphaning", "sites[].managers[].restart_minutes": "sites", "duration_days": "presence"}
+    over = {"fleet.clients": (400, "command line (--clients)")}
+    t = rp.assumptions_table(multi, over, doc_index=index).set_index("parameter")
+    assert t.loc["repair_minutes", "value"] == "30"
+    assert t.loc["repair_minutes", "description"] == "Hands-on time to repair one orphan (A)."
+    assert t.loc["repair_minutes", "source"] == "default; assumption; docs/model.md#orphaning"
+    assert t.loc["sites[0].managers[0].restart_minutes", "source"] == (
+        "scenario file; domain fact 18; assumption; docs/model.md#sites"
+    )
+    assert t.loc["fleet.clients", "value"] == "400"
+    assert t.loc["fleet.clients", "source"] == "command line (--clients)"
+    assert t.loc["runbook.retention_days", "value"] == "30"
+    assert t.loc["runbook.retention_days", "source"] == "scenario file; KB 187099"
+    # a distribution's parameters inherit the description and the section of the field that holds them
+    median = t.loc["fleet.presence.leave.duration_days.median"]
+    assert median["value"] == "5"
+    assert median["source"] == "scenario file; domain fact 12; assumption; docs/model.md#presence"
+    assert t.loc["versions.14.2.fails_over_on_cert_mismatch", "value"] == "false"
+    assert t.loc["fleet.presence.away_at_start.share", "source"] == "default"
+    assert "base_dir" not in t.index and "source" not in t.index
+    assert len(t) > 60 and t.index.is_unique
+
+
+def test_model_doc_index_maps_fields_to_sections(tmp_path: Path) -> None:
+    doc = tmp_path / "model.md"
+    doc.write_text(
+        "# Title\n`ignored_before_a_section`\n## Sites, managers & certificates\n"
+        "Restart: `sites[].managers[].restart_minutes` *(default 10)*.\n"
+        "### kb-multi-server (KB 187099)\nKeep `retention_days` and `versions.<version>.fails_over_on_cert_mismatch`.\n"
+        "## Later\n`retention_days` again, `name`.\n"
+    )
+    index = rp.model_doc_index(str(doc))
+    assert index == {
+        "sites[].managers[].restart_minutes": "sites-managers--certificates",
+        "retention_days": "kb-multi-server-kb-187099",
+        "versions.*.fails_over_on_cert_mismatch": "kb-multi-server-kb-187099",
+        "name": "later",
+    }
+    assert rp.doc_section("runbook.retention_days", index) == "kb-multi-server-kb-187099"
+    assert rp.doc_section("versions.*.fails_over_on_cert_mismatch", index) == "kb-multi-server-kb-187099"
+    assert rp.doc_section("sites[].name", index) is None  # 'name' alone is too vague to cite
+    assert rp.model_doc_index(str(tmp_path / "missing.md")) == {}
+
+
+# ------------------------------------------------------------------------------------------- the report files
+
+
+@pytest.fixture(scope="module")
+def single_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[rp.Report, Path]:
+    out = tmp_path_factory.mktemp("rep") / "report"
+    sc = sim.load_scenario(SINGLE)
+    rep = rp.generate_report(
+        sc,
+        out,
+        source="scenarios/single-site-small.yaml",
+        threshold=Threshold(max_orphans=0),
+        replications=4,
+        max_replications=8,
+        clients=500,
+        workers=1,
+        progress=False,
+    )
+    return rep, out
+
+
+def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[rp.Report, Path]) -> None:
+    rep, out = single_report
+    names = {p.name for p in out.iterdir()}
+    expected = {
+        "report.html",
+        "report.md",
+        "report.json",
+        "at-risk-clients.csv",
+        "orphans-distribution.png",
+        "orphans-vs-setting.png",
+        "orphans-by-cause-group-version.png",
+        "runbook-timeline.png",
+        "trust-over-time.png",
+    }
+    assert names == expected  # no staging folder left, no manager-load.png (capacity not modelled)
+    for png in (n for n in names if n.endswith(".png")):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    j = json.loads((out / "report.json").read_text())
+    assert j["verdict"] == rep.verdict == "NO-GO"  # ~30 orphans against at most 0
+    assert j["exit_code"] == 1
+    assert j["threshold"] == {"max_orphans": 0.0}
+    assert j["sampling"]["replications"] == 4 and j["sampling"]["batches"][0]["verdict"] == "NO-GO"
+    assert j["seed"] == 11 and j["rotasim_version"] == sim.__version__
+    assert j["command"] == (
+        "rotasim report scenarios/single-site-small.yaml --out " + str(out) + " --replications 4 "
+        "--max-replications 8 --max-orphans 0 --seed 11 --clients 500"
+    )
+    assert set(j["files"]) == expected
+    runs = rep.runs
+    assert j["estimate"]["mean"] == pytest.approx(runs["orphaned"].mean())
+    # repair hours are orphans x 30 minutes
+    assert j["repair"]["hours"]["mean"] == pytest.approx(runs["orphaned"].mean() * 30 / 60)
+    assert j["manager_load"] == "capacity not modelled in this scenario"
+    assert j["reach_go"]["plan"]["parameter"] == "wait_hours"
+
+
+def test_at_risk_csv_accounts_for_every_orphan(single_report: tuple[rp.Report, Path]) -> None:
+    rep, out = single_report
+    csv = pd.read_csv(out / "at-risk-clients.csv", dtype={"client_id": str})
+    assert list(csv.columns[:4]) == ["client_id", "orphaned_share", "orphaned_replications", "replications"]
+    assert csv["orphaned_replications"].sum() == rep.runs["orphaned"].sum()
+    assert csv["client_id"].is_unique
+    assert (csv["replications"] == 4).all()
+    assert csv["orphaned_share"].tolist() == pytest.approx((csv["orphaned_replications"] / 4).tolist())
+    assert csv["orphaned_share"].is_monotonic_decreasing
+    assert {"cause", "group", "version", "presence", "first_contact_hours_median"} <= set(csv.columns)
+
+
+def test_report_sections_come_in_the_issue_order(single_report: tuple[rp.Report, Path]) -> None:
+    _, out = single_report
+    page = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    titles = [
+        "Verdict",
+        "What would reach GO",
+        "Orphans by cause, group and version",
+        "Clients most at risk",
+        "Runbook timeline",
+        "Clients trusting the new certificates",
+        "Manager load against capacity",
+        "Assumptions and reproduction",
+    ]
+    html_at = [page.index(f"<h2>{t}</h2>") for t in titles]
+    md_at = [md.index(f"## {i}. {t}") for i, t in enumerate(titles, 1)]
+    assert html_at == sorted(html_at) and md_at == sorted(md_at)
+    assert "Manager capacity is not modelled in this scenario" in page
+    assert page.count('<img src="data:image/png;base64,') == 5  # self-contained: figures embedded
+    assert "<script" not in page and 'href="http' not in page and 'src="http' not in page
+    assert "NO-GO" in page.split("<h2>")[0]  # the verdict badge heads the page
+    assert "hours of hands-on work" in page and "30 minutes per repair" in page
+    assert "--seed 11" in page and f"rotasim version: {sim.__version__}" in page
+    assert "![" in md and "(orphans-distribution.png)" in md
+
+
+def test_report_escapes_strings_from_input_files(tmp_path: Path) -> None:
+    """A group, a client, the scenario's name and description carrying markup: escaped everywhere."""
+    groups = [
+        {"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": 60},
+        {"name": HOSTILE, "parent": "root"},
+        {"name": "g", "parent": "root"},
+    ]
+    sc = tiny_world(
+        tmp_path,
+        [("c1", HOSTILE, "14.3"), ("c2", HOSTILE, "14.3"), ("c<3>&", "g", "14.2")],
+        [("c1", "", 5.0)],
+        groups=groups,
+        extra={"name": "<script>alert(1)</script>", "description": "a & b <i>x</i> | c"},
+    )
+    out = tmp_path / "out"
+    rep = rp.generate_report(
+        sc,
+        out,
+        source=str(tmp_path / "tiny.yaml"),
+        threshold=Threshold(max_orphans=0),
+        replications=2,
+        max_replications=2,
+        workers=1,
+        progress=False,
+    )
+    assert rep.verdict == "NO-GO" and rep.orphans["mean"] == 3  # naive, one manager: every client orphaned
+    page = (out / "report.html").read_text()
+    assert "<script>" not in page and "<img src=x" not in page and "<i>x</i>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "c&lt;3&gt;&amp;" in page
+    md = (out / "report.md").read_text()
+    assert "<img src=x" not in md and "<script>" not in md and "a &amp; b &lt;i&gt;x&lt;/i&gt; \\| c" in md
+    assert "What would reach GO" in page and "no retention or wait that rotasim plans for" in page
+
+
+def test_report_with_no_orphan_is_go_with_an_empty_at_risk_list(tmp_path: Path) -> None:
+    """Three managers, every client online with an hourly heartbeat, 5 days of retention: nobody is orphaned."""
+    rb = {"template": "kb-multi-server", "retention_days": 5, "operator_minutes": 0}
+    sc = tiny_world(
+        tmp_path, [(f"c{i}", "g", "14.3") for i in range(5)], managers=("a", "b", "c"), runbook=rb, horizon_days=10
+    )
+    out = tmp_path / "out"
+    rep = rp.generate_report(
+        sc,
+        out,
+        source="tiny.yaml",
+        threshold=Threshold(max_orphans=0),
+        replications=2,
+        max_replications=8,
+        workers=1,
+        progress=False,
+    )
+    assert rep.verdict == "GO" and rep.exit_code == 0 and rep.sampling.n == 2
+    assert rep.judgement["ci95"] == [0.0, 0.0]
+    assert (out / "at-risk-clients.csv").read_text().splitlines() == [",".join(rep.at_risk.columns)]
+    page = (out / "report.html").read_text()
+    assert "No client was orphaned in any replication" in page
+    assert "GO: the whole 95% interval of the expected value lies within the threshold" in page
+    # the smallest retention that still meets it: every client's first hourly check-in after the first update
+    assert rep.plan is not None and rep.plan.recommended is not None
+    assert 0 < rep.plan.recommended <= 1 / 24 + 0.01
+    assert "already meets that" in page
+    assert [t.get_text() for ax in rp.report_figures(rep)["breakdown"][0].axes for t in ax.texts] == ["no orphans"] * 3
+
+
+def test_load_hook_draws_capacity_when_a_load_table_exists(
+    single_report: tuple[rp.Report, Path], tmp_path: Path
+) -> None:
+    rep, _ = single_report
+    t = np.arange(0, 48.0, 1.0)
+    load = pd.concat(
+        [
+            pd.DataFrame(
+                {"time_hours": t, "manager": m, "offered_per_second": 2 + np.sin(t / 5) + i, "capacity_per_second": 3.5}
+            )
+            for i, m in enumerate(["sepm1", "sepm2"])
+        ]
+    )
+    fig = figs.load_figure(load)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Manager load against capacity"
+    assert ax.get_ylabel() == "check-ins per second" and "hours" in ax.get_xlabel()
+    assert len(ax.get_lines()) == 4  # offered and capacity per manager
+    with pytest.raises(ValueError, match="capacity_per_second"):
+        figs.load_figure(load.drop(columns="capacity_per_second"))
+    rep.load = load
+    try:
+        files = rp.report_files(rep)
+    finally:
+        rep.load = None
+    assert "manager-load.png" in files
+    assert "capacity not modelled" not in files["report.html"].decode()
+
+
+# ------------------------------------------------------------------------------------------- atomic writing
+
+
+def test_write_outputs_fresh_folder_and_stale_files(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "rep"
+    rp.write_outputs(out, {"a.txt": b"A", "report.json": b"{}"}, last=("report.json",))
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "report.json"]
+    (out / "manager-load.png").write_bytes(b"old")
+    rp.write_outputs(out, {"a.txt": b"A2", "report.json": b"{1}"}, last=("report.json",), owned=rp.REPORT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "report.json"]  # the stale figure is gone
+    assert (out / "a.txt").read_bytes() == b"A2"
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["rep"]  # no staging folder left
+
+
+def test_interrupted_write_leaves_the_previous_verdict_and_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "rep"
+    rp.write_outputs(out, {"report.html": b"old page", "report.json": b"old verdict"}, last=("report.json",))
+    calls = {"n": 0}
+    real = os.replace
+
+    def interrupted(a: Any, b: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real(a, b)
+
+    monkeypatch.setattr(rp.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rp.write_outputs(
+            out,
+            {"report.html": b"new page", "report.md": b"new md", "report.json": b"new verdict"},
+            last=("report.json",),
+        )
+    assert (out / "report.json").read_bytes() == b"old verdict"  # written last: never reached
+    assert (out / "report.html").read_bytes() == b"new page"  # complete, renamed before the interruption
+    assert not (out / "report.md").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no staging left
+
+
+def test_interrupted_write_of_a_new_folder_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rp.os, "fsync", boom)
+    with pytest.raises(KeyboardInterrupt):
+        rp.write_outputs(tmp_path / "rep", {"report.json": b"x"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_must_be_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        rp.check_out_dir(f)
+    with pytest.raises(InputError, match="not a folder"):
+        rp.check_out_dir(f / "sub")
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+
+def _check_figure(fig: Figure) -> None:
+    """Title, axis labels with units on every axes that holds data, and only palette colours for series."""
+    title = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
+    assert title or all(ax.get_title() for ax in fig.axes)
+    for ax in fig.axes:
+        if not ax.has_data():
+            continue
+        assert ax.get_xlabel() and ax.get_ylabel() or ax.get_yticklabels(), ax
+        assert re.search(
+            r"\((count|hours|days|%.*|mean|.*per second)\)|per second|\(mean, count\)",
+            ax.get_xlabel() + " " + ax.get_ylabel(),
+        ), (ax.get_xlabel(), ax.get_ylabel())
+        allowed = {c.lower() for c in figs.OKABE_ITO} | {"#bbbbbb", "#333333"}
+        for line in ax.get_lines():
+            c = line.get_color()
+            if isinstance(c, str) and c.startswith("#"):
+                assert c.lower() in allowed, c
+
+
+def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tuple[rp.Report, Path]) -> None:
+    rep, _ = single_report
+    made = rp.report_figures(rep)
+    assert set(made) == {"verdict", "curve", "breakdown", "timeline", "trust"}
+    for fig, alt in made.values():
+        assert alt
+        _check_figure(fig)
+        w, h = fig.get_size_inches() * fig.dpi
+        assert 800 <= w <= 1400 and 250 <= h <= 1200  # readable at the size the page shows
+    trust_ax = made["trust"][0].axes[0]
+    assert trust_ax.get_ylabel().startswith("clients trusting the new certificates (%")
+    assert trust_ax.get_ylim() == (0, 102)
+
+
+def test_breakdown_figure_with_no_orphans_says_so() -> None:
+    empty = {k: pd.DataFrame(columns=[k, "mean", "ci95_low", "ci95_high"]) for k in ("cause", "group", "version")}
+    fig = figs.breakdown_figure({"s": empty})
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["no orphans"] * 3
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def test_report_command_exit_codes_go_nogo_and_progress_on_stderr(tmp_path: Path) -> None:
+    common = ["--clients", "300", "--replications", "3", "--max-replications", "3", "--workers", "1"]
+    go = invoke("report", SINGLE, "--out", tmp_path / "go", "--max-orphans", "100000", *common)
+    assert go.exit_code == 0, go.output
+    assert go.stdout.startswith("GO: expected orphans ")
+    assert "after 3 replications: GO" in go.stderr
+    nogo = invoke("report", SINGLE, "--out", tmp_path / "nogo", *common)  # default threshold: 0 orphans
+    assert nogo.exit_code == 1, nogo.output
+    assert nogo.stdout.startswith("NO-GO: ") and "threshold: at most 0 orphans" in nogo.stdout
+    assert json.loads((tmp_path / "nogo" / "report.json").read_text())["verdict"] == "NO-GO"
+    rate = invoke("report", SINGLE, "--out", tmp_path / "rate", "--max-orphan-rate", "0.5", "-q", *common)
+    assert rate.exit_code == 0 and rate.stderr == ""
+    assert json.loads((tmp_path / "rate" / "report.json").read_text())["threshold"] == {"max_orphan_rate": 0.5}
+
+
+def test_report_command_inconclusive_exits_3_after_the_cap(
+    tmp_path: Path, multi: sim.Scenario, multi_orphans: np.ndarray
+) -> None:
+    """Threshold = the mean of the first 4 replications and the cap at 4: the interval straddles it."""
+    k = float(multi_orphans[:4].mean())
+    r = invoke(
+        "report",
+        MULTI,
+        "--out",
+        tmp_path / "inc",
+        "--max-orphans",
+        repr(k),
+        "--clients",
+        "400",
+        "--seed",
+        "5",
+        "--replications",
+        "4",
+        "--max-replications",
+        "4",
+        "--workers",
+        "1",
+    )
+    assert r.exit_code == 3, r.output
+    assert r.stdout.startswith("INCONCLUSIVE: ")
+    page = (tmp_path / "inc" / "report.html").read_text()
+    assert "INCONCLUSIVE: the 95% interval straddles the threshold" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-orphans", "1", "--max-orphan-rate", "0.1"], "not both"),
+        (["--replications", "1"], "at least 2"),
+        (["--replications", "10", "--max-replications", "5"], "at least --replications"),
+        (["--max-orphan-rate", "2"], "between 0 and 1"),
+    ],
+)
+def test_report_command_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
+    r = invoke("report", SINGLE, "--out", tmp_path / "o", *args)
+    assert r.exit_code == 2, r.output
+    assert fragment in r.stderr and r.stderr.startswith("error: ")
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_command_missing_scenario_and_file_as_out(tmp_path: Path) -> None:
+    r = invoke("report", tmp_path / "nope.yaml", "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "no such scenario file" in r.stderr
+    (tmp_path / "f").write_text("x")
+    r = invoke("report", SINGLE, "--out", tmp_path / "f")
+    assert r.exit_code == 2 and "not a folder" in r.stderr
+
+
+def test_parse_variant() -> None:
+    assert parse_variant("a.yaml") == (Path("a.yaml"), {})
+    assert parse_variant("dir/a.yml:runbook.wait_hours=168,fleet.jitter=0.2") == (
+        Path("dir/a.yml"),
+        {"runbook.wait_hours": 168, "fleet.jitter": 0.2},
+    )
+    with pytest.raises(InputError, match="field=value"):
+        parse_variant("a.yaml:oops")
+    with pytest.raises(InputError, match="at least two"):
+        load_variants([str(SINGLE)])
+    v = load_variants([str(SINGLE), str(SINGLE)])
+    assert [x.label for x in v] == ["single-site-small #1", "single-site-small #2"]
+
+
+def test_compare_command_overlays_and_tables_scenarios(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    r = invoke(
+        "compare",
+        SINGLE,
+        f"{SINGLE}:runbook.wait_hours=168",
+        MULTI,
+        f"{MULTI}:runbook.retention_days=90",
+        "--out",
+        out,
+        "--clients",
+        "300",
+        "--replications",
+        "3",
+        "--workers",
+        "1",
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().endswith(f"comparison: {out / 'compare.html'}")
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "compare.html",
+        "compare.md",
+        "compare.json",
+        "comparison.csv",
+        "compare-orphans.png",
+        "compare-by-cause-group-version.png",
+        "compare-orphans-vs-setting.png",
+        "compare-runbook-timelines.png",
+        "compare-trust-over-time.png",
+    }
+    csv = pd.read_csv(out / "comparison.csv")
+    assert csv["label"].tolist() == [
+        "single-site-small",
+        "single-site-small [runbook.wait_hours=168]",
+        "three-manager-failover",
+        "three-manager-failover [runbook.retention_days=90]",
+    ]
+    assert (csv["replications"] == 3).all()
+    # a week's wait saves clients the 3-heartbeat wait orphans (common random numbers: the same fleet)
+    assert csv["orphaned_mean"][1] < csv["orphaned_mean"][0]
+    assert csv["orphaned_mean"][3] <= csv["orphaned_mean"][2]
+    assert csv["recommended_unit"].tolist() == ["hours", "hours", "days", "days"]
+    j = json.loads((out / "compare.json").read_text())
+    assert j["seed"] == 11 and [s["label"] for s in j["scenarios"]] == csv["label"].tolist()
+    page = (out / "compare.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 5
+    assert "runbook.wait_hours" in page  # the differing parameters
+    bad = invoke("compare", SINGLE, "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "at least two" in bad.stderr

@@ -1,0 +1,108 @@
+"""The report renders in a real browser: headless Chromium opens report.html, takes a screenshot, and logs
+no console message (the page has no script, so any message is an error: a blocked load, a CSP violation).
+
+Skipped when no Chromium binary is installed; CI installs Debian's ``chromium`` (see .ci/run).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+import sim
+from sim import report as rp
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install -y chromium)")
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--hide-scrollbars",
+    "--window-size=1200,2400",
+]
+CONSOLE = re.compile(r":CONSOLE[^\]]*\]\s*(.*)")
+
+
+def chromium(page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium on the page with a profile of its own (no shared state, no HOME needed)."""
+    assert CHROMIUM is not None
+    profile = page.parent / f".chromium-profile-{page.stem}"
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def console_messages(stderr: str) -> list[str]:
+    """The page's console messages as Chromium logs them (``INFO:CONSOLE(line)] "text", source: ...``)."""
+    return [m.group(1) for m in (CONSOLE.search(line) for line in stderr.splitlines()) if m]
+
+
+def screenshot(page: Path, png: Path) -> list[str]:
+    """Screenshot the page into ``png``; returns the console messages."""
+    run = chromium(page, f"--screenshot={png}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert png.is_file(), run.stderr[-2000:]
+    return console_messages(run.stderr)
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "report"
+    sc = sim.load_scenario(ROOT / "scenarios" / "three-manager-failover.yaml")
+    rp.generate_report(
+        sc,
+        out,
+        source="scenarios/three-manager-failover.yaml",
+        threshold=rp.Threshold(max_orphans=0),
+        replications=3,
+        max_replications=3,
+        clients=400,
+        workers=1,
+        progress=False,
+    )
+    return out / "report.html"
+
+
+def test_report_page_renders_with_content_and_no_console_errors(report_page: Path, tmp_path: Path) -> None:
+    png = tmp_path / "shot.png"
+    messages = screenshot(report_page, png)
+    assert messages == []
+    img = mpimg.imread(png)
+    assert img.shape[0] == 2400 and img.shape[1] == 1200
+    grey = img[..., :3].mean(axis=2)
+    assert grey.std() > 0.05  # not a blank page: text, tables and figures
+    assert (grey < 0.3).mean() > 0.005  # dark pixels: the text
+    assert len(np.unique((img[..., :3] * 255).astype(int).reshape(-1, 3), axis=0)) > 50  # figures' colours
+    dom = chromium(report_page, "--dump-dom")
+    assert dom.returncode == 0
+    assert "Certificate rotation risk report: three-manager-failover" in dom.stdout
+    assert dom.stdout.count("<h2>") == 8
+    assert dom.stdout.count('<img src="data:image/png;base64,') == 5
+    assert 'class="badge NO-GO"' in dom.stdout
+
+
+def test_the_console_check_does_catch_errors(tmp_path: Path) -> None:
+    """The check above is only worth something if it sees errors: a page whose script fails must show them."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><p>x</p><script>console.error("boom"); notDefined();</script></body></html>'
+    )
+    messages = screenshot(page, tmp_path / "bad.png")
+    assert any("boom" in m for m in messages)
+    assert any("notDefined" in m for m in messages)

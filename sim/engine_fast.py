@@ -58,6 +58,7 @@ class FastEngine:
         self.switch_time = np.full(n, -np.inf)
         self.fail_time = np.full(n, -np.inf)
         self.active = np.zeros(n, bool)
+        self.deferred = np.zeros(n, bool)  # next_ci is a failback check-in, not the next heartbeat
         self.facts = DeathFacts.empty(n)
         self.checkins = 0
         self.now = 0.0
@@ -132,10 +133,47 @@ class FastEngine:
         behind = self.state[idx] != self.vs[self.topo.manager_site[self.lu[idx]], self.fleet.group[idx]]
         ps = self.pending_since[idx]
         self.pending_since[idx] = np.where(behind, np.where(np.isnan(ps), t, ps), np.nan)
-        unsettled = idx[~self._settled(idx)]
+        settled = self._settled(idx)
+        unsettled = idx[~settled]
         self.active[:] = False
         self.active[unsettled] = True
         self._schedule(unsettled, t)
+        self._wait_for_failback(idx[settled], t)
+        self._push(unsettled, t)
+
+    def _push(self, idx: np.ndarray, t: float) -> None:
+        """Push mode (fact 8): the open connection delivers a change at once, on top of the heartbeat cycle:
+        a client online now checks in now, and keeps its heartbeat phase unless its heartbeat changed."""
+        push = idx[self.fleet.push[idx]]
+        if len(push) == 0:
+            return
+        on = push[self.fleet.presence.online_at(push, t)]
+        if len(on) == 0:
+            return
+        saved_next, saved_last = self.next_ci[on].copy(), self.hb_last[on].copy()
+        h_before = heartbeat_hours(self.fleet, self.hb_tab, self.state, on)
+        self._checkin(on, np.full(len(on), t))
+        same = (heartbeat_hours(self.fleet, self.hb_tab, self.state, on) == h_before) & ~self.dead[on]
+        self.next_ci[on[same]] = saved_next[same]
+        self.hb_last[on[same]] = saved_last[same]
+
+    def _wait_for_failback(self, idx: np.ndarray, t: np.ndarray | float) -> None:
+        """A settled client on a lower tier still has one thing coming: failing back to the top tier after
+        ``failback_hours`` of contact (fact 14). Play its first check-in once that is due, not every heartbeat;
+        that check-in re-checks the clock (a reboot or a failed connect resets it) and waits again if need be."""
+        if not (self.fleet.use_last_server and np.isfinite(self.fleet.failback_hours)) or len(idx) == 0:
+            return
+        tt = np.broadcast_to(np.asarray(t, dtype=float), idx.shape)
+        lower = ~self._in_top_tier(idx)
+        low, tt = idx[lower], tt[lower]
+        if len(low) == 0:
+            return
+        s, _ = self.fleet.presence.next_spell(low, tt)  # the clock starts again when it comes online
+        since = np.maximum(np.maximum(self.switch_time[low], self.fail_time[low]), s)
+        due = np.maximum(since + self.fleet.failback_hours, tt)
+        self.next_ci[low] = self._first_checkin(low, due)
+        self.deferred[low] = True  # not its next heartbeat: recompute that if the world changes first
+        self.active[low] = True
 
     def _record_deaths(self, idx: np.ndarray, t: float) -> None:
         self.dead[idx] = True
@@ -203,7 +241,8 @@ class FastEngine:
 
     def _schedule(self, idx: np.ndarray, t: float) -> None:
         """Next check-in at or after ``t`` for newly woken clients, keeping a pending one if still ahead."""
-        nc = self.next_ci[idx]
+        nc = np.where(self.deferred[idx], np.nan, self.next_ci[idx])
+        self.deferred[idx] = False
         passed = nc < t
         # a check-in that fell between changes happened (and taught nothing): it anchors the phase
         self.hb_last[idx[passed]] = nc[passed]
@@ -211,10 +250,6 @@ class FastEngine:
         need = idx[~keep]
         if len(need):
             self.next_ci[need] = self._first_checkin(need, np.full(len(need), t))
-        push = idx[self.fleet.push[idx]]
-        if len(push):
-            on = self.fleet.presence.online_at(push, t)
-            self.next_ci[push[on]] = t  # push mode: the open connection delivers the change at once (fact 8)
 
     def _play_until(self, t_end: float) -> None:
         while True:
@@ -282,13 +317,18 @@ class FastEngine:
         # next heartbeat, and whether it can still teach anything before the world changes
         live = idx[~fatal]
         lw = when[~fatal]
+        self.deferred[idx] = False
         self.hb_last[live] = lw
         self.next_ci[live] = self._first_checkin(live, lw + EPS)
         # refused by every manager: the same world refuses it again, wait for the next change;
         # timed out on an overloaded manager: try again at the next heartbeat
-        self.active[idx[(server < 0) & ~timed_out]] = False
+        # (with failback, every failed connect resets its clock (fact 14): keep playing them)
+        if not np.isfinite(fleet.failback_hours):
+            self.active[idx[(server < 0) & ~timed_out]] = False
         if len(good):
-            self.active[good] = ~self._settled(good)
+            settled = self._settled(good)
+            self.active[good] = ~settled
+            self._wait_for_failback(good[settled], gw[settled] + EPS)
 
     def _overload(self, idx: np.ndarray, when: np.ndarray, server: np.ndarray) -> np.ndarray:
         """Check-ins that time out on an overloaded manager (a probability per manager and load bin)."""

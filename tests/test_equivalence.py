@@ -130,7 +130,10 @@ def one_site(
             {"name": "island", "parent": "root", "inherit": False, "heartbeat_minutes": island_heartbeat},
         ],
         "fleet": {
-            "files": fleet_files, "jitter": 0.0, "use_last_server": True, "failback_hours": failback,
+            "files": fleet_files,
+            "jitter": 0.0,
+            "use_last_server": True,
+            "failback_hours": failback,
             "presence": {"online_checkin_delay_seconds": 0, **(presence or {})},
         },
         "runbook": runbook,
@@ -145,12 +148,38 @@ def causes(r: sim.Result) -> dict[str, int]:
 # Absences as (from, until): "" from = away since before the start, "" until = never back (gone). The
 # ends fall before, on and after the changes of the runbooks below.
 SINGLE_ENDS: list[tuple[Any, Any] | None] = [
-    None, ("", 0.5), ("", 1.0), ("", 1.125), ("", 1.2), ("", 1.375), ("", 2.0), ("", 2.125), ("", 3.0),
-    (0.3, 1.5), (1.9, 2.5), (0.1, 2.05), ("", ""),
+    None,
+    ("", 0.5),
+    ("", 1.0),
+    ("", 1.125),
+    ("", 1.2),
+    ("", 1.375),
+    ("", 2.0),
+    ("", 2.125),
+    ("", 3.0),
+    (0.3, 1.5),
+    (1.9, 2.5),
+    (0.1, 2.05),
+    ("", ""),
 ]
 MULTI_ENDS: list[tuple[Any, Any] | None] = [
-    None, ("", 0.125), ("", 0.25), ("", 0.375), ("", 0.875), ("", 1.0), ("", 1.25), ("", 1.5), ("", 6.5),
-    ("", 12.25), ("", 12.5), ("", 13.0), ("", 30.3), (0.3, 1.5), (0.1, 13.05), (12.0, 12.6), ("", ""),
+    None,
+    ("", 0.125),
+    ("", 0.25),
+    ("", 0.375),
+    ("", 0.875),
+    ("", 1.0),
+    ("", 1.25),
+    ("", 1.5),
+    ("", 6.5),
+    ("", 12.25),
+    ("", 12.5),
+    ("", 13.0),
+    ("", 30.3),
+    (0.3, 1.5),
+    (0.1, 13.05),
+    (12.0, 12.6),
+    ("", ""),
 ]
 
 # ------------------------------------------------------------------------------------------ exact agreement
@@ -181,10 +210,15 @@ def test_exact_kb_single_server_with_a_missed_group(tmp_path: Path) -> None:
     # online 0-0.3, back at 1.5: a pull client whose heartbeat did not come round in [0.25, 0.3) was online
     # while behind and is orphaned for a wait too short; a push client learnt both relaxations at once
     assert row(ref, ids[("g", "14.3", "push", "", (0.3, 1.5))])["outcome"] == "ok"
-    assert found["wait-too-short"] == sum(
-        row(ref, ids[("g", v, "pull", ov, (0.3, 1.5))])["cause"] == "wait-too-short"
-        for v in ("14.3", "14.2") for ov in ("", 30)
-    ) > 0
+    assert (
+        found["wait-too-short"]
+        == sum(
+            row(ref, ids[("g", v, "pull", ov, (0.3, 1.5))])["cause"] == "wait-too-short"
+            for v in ("14.3", "14.2")
+            for ov in ("", 30)
+        )
+        > 0
+    )
     assert list(ref.steps["end_hours"]) == pytest.approx([0.125, 0.25, 1.0, 1.125, 1.875, 2.0, 2.125])
 
 
@@ -193,8 +227,13 @@ def test_exact_kb_multi_server_with_14_2_clients(tmp_path: Path, retention_end: 
     """KB multi-server procedure over three managers in single-server tiers, 14.2 clients among them, a
     retention of half a day: sepm1 at 0.125, sepm2 at 1.25, sepm3 kept until 12.125."""
     files, _ = grid_fleet(tmp_path, ["g", "island"], MULTI_ENDS)
-    rb = {"template": "kb-multi-server", "wait_heartbeats": 1, "retention_days": 0.5,
-          "retention_end": retention_end, "operator_minutes": 7.5}
+    rb = {
+        "template": "kb-multi-server",
+        "wait_heartbeats": 1,
+        "retention_days": 0.5,
+        "retention_end": retention_end,
+        "operator_minutes": 7.5,
+    }
     sc = one_site(tmp_path, files, rb, managers=("sepm1", "sepm2", "sepm3"), island_heartbeat=60)
     fast, ref = run_both(sc)
     assert_same_clients(fast, ref)
@@ -233,8 +272,14 @@ def test_exact_custom_runbook(tmp_path: Path) -> None:
         {"kind": "update-certificate", "managers": ["sepm3"]},
         {"kind": "retire", "managers": ["sepm1"], "operator_minutes": 7.5},
     ]
-    sc = one_site(tmp_path, files, {"steps": steps}, managers=("sepm1", "sepm2", "sepm3"), horizon_days=3,
-                  extra_msls=[{"name": "list2", "tiers": [["sepm3"], ["sepm2"]]}])
+    sc = one_site(
+        tmp_path,
+        files,
+        {"steps": steps},
+        managers=("sepm1", "sepm2", "sepm3"),
+        horizon_days=3,
+        extra_msls=[{"name": "list2", "tiers": [["sepm3"], ["sepm2"]]}],
+    )
     fast, ref = run_both(sc)
     assert_same_clients(fast, ref)
     assert set(causes(ref)) == {"unsupported-version", "missed-group", "retired-before-return"}
@@ -263,12 +308,20 @@ def two_sites(tmp: Path, runbook: dict[str, Any], fleet_files: dict[str, Any], h
         ],
         "fleet": {
             "files": {**fleet_files, "background_presence": True},
-            "jitter": 0.0, "use_last_server": True, "failback_hours": None,
+            "jitter": 0.0,
+            "use_last_server": True,
+            "failback_hours": None,
             "presence": {
                 "online_checkin_delay_seconds": 0,
                 "patterns": [
-                    {"name": "laptop", "share": 0.5, "days": ["mon", "tue", "wed", "thu", "fri"],
-                     "start_hour": 8, "end_hour": 18, "start_spread_hours": 0},
+                    {
+                        "name": "laptop",
+                        "share": 0.5,
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "start_hour": 8,
+                        "end_hour": 18,
+                        "start_spread_hours": 0,
+                    },
                     {"name": "always-on", "share": 0.5, "schedule": "always"},
                 ],
                 "timezones": {0.3: 1.0},
@@ -286,19 +339,31 @@ def test_exact_two_sites_with_replication(tmp_path: Path, which: str) -> None:
     learns each change at the next whole hour."""
     files, _ = grid_fleet(tmp_path, ["g", "branch"], MULTI_ENDS, overrides=("",))
     if which == "kb-multi-server":
-        rb: dict[str, Any] = {"template": "kb-multi-server", "order": ["sepm1", "sepm2"], "wait_heartbeats": 1,
-                              "retention_days": 0.5, "operator_minutes": 7.5}
+        rb: dict[str, Any] = {
+            "template": "kb-multi-server",
+            "order": ["sepm1", "sepm2"],
+            "wait_heartbeats": 1,
+            "retention_days": 0.5,
+            "operator_minutes": 7.5,
+        }
     else:
-        rb = {"steps": [
-            {"kind": "msl-protocol", "protocol": "http", "site": "branch", "include_non_inheriting": True,
-             "operator_minutes": 7.5},
-            {"kind": "secure-comms", "enabled": False, "site": "branch", "include_non_inheriting": True},
-            {"kind": "wait", "hours": 1.5},
-            {"kind": "update-certificate", "managers": "all", "operator_minutes": 7.5},
-            {"kind": "wait", "hours": 4},
-            {"kind": "secure-comms", "enabled": True, "include_non_inheriting": True},
-            {"kind": "msl-protocol", "protocol": "original", "include_non_inheriting": True},
-        ]}
+        rb = {
+            "steps": [
+                {
+                    "kind": "msl-protocol",
+                    "protocol": "http",
+                    "site": "branch",
+                    "include_non_inheriting": True,
+                    "operator_minutes": 7.5,
+                },
+                {"kind": "secure-comms", "enabled": False, "site": "branch", "include_non_inheriting": True},
+                {"kind": "wait", "hours": 1.5},
+                {"kind": "update-certificate", "managers": "all", "operator_minutes": 7.5},
+                {"kind": "wait", "hours": 4},
+                {"kind": "secure-comms", "enabled": True, "include_non_inheriting": True},
+                {"kind": "msl-protocol", "protocol": "original", "include_non_inheriting": True},
+            ]
+        }
     fast, ref = run_both(two_sites(tmp_path, rb, files))
     assert_same_clients(fast, ref)
     assert (ref.events["event"] == "replicate").sum() > 0
@@ -309,7 +374,9 @@ def test_exact_laptops_leave_and_absent_at_start(tmp_path: Path) -> None:
     """A generated fleet: weekly laptops in two time zones, leave spells, clients away at the start and
     gone ones, 14.2 clients, two groups; KB multi-server procedure with a 3-day retention."""
     data = {
-        "name": "laptops", "horizon_days": 10, "seed": 3,
+        "name": "laptops",
+        "horizon_days": 10,
+        "seed": 3,
         "sites": [{"name": "hq", "managers": [{"name": f"sepm{k}", "restart_minutes": 15} for k in (1, 2, 3)]}],
         "msls": [{"name": "list", "tiers": [["sepm1"], ["sepm2"], ["sepm3"]]}],
         "groups": [
@@ -318,23 +385,33 @@ def test_exact_laptops_leave_and_absent_at_start(tmp_path: Path) -> None:
             {"name": "b", "parent": "root", "inherit": False, "heartbeat_minutes": 60},
         ],
         "fleet": {
-            "clients": 300, "versions": {"14.3": 0.8, "14.2": 0.2}, "jitter": 0.0, "failback_hours": None,
+            "clients": 300,
+            "versions": {"14.3": 0.8, "14.2": 0.2},
+            "jitter": 0.0,
+            "failback_hours": None,
             "presence": {
                 "online_checkin_delay_seconds": 0,
                 "patterns": [
-                    {"name": "laptop", "share": 0.6, "days": ["mon", "tue", "wed", "thu", "fri"],
-                     "start_hour": 8, "end_hour": 18, "start_spread_hours": 0},
+                    {
+                        "name": "laptop",
+                        "share": 0.6,
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "start_hour": 8,
+                        "end_hour": 18,
+                        "start_spread_hours": 0,
+                    },
                     {"name": "always-on", "share": 0.4, "schedule": "always"},
                 ],
                 "timezones": {0.3: 0.5, -4.7: 0.5},
-                "leave": {"rate_per_year": 12, "duration_days": {"distribution": "lognormal", "median": 2,
-                                                                   "sigma": 1.0}},
+                "leave": {
+                    "rate_per_year": 12,
+                    "duration_days": {"distribution": "lognormal", "median": 2, "sigma": 1.0},
+                },
                 "away_at_start": {"share": 0.1, "remaining_days": {"distribution": "exponential", "mean": 3}},
                 "gone_share": 0.03,
             },
         },
-        "runbook": {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 3,
-                    "operator_minutes": 7.5},
+        "runbook": {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 3, "operator_minutes": 7.5},
     }
     sc = build_scenario(data, source=str(tmp_path / "laptops.yaml"), base_dir=tmp_path)
     for rep in range(2):
@@ -349,8 +426,9 @@ def test_exact_laptops_leave_and_absent_at_start(tmp_path: Path) -> None:
 def failback_world(tmp: Path) -> Scenario:
     """sepm1 (tier 1) restarts for an hour at 0.125: clients move to sepm2 (tier 2). Failback after 2 h.
     'reboot' (14.2) is offline from 15 h to 19.75 h; sepm2 gets its new certificate at 20.125 h."""
-    files = write_fleet(tmp, [("steady", "g", "14.3", "", "pull"), ("reboot", "g", "14.2", "", "pull")],
-                        [("reboot", 15.0, 19.75)])
+    files = write_fleet(
+        tmp, [("steady", "g", "14.3", "", "pull"), ("reboot", "g", "14.2", "", "pull")], [("reboot", 15.0, 19.75)]
+    )
     steps = [
         {"kind": "update-certificate", "managers": ["sepm1"], "operator_minutes": 7.5},
         {"kind": "wait", "hours": 20},
@@ -372,12 +450,6 @@ def test_reference_fails_back_after_uninterrupted_contact(tmp_path: Path) -> Non
     assert ref.orphaned == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fast engine bug: FastEngine._settled ignores a failback that falls due between changes, so a "
-    "client left on a lower tier is not played and stays there; a reboot then resets its failback clock "
-    "and a 14.2 client meets the rotated lower-tier manager and is orphaned",
-)
 def test_failback_due_between_changes(tmp_path: Path) -> None:
     fast, ref = run_both(failback_world(tmp_path))
     assert_same_clients(fast, ref)
@@ -394,10 +466,15 @@ def failed_connects_world(tmp: Path) -> Scenario:
         {"kind": "update-certificate", "managers": ["sepm1", "sepm2"]},
     ]
     sc = one_site(tmp, files, {"steps": steps}, managers=("sepm1", "sepm2"), failback=0.75, horizon_days=2.5 / 24)
-    return sc.with_(**{
-        "sites.0.managers.0.restart_minutes": 60, "sites.0.managers.1.restart_minutes": 60,
-        "msls.0.protocol": "http", "msls.0.port": 8014, "groups.0.secure_comms": False,
-    })
+    return sc.with_(
+        **{
+            "sites.0.managers.0.restart_minutes": 60,
+            "sites.0.managers.1.restart_minutes": 60,
+            "msls.0.protocol": "http",
+            "msls.0.port": 8014,
+            "groups.0.secure_comms": False,
+        }
+    )
 
 
 def test_reference_failed_connects_reset_the_failback_clock(tmp_path: Path) -> None:
@@ -410,12 +487,6 @@ def test_reference_failed_connects_reset_the_failback_clock(tmp_path: Path) -> N
     assert a["new_cert_at_hours"] == pytest.approx(2.3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fast engine bug: FastEngine._checkin deactivates a client after one failed check-in, so the "
-    "failed connects that follow (which reset the failback clock, fact 14) are never recorded; the fast "
-    "engine fails back at 2.3 on the clock of the first failure (1.3)",
-)
 def test_failed_connects_reset_the_failback_clock(tmp_path: Path) -> None:
     fast, ref = run_both(failed_connects_world(tmp_path))
     assert_same_clients(fast, ref)
@@ -442,12 +513,6 @@ def test_reference_push_checkins_leave_the_heartbeat_cycle(tmp_path: Path) -> No
     assert ((det >= 0.375) & (det < 1.375)).all() and det.nunique() == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fast engine deviation: FastEngine._schedule replaces a push client's pending heartbeat by the "
-    "push check-in, which restarts its heartbeat cycle (and only for clients it did not think settled); "
-    "the model has push check-ins in addition to the heartbeat cycle",
-)
 def test_push_checkins_leave_the_heartbeat_cycle(tmp_path: Path) -> None:
     fast, ref = run_both(push_world(tmp_path))
     assert_same_clients(fast, ref)
@@ -518,7 +583,9 @@ def stochastic_world(tmp: Path, runbook: dict[str, Any]) -> Scenario:
     """Three managers, two in the top tier (random choice), failback after 6 h, jitter 0.2, 30 s check-in
     delays, push clients, 14.2 clients, a non-inheriting group, laptops, leave, absent and gone clients."""
     data = {
-        "name": "stochastic", "horizon_days": 6, "seed": 77,
+        "name": "stochastic",
+        "horizon_days": 6,
+        "seed": 77,
         "sites": [{"name": "hq", "managers": [{"name": f"sepm{k}", "restart_minutes": 10} for k in (1, 2, 3)]}],
         "msls": [{"name": "list", "tiers": [["sepm1", "sepm2"], ["sepm3"]]}],
         "groups": [
@@ -528,17 +595,28 @@ def stochastic_world(tmp: Path, runbook: dict[str, Any]) -> Scenario:
             {"name": "Servers", "parent": "root", "inherit": False, "heartbeat_minutes": 60},
         ],
         "fleet": {
-            "clients": 200, "groups": {"Desktops": 0.45, "Laptops": 0.45, "Servers": 0.1},
-            "versions": {"14.3": 0.85, "14.2": 0.15}, "jitter": 0.2, "push_share": 0.2, "failback_hours": 6,
+            "clients": 200,
+            "groups": {"Desktops": 0.45, "Laptops": 0.45, "Servers": 0.1},
+            "versions": {"14.3": 0.85, "14.2": 0.15},
+            "jitter": 0.2,
+            "push_share": 0.2,
+            "failback_hours": 6,
             "presence": {
                 "patterns": [
-                    {"name": "laptop", "share": 0.5, "days": ["mon", "tue", "wed", "thu", "fri"],
-                     "start_hour": 8, "end_hour": 18},
+                    {
+                        "name": "laptop",
+                        "share": 0.5,
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "start_hour": 8,
+                        "end_hour": 18,
+                    },
                     {"name": "always-on", "share": 0.5, "schedule": "always"},
                 ],
                 "timezones": {0: 0.6, 1: 0.4},
-                "leave": {"rate_per_year": 8, "duration_days": {"distribution": "lognormal", "median": 2,
-                                                                  "sigma": 1.0}},
+                "leave": {
+                    "rate_per_year": 8,
+                    "duration_days": {"distribution": "lognormal", "median": 2, "sigma": 1.0},
+                },
                 "away_at_start": {"share": 0.05, "remaining_days": {"distribution": "exponential", "mean": 2}},
                 "gone_share": 0.02,
             },

@@ -17,7 +17,7 @@ from .io import atomic_write_table
 from .planning import Replications, plan, replicate
 from .scenario import load_scenario
 from .simulate import Engine
-from .sweep import parse_set, sweep
+from .sweeps import parse_set, sweep
 
 Workers = Annotated[int | None, typer.Option(min=1, help="Processes to use (default: all cores).")]
 Dask = Annotated[

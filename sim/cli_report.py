@@ -17,9 +17,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .compare import compare_command_line, run_compare, write_comparison
+from .comparison import compare_command_line, run_compare, write_comparison
 from .errors import InputError
-from .report import (
+from .reporting import (
     DEFAULT_MAX_REPLICATIONS,
     DEFAULT_REPLICATIONS,
     EXIT_CODES,

@@ -209,6 +209,12 @@ class Replications:
             )
         return pd.DataFrame(rows)
 
+    def plot_curve(self) -> Any:
+        """Figure: expected orphans against the retention or wait (``sim.plots.curve``)."""
+        from . import plots
+
+        return plots.curve(self)
+
     def needed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
         """Per replication, the retention/wait the target needs: any value above it meets the target
         (-inf: any value does; inf: none does)."""
@@ -294,6 +300,12 @@ class Plan:
             "statement": self.statement(),
             "curve": points,
         }
+
+    def plot(self, reps: Replications) -> Any:
+        """Figure: the curve with the recommendation and the target marked."""
+        from . import plots
+
+        return plots.curve(reps, self)
 
     def statement(self) -> str:
         what = "orphans" if "max_orphans" in self.target else "orphan rate"

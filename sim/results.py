@@ -103,6 +103,28 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         return self.summary()
 
+    # ---- figures (matplotlib Figures built from the tables above; see sim.plots)
+
+    def plot_trust(self) -> Any:
+        from . import plots
+
+        return plots.trust(self)
+
+    def plot_orphans(self, by: str = "cause") -> Any:
+        from . import plots
+
+        return plots.orphans(self, by)
+
+    def plot_timeline(self) -> Any:
+        from . import plots
+
+        return plots.timeline(self)
+
+    def plot_load(self) -> Any:
+        from . import plots
+
+        return plots.load(self)
+
 
 def _counts(df: pd.DataFrame, col: str) -> dict[str, int]:
     c = df.loc[df["outcome"] == "orphaned", col].value_counts().sort_index()

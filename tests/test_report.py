@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 
 import sim
 from sim import figures as figs
-from sim import report as rp
+from sim import reporting as rp
 from sim.cli import _RotasimGroup
 from sim.cli_report import compare_command, report_command
-from sim.compare import load_variants, parse_variant
+from sim.comparison import load_variants, parse_variant
 from sim.errors import InputError
 from sim.planning import replicate
-from sim.report import RepExtra, Threshold, judge
+from sim.reporting import RepExtra, Threshold, judge
 from tests.tiny import tiny_world
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 import sim
 from sim.errors import InputError
 from sim.planning import replicate
-from sim.sweep import parse_set, parse_values, sweep
+from sim.sweeps import parse_set, parse_values, sweep
 
 SCENARIO = Path(__file__).parent.parent / "scenarios" / "three-manager-failover.yaml"
 

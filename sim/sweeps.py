@@ -68,6 +68,12 @@ class Sweep:
     fields: list[str]
     runs: pd.DataFrame
 
+    def plot(self, x: str | None = None) -> Any:
+        """Figure: mean orphans against one swept field (``sim.plots.sweep``)."""
+        from . import plots
+
+        return plots.sweep(self, x)
+
     def table(self, confidence: float = 0.95) -> pd.DataFrame:
         rows = []
         for key, g in self.runs.groupby(self.fields, sort=False, dropna=False):

@@ -30,7 +30,7 @@ from . import __version__
 from . import figures as figs
 from .causes import CAUSES
 from .errors import InputError
-from .report import (
+from .reporting import (
     CONFIDENCE,
     Block,
     Bullets,
@@ -134,6 +134,10 @@ class Comparison:
     replications: int
     command: str
 
+    def table(self) -> pd.DataFrame:
+        """Side by side, numeric: one row per scenario, one column per measure (``comparison.csv``)."""
+        return comparison_csv(self)
+
 
 def run_compare(
     args: Sequence[str],
@@ -148,8 +152,38 @@ def run_compare(
     log: Log | None = None,
     command: str | None = None,
 ) -> Comparison:
-    """Run ``replications`` of every scenario under one root seed and build each one's report tables."""
+    """Run ``replications`` of every scenario file (``FILE.yaml[:field=value,...]``) under one root seed."""
     variants = load_variants(args)
+    seed = variants[0].scenario.seed if seed is None else seed
+    cmd = command or compare_command_line(args, threshold, replications, seed, clients, horizon_days)
+    return run_variants(
+        variants,
+        threshold=threshold,
+        replications=replications,
+        seed=seed,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        progress=progress,
+        log=log,
+        command=cmd,
+    )
+
+
+def run_variants(
+    variants: Sequence[Variant],
+    *,
+    threshold: Threshold,
+    replications: int = 20,
+    seed: int | None = None,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    log: Log | None = None,
+    command: str = "",
+) -> Comparison:
+    """Run ``replications`` of every variant under one root seed and build each one's report tables."""
     seed = variants[0].scenario.seed if seed is None else seed
     reports = []
     for v in variants:
@@ -168,8 +202,7 @@ def run_compare(
             log=log,
         )
         reports.append(build_report(sampling, source=v.arg, command=""))
-    cmd = command or compare_command_line(args, threshold, replications, seed, clients, horizon_days)
-    return Comparison(variants, reports, threshold, seed, replications, cmd)
+    return Comparison(list(variants), reports, threshold, seed, replications, command)
 
 
 def compare_command_line(

@@ -1,0 +1,142 @@
+"""The stable Python API for planners (what notebooks use). Everything here returns tables or Figures.
+
+    import sim
+    sc = sim.load_scenario("scenarios/three-manager-failover.yaml")
+    r = sim.simulate(sc, seed=1)                       # one replication: r.clients, r.steps, r.trust, ...
+    reps = sim.replicate(sc, n=30)                      # many: reps.runs, reps.summary(), reps.curve()
+    p = sim.plan(reps, max_orphans=3)                   # the retention or wait that meets a target
+    sw = sim.sweep(sc, {"runbook.retention_days": [30, 60, 90]}, replications=10)
+    cmp = sim.compare([sc, sc.with_(**{"runbook.retention_days": 90})], replications=10)
+    rep = sim.report(sc, "out/report", max_orphans=3)   # the files `rotasim report` writes
+
+Names exported from ``sim`` are stable: their arguments keep their meaning, new arguments are keyword-only
+with defaults. Everything else in the package may change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import planning
+from .comparison import Comparison, Variant, run_variants, write_comparison
+from .errors import InputError
+from .planning import Plan, Replications, replicate
+from .reporting import Report, Threshold, generate_report
+from .scenario import Scenario, load_scenario
+
+
+def _scenario(s: Scenario | str | Path) -> Scenario:
+    return s if isinstance(s, Scenario) else load_scenario(s)
+
+
+def plan(
+    target: Replications | Scenario | str | Path,
+    *,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    confidence: float = 0.95,
+    replications: int = 30,
+    seed: int | None = None,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+) -> Plan:
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) that keeps orphans within the
+    target in a ``confidence`` share of replications. Give replications you already ran, or a scenario (then
+    ``replications`` are run). Default target: no orphans."""
+    if max_orphans is None and max_orphan_rate is None:
+        max_orphans = 0
+    reps = (
+        target
+        if isinstance(target, Replications)
+        else replicate(
+            _scenario(target),
+            n=replications,
+            seed=seed,
+            clients=clients,
+            horizon_days=horizon_days,
+            workers=workers,
+            progress=False,
+        )
+    )
+    return planning.plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+
+
+def compare(
+    scenarios: Sequence[Scenario | str | Path],
+    *,
+    labels: Sequence[str] | None = None,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    replications: int = 20,
+    seed: int | None = None,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    out: str | Path | None = None,
+) -> Comparison:
+    """The same replications (one root seed: the same clients) of several scenarios, side by side.
+    ``comparison.table()`` is the side-by-side DataFrame; ``out`` also writes the files of ``rotasim compare``."""
+    if len(scenarios) < 2:
+        raise InputError("compare", "", "give at least two scenarios to compare")
+    scs = [_scenario(s) for s in scenarios]
+    names = list(labels) if labels is not None else [s.name for s in scs]
+    if len(names) != len(scs):
+        raise InputError("compare", "labels", "give one label per scenario")
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n} #{seen[n]}"
+    variants = [Variant(n, Path(s.source), {}, s, n) for n, s in zip(names, scs, strict=True)]
+    threshold = Threshold(max_orphans=max_orphans if max_orphan_rate is None else None, max_orphan_rate=max_orphan_rate)
+    if threshold.max_orphans is None and threshold.max_orphan_rate is None:
+        threshold = Threshold(max_orphans=0)
+    comp = run_variants(
+        variants,
+        threshold=threshold,
+        replications=replications,
+        seed=seed,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        progress=False,
+    )
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_comparison(comp, Path(out))
+    return comp
+
+
+def report(
+    scenario: Scenario | str | Path,
+    out: str | Path,
+    *,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    replications: int = 20,
+    max_replications: int = 320,
+    seed: int | None = None,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+) -> Report:
+    """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables)."""
+    sc = _scenario(scenario)
+    threshold = Threshold(max_orphans=max_orphans if max_orphan_rate is None else None, max_orphan_rate=max_orphan_rate)
+    if threshold.max_orphans is None and threshold.max_orphan_rate is None:
+        threshold = Threshold(max_orphans=0)
+    return generate_report(
+        sc,
+        Path(out),
+        source=sc.source,
+        threshold=threshold,
+        replications=replications,
+        max_replications=max_replications,
+        seed=seed,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        progress=False,
+    )

@@ -156,10 +156,13 @@ def build_result(
 ) -> Result:
     gone = fleet.presence.decommissioned
     orphaned = ~np.isnan(out.orphaned_at) & ~gone
-    missed = np.zeros(topo.n_groups, bool)
-    missed[list(world.missed_groups())] = True
     f = out.facts
-    cause = classify(f.fatal_hit, missed[fleet.group], f.rescue_ok, f.online_in_window, f.newer_available)
+    missed = np.zeros(fleet.n, bool)  # orphaned while its group was missed by an all-groups step
+    for g, spans in world.missed_intervals().items():
+        in_group = fleet.group == g
+        for t0, t1 in spans:
+            missed |= in_group & (out.orphaned_at >= t0) & (out.orphaned_at < t1)
+    cause = classify(f.fatal_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available)
     outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", "ok"))
     clients = pd.DataFrame(
         {

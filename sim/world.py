@@ -97,9 +97,8 @@ class World:
         self.step_records: list[StepRecord] = []
         self.events: list[dict[str, Any]] = []
         self.version = 0  # bumped on every change: engines cache per-version tables
-        # reach bookkeeping for "missed-group": (kind, value) -> groups an all-groups step did not reach / reached
-        self._unreached: dict[tuple[str, str], set[int]] = {}
-        self._reached: dict[tuple[str, str], set[int]] = {}
+        # reach bookkeeping for "missed-group": ((kind, value), group, time, "reach" | "miss")
+        self._reach_events: list[tuple[tuple[str, str], int, float, str]] = []
         self.step_done: dict[str, float] = {}
         self.first_cert_update: float | None = None
 
@@ -130,10 +129,27 @@ class World:
         return out
 
     def missed_groups(self) -> set[int]:
-        """Non-inheriting groups an all-groups step did not reach and no other step of its kind reached."""
-        out: set[int] = set()
-        for key, unreached in self._unreached.items():
-            out |= unreached - self._reached.get(key, set())
+        """Groups an all-groups step missed, at any time (see ``missed_intervals``)."""
+        return set(self.missed_intervals())
+
+    def missed_intervals(self) -> dict[int, list[tuple[float, float]]]:
+        """Per group, when it was missed: from an all-groups step that did not reach it, and would have
+        changed it, until a step of the same kind and value reached it (or for ever). A miss of a change the
+        group already had (it was reached earlier, or already held that value) is no miss."""
+        out: dict[int, list[tuple[float, float]]] = {}
+        events = sorted(self._reach_events, key=lambda e: (e[2], e[3]))
+        state: dict[tuple[tuple[str, str], int], float] = {}  # (key, group) -> missed since
+        reached: set[tuple[tuple[str, str], int]] = set()
+        for key, g, t, kind in events:
+            k = (key, g)
+            if kind == "reach":
+                reached.add(k)
+                if k in state:
+                    out.setdefault(g, []).append((state.pop(k), t))
+            elif k not in reached and k not in state:
+                state[k] = t
+        for (_, g), t0 in state.items():
+            out.setdefault(g, []).append((t0, math.inf))
         return out
 
     # ------------------------------------------------------------------ processes
@@ -226,9 +242,12 @@ class World:
         reached, missed = self.topo.reach(targets, step.include_non_inheriting)
         view = self.views[site]
         fld, key, values = self._group_values(step, view, reached)
-        self._reached.setdefault(key, set()).update(reached)
+        now = self.env.now
+        self._reach_events += [(key, g, now, "reach") for g in reached]
         if missed:
-            self._unreached.setdefault(key, set()).update(missed)
+            _, _, would = self._group_values(step, view, missed)
+            current = view.copy_settings(fld)
+            self._reach_events += [(key, g, now, "miss") for g in missed if current[g] != would[g]]
         self._changing()
         self._make(Change(self.env.now, site, fld, values))
         self._changed()

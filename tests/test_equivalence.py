@@ -282,7 +282,9 @@ def test_exact_custom_runbook(tmp_path: Path) -> None:
     )
     fast, ref = run_both(sc)
     assert_same_clients(fast, ref)
-    assert set(causes(ref)) == {"unsupported-version", "missed-group", "retired-before-return"}
+    # the first set-heartbeat misses "island", but island already beats every 15 minutes: a harmless miss,
+    # so its orphans are not put down to a missed group
+    assert set(causes(ref)) == {"unsupported-version", "retired-before-return"}
     assert (ref.clients["outcome"] == "ok").sum() > 0
 
 

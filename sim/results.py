@@ -227,14 +227,19 @@ def load_info(load: LoadOutcome, clients: pd.DataFrame) -> dict[str, Any]:
 
 
 def trust_over_time(clients: pd.DataFrame, horizon: float, step_hours: float = 1.0) -> pd.DataFrame:
-    """Per hour: how many returning (not gone) clients hold the new certificates, and orphans so far."""
+    """Per hour, among clients not gone: how many hold the final certificates, how many are orphaned, and how
+    many have checked in since the procedure's window opened (``first_contact_hours``): under kb-multi-server
+    that is the share the old certificate's retention could end now without orphaning (before the last
+    manager changes, nobody holds *every* final certificate, so ``share_trusting_new`` stays at 0 until then)."""
     t = np.arange(0.0, horizon + step_hours / 2, step_hours)
     live = clients[clients["outcome"] != "gone"]
     n = max(len(live), 1)
     nc = np.sort(live["new_cert_at_hours"].dropna().to_numpy())
     orph = np.sort(live["orphaned_at_hours"].dropna().to_numpy())
+    contact = np.sort(live["first_contact_hours"].dropna().to_numpy())
     trusting = np.searchsorted(nc, t, side="right")
     orphaned = np.searchsorted(orph, t, side="right")
+    contacted = np.searchsorted(contact, t, side="right")
     return pd.DataFrame(
         {
             "time_hours": t,
@@ -242,5 +247,7 @@ def trust_over_time(clients: pd.DataFrame, horizon: float, step_hours: float = 1
             "share_trusting_new": trusting / n,
             "orphaned": orphaned,
             "share_orphaned": orphaned / n,
+            "contacted": contacted,
+            "share_contacted": contacted / n,
         }
     )

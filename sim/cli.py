@@ -39,7 +39,7 @@ from .cli_report import compare_command, report_command
 from .errors import InputError
 from .fleet import generate_fleet
 from .io import atomic_write_csv
-from .results import Result
+from .results import CLIENT_COLUMNS, Result
 from .runbooks import expand_runbook
 from .scenario import CustomRunbook, Scenario, load_scenario
 from .simulate import Engine, simulate
@@ -48,15 +48,7 @@ from .topology import compile_topology
 DEBUG_ENV = "ROTASIM_DEBUG"
 
 
-FIRST_CLIENT_COLUMNS = [
-    "client_id",
-    "group",
-    "version",
-    "outcome",
-    "cause",
-    "orphaned_at_hours",
-    "new_cert_at_hours",
-]
+FIRST_CLIENT_COLUMNS = CLIENT_COLUMNS[:7]  # the documented columns of --clients-out, in this order
 
 
 class EngineName(StrEnum):

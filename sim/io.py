@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike[str], float_forma
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], encoding: str = "utf-8") -> Iterator[TextIO]:
+def atomic_open(path: str | os.PathLike[str], encoding: str = "utf-8", binary: bool = False) -> Iterator[Any]:
     """A text file to write that replaces ``path`` only when the ``with`` block ends without an exception.
 
     The new file gets the mode of the file it replaces, or the usual mode of a new file (0666 less the umask)
@@ -44,7 +44,7 @@ def atomic_open(path: str | os.PathLike[str], encoding: str = "utf-8") -> Iterat
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding=encoding, newline="") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -83,17 +83,8 @@ def _fsync_folder(folder: Path) -> None:
 def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """CSV or Parquet by the file's suffix, atomically."""
     target = Path(path)
-    if target.suffix.lower() in (".parquet", ".pq"):
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            df.to_parquet(tmp, index=False)
-            os.chmod(tmp, _mode_for(target))
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-    else:
+    if target.suffix.lower() not in (".parquet", ".pq"):
         atomic_write_csv(df, target)
+        return
+    with atomic_open(target, binary=True) as f:
+        df.to_parquet(f, index=False)

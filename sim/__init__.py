@@ -9,11 +9,12 @@ The stable public API (see ``sim.api`` and docs/api.md):
 - ``sweep(scenario, {field: values})`` -> ``Sweep``: ``runs``, ``table()``
 - ``compare([scenario, ...])`` -> ``Comparison``: ``table()``, and the files of ``rotasim compare``
 - ``report(scenario, out)`` -> ``Report``: the files of ``rotasim report`` and its ``verdict``
+- ``import_inventory(export_csv, out)``: ``rotasim fleet import``; then ``load_scenario(out / "scenario.yaml")``
 Result objects have ``plot_*`` methods returning matplotlib Figures. Errors in input: ``InputError``.
 """
 
 from ._version import __version__  # first: modules below read it while the package initialises
-from .api import compare, plan, report
+from .api import compare, import_inventory, plan, report
 from .comparison import Comparison
 from .errors import InputError
 from .planning import Plan, Replications, replicate
@@ -34,6 +35,7 @@ __all__ = [
     "Sweep",
     "__version__",
     "compare",
+    "import_inventory",
     "load_scenario",
     "plan",
     "replicate",

@@ -8,6 +8,7 @@
     sw = sim.sweep(sc, {"runbook.retention_days": [30, 60, 90]}, replications=10)
     cmp = sim.compare([sc, sc.with_(**{"runbook.retention_days": 90})], replications=10)
     rep = sim.report(sc, "out/report", max_orphans=3)   # the files `rotasim report` writes
+    imp = sim.import_inventory("export.csv", "fleet/")  # a scenario from your own fleet: fleet/scenario.yaml
 
 Names exported from ``sim`` are stable: their arguments keep their meaning, new arguments are keyword-only
 with defaults. Everything else in the package may change.
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import planning
+from .cli_fleet import ImportOptions, ImportResult, run_import
 from .comparison import Comparison, Variant, run_variants, write_comparison
 from .errors import InputError
 from .planning import Plan, Replications, replicate
@@ -140,3 +143,16 @@ def report(
         workers=workers,
         progress=False,
     )
+
+
+def import_inventory(inventory: str | Path, out: str | Path, **options: Any) -> ImportResult:
+    """``rotasim fleet import`` as a function: read an SEPM computer-status export, fit the presence model to
+    the ages of the last check-ins, and write ``clients.csv``, ``presence.yaml``, ``groups.yaml``,
+    ``scenario.yaml``, ``fit.json`` and ``fit.png`` into ``out``. ``options`` are the fields of
+    ``sim.cli_fleet.ImportOptions`` (``snapshot``, ``purge_days``, ``managers``, ``absences`` ...;
+    docs/fleet-import.md). The scenario it writes is ``Path(out) / "scenario.yaml"``."""
+    try:
+        opts = ImportOptions(**options)
+    except TypeError as exc:
+        raise InputError("import_inventory", "", str(exc)) from None
+    return run_import(Path(inventory), Path(out), opts)

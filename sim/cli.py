@@ -34,6 +34,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .causes import CAUSE_MEANINGS
+from .cli_fleet import fleet_app
 from .cli_plan import plan_command, run_replications, sweep_command
 from .cli_report import compare_command, report_command
 from .errors import InputError
@@ -210,6 +211,7 @@ app.command("plan")(plan_command)
 app.command("sweep")(sweep_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
+app.add_typer(fleet_app, name="fleet")
 
 
 def validate_scenario(sc: Scenario) -> str:

@@ -1,0 +1,387 @@
+"""Reading inventory exports (``sim.inventory``) and ``rotasim fleet import`` (``sim.cli_fleet``) end to end.
+
+The CLI tests build their own app with the ``rotasim`` error policy (``sim.cli._RotasimGroup``) and add
+``fleet_app`` to it exactly as ``sim.cli`` does (``app.add_typer(fleet_app, name="fleet")``).
+Sample exports are in tests/data/inventory/: a SEPM-style computer-status export (UTF-8 with BOM, quoted,
+US times, backslash group paths), the first 12 of its clients as a semicolon file with ISO times (offsets,
+``Z`` and none), 8 of them with unusual column names, a file of bad rows and an HR leave calendar.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+import yaml
+from scipy.stats import norm
+from typer.testing import CliRunner
+
+import sim
+from sim.calibrate import synthetic_export
+from sim.cli import _RotasimGroup
+from sim.cli_fleet import OUTPUTS, fleet_app
+from sim.errors import InputError
+from sim.inventory import FIELDS, column_key, group_tree, parse_map, parse_times, read_inventory
+from sim.scenario import PresenceSpec, load_presence
+
+DATA = Path(__file__).resolve().parent / "data" / "inventory"
+SEPM = DATA / "sepm-computer-status.csv"
+SEMI = DATA / "semicolon-iso-tz.csv"
+CUSTOM = DATA / "custom-columns.csv"
+BAD = DATA / "bad-rows.csv"
+HR = DATA / "hr-absences.csv"
+SNAPSHOT = pd.Timestamp("2025-03-05T21:30:00Z").timestamp()
+
+app = typer.Typer(cls=_RotasimGroup)
+
+
+@app.callback()
+def _root() -> None:
+    """Stand-in for the rotasim app."""
+
+
+app.add_typer(fleet_app, name="fleet")
+runner = CliRunner()
+
+
+def run(*args: str | Path) -> Any:
+    return runner.invoke(app, ["fleet", "import", *[str(a) for a in args]])
+
+
+# ------------------------------------------------------------------------------------------ columns
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_each_accepted_spelling_is_read(tmp_path: Path, k: int) -> None:
+    """Every accepted name of every field, in odd case and spacing, finds its column."""
+    names = {f: aliases[k % len(aliases)] for f, aliases in FIELDS.items()}
+    header = [f"  {names[f].upper() if k % 2 else names[f].lower()} " for f in FIELDS]
+    path = tmp_path / "x.csv"
+    path.write_text(
+        ",".join(header) + "\n"
+        "PC1,My Company\\A,14.3,2025-03-05 21:00:00,online,Windows 11\n"
+        "PC2,My Company\\B,14.3,2025-03-01 09:00:00,offline,Windows 10\n"
+    )
+    inv = read_inventory(path)
+    assert set(inv.columns) == set(FIELDS)
+    assert list(inv.client_id) == ["PC1", "PC2"]
+    assert list(inv.group) == ["My Company/A", "My Company/B"]
+    assert list(inv.online) == [1, 0]
+    assert list(inv.os) == ["Windows 11", "Windows 10"]
+    assert inv.checkin[0] - inv.checkin[1] == pytest.approx((4 * 24 + 12) * 3600)
+
+
+def test_column_names_compare_loosely() -> None:
+    assert column_key(" Last Check-in ") == column_key("last check in") == column_key("LAST_CHECKIN")
+    assert column_key("\ufeffComputer Name") == "computername"
+
+
+def test_sepm_export_is_read() -> None:
+    inv = read_inventory(SEPM)
+    assert inv.columns == {
+        "client_id": "Computer Name",
+        "group": "Group Name",
+        "version": "Client Version",
+        "last_checkin": "Last Check-in",
+        "online": "Online Status",
+        "os": "Operating System",
+    }
+    assert (inv.n, inv.rows_read, inv.bad) == (40, 40, [])
+    assert inv.client_id[0] == "LT-001" and inv.group[0] == "My Company/Laptops/Engineering"
+    assert inv.checkin.max() == SNAPSHOT  # "3/5/2025 09:30:00 PM"
+    assert inv.checkin[0] == pd.Timestamp("2025-03-05T18:11:00Z").timestamp()  # "3/5/2025 06:11:00 PM"
+
+
+def test_map_reads_other_names() -> None:
+    with pytest.raises(InputError, match="no column for computer name, group, client version, last check-in time"):
+        read_inventory(CUSTOM)
+    mapping = parse_map(["Device=client_id", "OU=group", "agent=version", "SEEN=last_checkin", "Connected=online"])
+    inv = read_inventory(CUSTOM, mapping)
+    assert inv.n == 8 and inv.columns["online"] == "Connected" and "os" not in inv.columns
+    np.testing.assert_array_equal(inv.checkin, read_inventory(SEPM).checkin[:8])
+    assert list(inv.online) == [0, 0, 1, 0, 0, 0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["Device"], "expected COLUMN=FIELD"),
+        (["Device=hostname"], "unknown field 'hostname'"),
+        (["Device=client_id", "Name=client_id"], "mapped twice"),
+    ],
+)
+def test_bad_map_items_are_refused(items: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_map(items)
+
+
+def test_map_to_a_missing_column_is_refused() -> None:
+    with pytest.raises(InputError, match="no column 'Hostname'"):
+        read_inventory(CUSTOM, parse_map(["Hostname=client_id"]))
+
+
+# ------------------------------------------------------------------------------------------ times
+
+
+def test_times_with_and_without_zone_agree() -> None:
+    """The semicolon file writes the same instants as the SEPM export: +01:00, Z, and without a zone."""
+    semi = read_inventory(SEMI)
+    sepm = read_inventory(SEPM)
+    assert semi.columns["group"] == "Group Path" and semi.columns["online"] == "Status"
+    np.testing.assert_array_equal(semi.checkin, sepm.checkin[:12])
+    np.testing.assert_array_equal(semi.online, sepm.online[:12])
+    # --tz moves only the times written without a zone (every third row, from the third)
+    shifted = read_inventory(SEMI, tz_hours=2.0)
+    diff = (sepm.checkin[:12] - shifted.checkin) / 3600
+    np.testing.assert_array_equal(diff, [0, 0, 2] * 4)
+
+
+def test_time_formats() -> None:
+    s = pd.Series(
+        [
+            "2025-03-05 09:00:00",
+            "2025-03-05T10:00:00+01:00",
+            "2025-03-05T09:00:00Z",
+            "2025-03-05 09:00:00 UTC",
+            "2025-03-05 04:00:00 -0500",
+            "3/5/2025 9:00:00 AM",
+            "03/05/2025 09:00",
+            "2025-03-05T09:00:00.000",
+        ]
+    )
+    want = pd.Timestamp("2025-03-05T09:00:00Z").timestamp()
+    np.testing.assert_array_equal(parse_times(s, 0.0), want)
+    local = parse_times(pd.Series(["2025-03-05 10:00:00", "2025-03-05T10:00:00+01:00"]), 1.0)
+    np.testing.assert_array_equal(local, want)
+    assert np.isnan(parse_times(pd.Series(["yesterday", "", "31/31/2025"]), 0.0)).all()
+    custom = parse_times(pd.Series(["05.03.2025 09h00"]), 0.0, "%d.%m.%Y %Hh%M")
+    assert custom[0] == want
+
+
+# ------------------------------------------------------------------------------------------ bad rows
+
+
+BAD_ROWS = [
+    (3, "Computer Name", "empty computer name"),
+    (4, "Last Check-in", "cannot read the time 'yesterday'"),
+    (5, "Online Status", "unknown online status 'Sleeping'"),
+    (6, "", "expected 6 fields like the header, found 5"),
+    (7, "Computer Name", "duplicate computer name 'lt-001' (first on line 2)"),
+    (8, "Group", "empty group"),
+    (10, "Version", "empty client version"),
+    (13, "Last Check-in", "no last check-in time"),
+]
+
+
+def test_bad_rows_are_skipped_with_line_numbers() -> None:
+    inv = read_inventory(BAD)
+    assert [(b.line, b.column) for b in inv.bad] == [(line, col) for line, col, _ in BAD_ROWS]
+    for b, (_, _, problem) in zip(inv.bad, BAD_ROWS, strict=True):
+        assert b.problem.startswith(problem)
+    assert str(inv.bad[0]) == "line 3, Computer Name: empty computer name"
+    assert (inv.rows_read, inv.n) == (11, 3)  # the blank line 9 is not a row
+    assert list(inv.client_id) == ["LT-001", "SRV-009", "LT-010"]
+
+
+def test_strict_stops_at_the_first_bad_row() -> None:
+    with pytest.raises(InputError) as err:
+        read_inventory(BAD, strict=True)
+    assert (err.value.location, err.value.message) == ("line 3, Computer Name", "empty computer name")
+
+
+def test_checkins_after_the_snapshot_are_bad_rows() -> None:
+    snap = pd.Timestamp("2025-03-05T21:00:00Z").timestamp()
+    inv = read_inventory(SEPM, snapshot=snap)
+    late = [b for b in inv.bad if "after the snapshot" in b.problem]
+    assert len(late) == inv.rows_read - inv.n > 0
+    assert all(b.column == "Last Check-in" for b in late)
+
+
+# ------------------------------------------------------------------------------------------ groups
+
+
+def test_group_tree_from_paths() -> None:
+    nodes = group_tree(["My Company/Laptops/Sales", "My Company/Servers", "My Company/Laptops/Sales"])
+    assert [(g.name, g.parent) for g in nodes] == [
+        ("My Company", None),
+        ("My Company/Laptops", "My Company"),
+        ("My Company/Laptops/Sales", "My Company/Laptops"),
+        ("My Company/Servers", "My Company"),
+    ]
+    two_tops = group_tree(["Laptops", "Servers/DC"])
+    assert [(g.name, g.parent) for g in two_tops] == [
+        ("My Company", None),
+        ("Laptops", "My Company"),
+        ("Servers", "My Company"),
+        ("Servers/DC", "Servers"),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+def test_import_writes_a_runnable_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "fleet"
+    r = run(SEPM, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    assert "Read 40 rows" in r.output and "gone (over 30 days) 2" in r.output
+    clients = pd.read_csv(out / "clients.csv", dtype=str)
+    assert list(clients.columns) == ["client_id", "group", "version"] and len(clients) == 40
+    assert clients["group"].iloc[0] == "My Company/Laptops/Engineering"
+    groups = yaml.safe_load((out / "groups.yaml").read_text())["groups"]
+    assert groups[0] == {"name": "My Company", "msl": "CHANGE-ME", "secure_comms": True}
+    assert {"name": "My Company/Laptops/Sales", "parent": "My Company/Laptops", "inherit": True} in groups
+    assert set(clients["group"]) <= {g["name"] for g in groups}
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["rows"] == {
+        "read": 40,
+        "skipped": 0,
+        "clients": 40,
+        "online": 17,
+        "offline_recent": 14,
+        "absent": 7,
+        "gone": 2,
+    }
+    assert fit["snapshot_utc"] == "2025-03-05T21:30:00+00:00"
+    assert {p["name"] for p in fit["parameters"]} >= {"always_on_share", "leave_rate_per_year", "gone_share"}
+    gone = fit["parameters"][-1]
+    # 2 of 40 last seen more than 30 days ago, less the share q the model itself puts there
+    q = fit["families"][fit["chosen_family"]]["present_beyond_purge"]
+    assert 0 < q < 0.02
+    assert gone["name"] == "gone_share" and gone["value"] == pytest.approx((2 / 40 - q) / (1 - q))
+    assert gone["stderr"] == pytest.approx((0.05 * 0.95 / 40) ** 0.5 / (1 - q))
+    assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
+    ages = pd.read_csv(out / "ages.csv")
+    assert ages["class"].value_counts().to_dict() == {"online": 17, "offline": 14, "absent": 7, "gone": 2}
+    presence = load_presence(out / "presence.yaml")
+    assert presence.leave.max_days == 30 and presence.gone_share == pytest.approx(gone["value"], abs=1e-6)
+    assert presence.start_weekday == "wed" and presence.start_hour_utc == 21.5
+    sc = sim.load_scenario(out / "scenario.yaml")
+    assert sc.fleet.presence == presence and sc.runbook.template == "kb-multi-server"  # type: ignore[union-attr]
+    assert sc.versions["14.2.5323.2000"].fails_over_on_cert_mismatch is False
+    result = sim.simulate(sc, seed=1)
+    assert result.summary()["clients"] == 40
+    assert set(result.clients["client_id"]) == set(clients["client_id"])
+
+
+def test_import_recovers_a_synthetic_fleet(tmp_path: Path) -> None:
+    """presence.yaml holds the chosen fit; on a fleet drawn from a known model the import recovers what one
+    snapshot determines whatever family AIC picks (at 40,000 clients the pick varies with the seed): the
+    shares, and the rate and length of the absences longer than the threshold, each within 20%."""
+    truth = PresenceSpec.model_validate(
+        {
+            "patterns": [{"name": "always-on", "share": 0.4, "schedule": "always"}, {"name": "laptop", "share": 0.6}],
+            "leave": {
+                "rate_per_year": 6,
+                "duration_days": {"distribution": "lognormal", "median": 7, "sigma": 1.0},
+                "max_days": 30,
+            },
+            "gone_share": 0.05,
+        }
+    )
+    src = tmp_path / "export.csv"
+    synthetic_export(truth, 40_000, np.random.default_rng(8)).to_csv(src, index=False)
+    r = run(src, "--out", tmp_path / "out", "--start", "2025-03-10 09:00", "--managers", "a,b")
+    assert r.exit_code == 0, r.output
+    p = load_presence(tmp_path / "out" / "presence.yaml")
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    est = {e["name"]: e for e in fit["parameters"]}
+    assert fit["chosen_family"] == p.leave.duration_days.distribution
+    assert p.patterns[0].share == pytest.approx(est["always_on_share"]["value"], abs=1e-6)
+    assert p.leave.rate_per_year == pytest.approx(est["leave_rate_per_year"]["value"], rel=1e-4)
+    assert p.gone_share == pytest.approx(est["gone_share"]["value"], abs=1e-6)
+    for name, value in p.leave.duration_days.model_dump().items():
+        if name != "distribution":
+            assert value == pytest.approx(est[f"duration_{name}"]["value"], rel=1e-4)
+    for name, want in (("always_on_share", 0.4), ("gone_share", 0.05)):
+        assert abs(est[name]["value"] - want) <= 3 * est[name]["stderr"], name
+    # truth: P(D > 3 days) and the mean of min(D, 30) - 3 given D > 3, for D lognormal(median 7, sigma 1)
+    x = np.linspace(3, 30, 27_001)
+    surv = norm.sf(np.log(x / 7))
+    assert fit["derived"]["long_absences_per_year"] == pytest.approx(6 * surv[0], rel=0.2)
+    want_mean = float(np.trapezoid(surv, x)) / surv[0]
+    assert fit["derived"]["long_absence_mean_days_beyond_threshold"] == pytest.approx(want_mean, rel=0.2)
+    assert "absences longer than 3 days" in r.output
+    assert (p.start_weekday, p.start_hour_utc) == ("mon", 9.0)
+    sc = sim.load_scenario(tmp_path / "out" / "scenario.yaml")
+    assert [m.name for m in sc.managers] == ["a", "b"]
+
+
+def test_bad_rows_are_counted_and_reported(tmp_path: Path) -> None:
+    r = run(BAD, "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert f"warning: {BAD}: line 3, Computer Name: empty computer name (skipped)" in r.output
+    assert "line 13, Last Check-in: no last check-in time" in r.output
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert fit["rows"]["read"] == 11 and fit["rows"]["skipped"] == 8 and fit["rows"]["clients"] == 3
+    assert fit["bad_rows"][3] == "line 6: expected 6 fields like the header, found 5"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((BAD, "--strict"), f"error: {BAD}: line 3, Computer Name: empty computer name"),
+        ((CUSTOM,), "no column for computer name"),
+        ((SEPM, "--map", "Nope=os"), "error: --map: Nope=os: no column 'Nope'"),
+        ((SEPM, "--absence-days", "2"), "longest regular off time"),
+        ((SEPM, "--snapshot", "soon"), "error: --snapshot: soon: cannot read the time"),
+        ((SEPM, "--absences", HR, "--strict"), "line 5, client_id: computer 'LT-999' is not among the imported"),
+        ((SEPM, "--purge-days", "0.5"), "expected above 0, below --purge-days"),
+        ((DATA / "missing.csv",), "no such file"),
+    ],
+)
+def test_failures_exit_2_and_write_nothing(tmp_path: Path, args: tuple[str | Path, ...], message: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clients.csv").write_text("old\n")
+    r = run(*args, "--out", out)
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert [p.name for p in out.iterdir()] == ["clients.csv"] and (out / "clients.csv").read_text() == "old\n"
+    r = run(*args, "--out", tmp_path / "new")
+    assert r.exit_code == 2 and not (tmp_path / "new").exists()
+    assert not list(tmp_path.glob(".rotasim-import-*"))
+
+
+def test_known_absences_join_the_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = run(SEPM, "--out", out, "--absences", HR, "--start", "2025-03-06T08:00:00+01:00", "--msl", "hq-list")
+    assert r.exit_code == 0, r.output
+    assert "line 5, client_id: computer 'LT-999' is not among the imported clients (skipped)" in r.output
+    assert "line 6, offline_until: must be after offline_from (skipped)" in r.output
+    absences = pd.read_csv(out / "absences.csv", dtype=str, keep_default_na=False)
+    assert absences.values.tolist() == [
+        ["LT-001", "2025-03-07T00:00:00+00:00", "2025-03-24T00:00:00+00:00"],
+        ["LT-005", "2025-03-10T07:00:00+00:00", "2025-03-14T17:00:00+00:00"],
+        ["WS-002", "", "48"],
+        ["SRV-003", "2025-03-08T00:00:00+00:00", ""],
+    ]
+    assert yaml.safe_load((out / "groups.yaml").read_text())["groups"][0]["msl"] == "hq-list"
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["absences"] == {
+        "source": str(HR),
+        "read": 6,
+        "skipped": 2,
+        "written": 4,
+        "bad_rows": fit["absences"]["bad_rows"],
+    }
+    sc = sim.load_scenario(out / "scenario.yaml")
+    assert sc.fleet.files is not None and sc.fleet.files.absences == "absences.csv"
+    assert sc.fleet.files.start_time == "2025-03-06T07:00:00+00:00" and sc.fleet.files.background_presence
+    result = sim.simulate(sc, seed=2)
+    assert result.clients.set_index("client_id").loc["SRV-003", "outcome"] == "gone"  # never back
+
+
+def test_single_manager_gets_the_single_server_procedure(tmp_path: Path) -> None:
+    r = run(SEMI, "--out", tmp_path / "o", "--managers", "sepm1", "--heartbeat-minutes", "60")
+    assert r.exit_code == 0, r.output
+    sc = sim.load_scenario(tmp_path / "o" / "scenario.yaml")
+    assert sc.runbook.template == "kb-single-server"  # type: ignore[union-attr]
+    assert sc.groups[0].heartbeat_minutes == 60
+    assert sim.simulate(sc, seed=0).summary()["clients"] == 12

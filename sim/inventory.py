@@ -213,7 +213,8 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int], list[B
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise InputError(str(path), f"line {reader.line_num}", f"not readable as CSV ({exc})") from None
-    assert header is not None
+    if header is None:  # only empty fields, e.g. a line of quotes
+        raise InputError(str(path), "", "the file has no header row (no non-empty field)")
     return header, rows, lines, bad, read
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,58 @@ def test_results_do_not_depend_on_client_order(tmp_path: Path) -> None:
         results.append(r.clients.sort_values("client_id").reset_index(drop=True))
     assert results[0].equals(results[1])
     assert (results[0]["outcome"] == "orphaned").sum() > 0
+
+
+INVENTORY_HEADERS = [
+    "Computer Name,Group,Version,Last Check-in,Online Status,Operating System",
+    "Computer,Group Path,Client Version,Last Checkin Time,Status,OS",
+    "Name;Group;Version;Last Check-in;Online",
+    "Computer Name,Version",
+    "",
+]
+inv_cells = st.one_of(
+    cells,
+    st.sampled_from(
+        [
+            "My Company\\\\Laptops",
+            "14.3.8000",
+            "2025-03-05 21:30:00",
+            "2025-03-05T21:30:00+01:00",
+            "Online",
+            "Offline",
+            "yes",
+            "1",
+            "Windows 11",
+            "2099-01-01 00:00",
+            "0000-00-00",
+        ]
+    ),
+)
+
+
+@FUZZ
+@given(
+    st.sampled_from(INVENTORY_HEADERS), st.lists(st.lists(inv_cells, min_size=1, max_size=7), max_size=8), st.booleans()
+)
+def test_inventory_import_works_or_says_why(tmp_path: Path, header: str, rows: list[list[str]], strict: bool) -> None:
+    import csv
+    import io
+
+    from sim.cli_fleet import ImportOptions, run_import
+
+    sep = ";" if ";" in header else ","
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=sep, lineterminator="\n")
+    for r in rows:
+        w.writerow(r)
+    work = Path(tempfile.mkdtemp(dir=tmp_path))  # hypothesis reuses tmp_path across examples
+    src = work / "export.csv"
+    src.write_text((header + "\n" if header else "") + buf.getvalue(), encoding="utf-8")
+    out = work / "out"
+    try:
+        run_import(src, out, ImportOptions(strict=strict))
+    except InputError as exc:
+        assert exc.message
+        assert not out.exists() or not any(out.iterdir())  # nothing written on failure
+        return
+    assert (out / "clients.csv").is_file() and (out / "scenario.yaml").is_file()

@@ -8,6 +8,7 @@ The one query both engines need is ``next_spell(idx, t)``: the first online spel
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,13 @@ class Presence:
     def n(self) -> int:
         return len(self.pattern)
 
+    @functools.cached_property
+    def last_absence_end(self) -> np.ndarray:
+        """When each client's last absence ends (-inf: it has none)."""
+        if self.abs_end.shape[1] == 0:
+            return np.full(self.n, -np.inf)
+        return np.where(np.isfinite(self.abs_start), self.abs_end, -np.inf).max(axis=1)
+
     def _pattern_spell(self, idx: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = np.full(len(idx), -FAR)
         e = np.full(len(idx), FAR)
@@ -115,6 +123,14 @@ class Presence:
             if K == 0:
                 out_s[todo], out_e[todo] = s, e
                 break
+            # every absence of the client ended before this pattern spell began: the spell stands as it is
+            clear = self.last_absence_end[ci] <= s
+            if clear.any():
+                out_s[todo[clear]], out_e[todo[clear]] = s[clear], e[clear]
+                keep = ~clear
+                todo, ci, s, e, u = todo[keep], ci[keep], s[keep], e[keep], u[keep]
+                if len(todo) == 0:
+                    break
             A, B = self.abs_start[ci], self.abs_end[ci]
             inside = (u[:, None] >= A) & (u[:, None] < B)
             hit = inside.any(axis=1)

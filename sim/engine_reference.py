@@ -7,10 +7,41 @@ heartbeat, certificate per manager on its list), walks its list server by server
 for that check-in, and is tested against the orphan rule one by one. It is slow on purpose: cost grows
 with clients x heartbeats.
 
+Random draws (walk order, jitter) come from one generator per client and time-out draws from a second one,
+both seeded from the engine's generator at the start: a client's draws depend on nothing another client
+does, and testing a check-in for a time-out changes none of its other draws. So the passes of the load
+fixed point are common random numbers: a client never timed out replays pass 0 exactly, and the learning
+delay measures time-outs, not a reshuffled stream (as in the fast engine, which plays only the check-ins
+that could teach something, so it tests no others for a time-out).
+
 Order of things at one moment ``t`` (SimPy sorts events by time, then priority): the world's changes at
 ``t`` (priorities 0 and 1), then one evaluation of all of them together (``EVALUATE``: orphans, who is
 behind, push deliveries), then the clients' check-ins at ``t`` (``CHECKIN``). So a change at ``t`` takes
 effect before any check-in at ``t``, and several changes at the same ``t`` count as one.
+
+Manager load (``count_load``, docs/model.md "Manager load and overload"): the reference counts, literally,
+every check-in per (manager, bin), bin = int(t / bin_hours) capped at the last bin. A check-in counts once,
+at the manager where its walk ends, which is what the fast engine's offered load means by "the manager a
+client uses" (its log of assignments starts a new segment at the check-in that switched):
+
+- the manager it learns from (on a switch, the new one: the switching check-in is the first on it);
+- the manager that timed it out (overload, below);
+- the manager whose certificate killed it (a 14.2 client's fatal mismatch);
+- its last-used manager when no manager answers (all down or retired) or every one refuses it;
+- an orphan keeps checking in on its heartbeat cycle (it never learns a new heartbeat) and counts at its
+  last-used manager: the model counts orphans' load there (they keep trying it), gone clients never.
+
+A handshake a client is refused on its way (a certificate mismatch it fails over from) is not counted: the
+model offers one check-in per heartbeat, not one per server tried.
+
+Overload (``fail_prob``, (manager, bin) -> probability): every manager a live client's walk connects to
+(reachable: not down or retired) may time the check-in out, with that manager's probability in that bin,
+drawn before the certificate is looked at. The first such manager is the one the check-in reaches; a later
+one is reached only after a refusal (a mismatch the client fails over from), and the failover target times
+out as any manager would: the surge after a certificate update is exactly such failovers. A time-out ends
+the walk (no failover), is a failed connect (``fail_time``, which resets the failback clock), is not a
+mismatch (a 14.2 client survives it), and the client tries again at its next heartbeat. Orphans' check-ins
+are not played, so they never time out (as in the fast engine).
 """
 
 from __future__ import annotations
@@ -35,7 +66,7 @@ from .world import World
 
 EVALUATE = EventPriority(2)  # after every change of the world at the same time (the world uses 0 and 1)
 CHECKIN = EventPriority(3)  # after the evaluation of the changes at the same time
-UNIFORM_BLOCK = 4096  # uniforms drawn from the engine's generator at a time (a draw costs ~1 us otherwise)
+CLIENT_BLOCK = 16  # uniforms drawn from a client's generator at a time (a single draw costs ~1 us)
 
 
 class Cache(NamedTuple):
@@ -76,10 +107,21 @@ class ClientState:
     __slots__ = (
         "c", "group", "fatal", "push", "override", "cache", "trusting", "lu", "switch_time", "fail_time",
         "pending_since", "dead", "proc", "t_next", "coming_online", "spell_start", "spell_end", "anchor", "k",
-        "h_anchor",
-    )
+        "h_anchor", "seed", "gen", "ubuf", "ui", "timeout_seed", "timeout_gen",
+    )  # fmt: skip
 
-    def __init__(self, c: int, group: int, fatal: bool, push: bool, override: float, cache: Cache, lu: int):
+    def __init__(
+        self,
+        c: int,
+        group: int,
+        fatal: bool,
+        push: bool,
+        override: float,
+        cache: Cache,
+        lu: int,
+        seed: int,
+        timeout_seed: int,
+    ):
         self.c, self.group, self.fatal, self.push = c, group, fatal, push
         self.override: float | None = None if math.isnan(override) else override
         self.cache = cache
@@ -97,6 +139,12 @@ class ClientState:
         self.anchor = math.nan  # jitter 0: heartbeats at anchor + k * h_anchor
         self.k = 0
         self.h_anchor = math.nan
+        self.seed = seed  # its own generator: its draws depend on nothing another client does
+        self.gen: np.random.Generator | None = None
+        self.ubuf: list[float] = []
+        self.ui = 0
+        self.timeout_seed = timeout_seed  # time-out draws: apart, so a time-out test leaves the rest as it was
+        self.timeout_gen: np.random.Generator | None = None
 
 
 class At(simpy.Event):
@@ -117,8 +165,28 @@ class At(simpy.Event):
 class ReferenceEngine:
     """One process per client, one event per check-in; listens to the world to evaluate its changes."""
 
-    def __init__(self, topo: Topology, fleet: Fleet, world: World, rng: np.random.Generator):
+    def __init__(
+        self,
+        topo: Topology,
+        fleet: Fleet,
+        world: World,
+        rng: np.random.Generator,
+        horizon: float = math.inf,
+        fail_prob: np.ndarray | None = None,
+        bin_hours: float = 1.0,
+        count_load: bool = False,
+    ):
         self.topo, self.fleet, self.world, self.env, self.rng = topo, fleet, world, world.env, rng
+        # load: counts per (manager, bin) as one flat list (m * bins + b), time-out probabilities as lists
+        self.bin_hours = float(bin_hours)
+        if fail_prob is not None:
+            self.bins = int(fail_prob.shape[1])
+        else:
+            self.bins = max(1, int(math.ceil(horizon / self.bin_hours))) if math.isfinite(horizon) else 1
+        self.counting = count_load or fail_prob is not None
+        self._count: list[int] | None = [0] * (topo.n_managers * self.bins) if self.counting else None
+        self._p: list[list[float]] | None = None if fail_prob is None else np.asarray(fail_prob, float).tolist()
+        self.timeouts = 0
         self.site = [int(s) for s in topo.manager_site]
         self.final_cert = [int(x) for x in world.final_cert]
         self.final_retired = [bool(x) for x in world.final_retired]
@@ -126,25 +194,26 @@ class ReferenceEngine:
         self.use_last = bool(fleet.use_last_server)
         self.failback = float(fleet.failback_hours)
         self._lists: dict[int, ListInfo] = {}
-        self._ubuf: list[float] = []
-        self._ui = 0
         n = fleet.n
         self.orphaned_at = np.full(n, np.nan)
         self.detected_at = np.full(n, np.nan)
         self.new_cert_at = np.full(n, np.nan)
+        self.learnt_at = np.full(n, np.nan)  # first time it held any certificate generation > 0
         self.facts = DeathFacts.empty(n)
         self.checkins = 0
         self.snap = self._snapshot()
         self.before = self.snap
         self.eval_pending = False
         lu0 = initial_last_used(fleet, topo)
+        seeds = rng.integers(0, np.iinfo(np.int64).max, size=(n, 2)).tolist()  # two generators per client
         gone = fleet.presence.gone
         self.clients: list[ClientState] = []
         for c in range(n):
             lu, g = int(lu0[c]), int(fleet.group[c])
             view = self.snap.views[self.site[lu]][g]
             override = float(fleet.heartbeat_override[c])
-            cl = ClientState(c, g, bool(fleet.fatal[c]), bool(fleet.push[c]), override, view, lu)
+            fatal, push = bool(fleet.fatal[c]), bool(fleet.push[c])
+            cl = ClientState(c, g, fatal, push, override, view, lu, seeds[c][0], seeds[c][1])
             cl.trusting = self.snap.trusts[self.site[lu]][g]
             if cl.trusting and not gone[c]:
                 self.new_cert_at[c] = 0.0
@@ -219,12 +288,15 @@ class ReferenceEngine:
     def _hours(self, cl: ClientState) -> float:
         return cl.override if cl.override is not None else cl.cache.heartbeat / 60.0
 
-    def _u(self) -> float:
-        if self._ui >= len(self._ubuf):
-            self._ubuf = self.rng.random(UNIFORM_BLOCK).tolist()
-            self._ui = 0
-        u = self._ubuf[self._ui]
-        self._ui += 1
+    def _u(self, cl: ClientState) -> float:
+        """The client's next uniform, from its own generator (created on its first draw)."""
+        if cl.ui >= len(cl.ubuf):
+            if cl.gen is None:
+                cl.gen = np.random.Generator(np.random.PCG64(cl.seed))
+            cl.ubuf = cl.gen.random(CLIENT_BLOCK).tolist()
+            cl.ui = 0
+        u = cl.ubuf[cl.ui]
+        cl.ui += 1
         return u
 
     # ------------------------------------------------------------------ one check-in
@@ -245,26 +317,57 @@ class ReferenceEngine:
             if not due:
                 first = lu
         if first >= 0 and not unreachable[first]:
+            if self._timed_out(cl, first, t):
+                return
             if cache.certs[first] == real[first] or not (info.https[first] or cache.secure):
+                self._tally(first, t)
                 self._learn(cl, first, t, snap)
                 return
             if cl.fatal:
+                self._tally(first, t)
                 self._die_fatal(cl, t)
                 return
         for tier in info.tiers:
             rest = [m for m in tier if m != first]
             while rest:
                 n = len(rest)
-                m = rest.pop(0 if n == 1 else min(int(self._u() * n), n - 1))  # a uniform permutation, lazily
+                m = rest.pop(0 if n == 1 else min(int(self._u(cl) * n), n - 1))  # a uniform permutation, lazily
                 if unreachable[m]:
                     continue
+                if self._timed_out(cl, m, t):
+                    return
                 if cache.certs[m] == real[m] or not (info.https[m] or cache.secure):
+                    self._tally(m, t)
                     self._learn(cl, m, t, snap)
                     return
                 if cl.fatal:
+                    self._tally(m, t)
                     self._die_fatal(cl, t)
                     return
+        self._tally(cl.lu, t)  # nobody answered, or every one refused: it keeps trying its manager
         cl.fail_time = t
+
+    def _tally(self, m: int, t: float) -> None:
+        """Count one check-in at manager ``m`` in the bin of ``t``."""
+        if self._count is not None:
+            self._count[m * self.bins + min(int(t / self.bin_hours), self.bins - 1)] += 1
+
+    def _timed_out(self, cl: ClientState, m: int, t: float) -> bool:
+        """The check-in connects to ``m``: an overloaded ``m`` times it out with its probability in this bin.
+        A time-out is counted at ``m`` and is a failed connect; the walk ends there."""
+        if self._p is None:
+            return False
+        p = self._p[m][min(int(t / self.bin_hours), self.bins - 1)]
+        if p <= 0.0:
+            return False
+        if cl.timeout_gen is None:
+            cl.timeout_gen = np.random.Generator(np.random.PCG64(cl.timeout_seed))
+        if float(cl.timeout_gen.random()) >= p:
+            return False
+        self.timeouts += 1
+        self._tally(m, t)
+        cl.fail_time = t
+        return True
 
     def _learn(self, cl: ClientState, m: int, t: float, snap: Snapshot) -> None:
         s, g = self.site[m], cl.group
@@ -274,6 +377,8 @@ class ReferenceEngine:
             cl.switch_time = t
         cl.pending_since = math.nan
         if view is not cl.cache:
+            if math.isnan(self.learnt_at[cl.c]) and any(gen > 0 for gen in view.certs.values()):
+                self.learnt_at[cl.c] = t
             trusting = snap.trusts[s][g]
             if trusting and not cl.trusting:
                 self.new_cert_at[cl.c] = t
@@ -329,7 +434,7 @@ class ReferenceEngine:
         set the cycle) or U(h(1-j), h(1+j)) later."""
         h = self._hours(cl)
         if self.jitter > 0:
-            cl.t_next = w + h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u()
+            cl.t_next = w + h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
         else:
             if anchor_here or h != cl.h_anchor:
                 cl.anchor, cl.k, cl.h_anchor = w, 0, h
@@ -355,7 +460,7 @@ class ReferenceEngine:
                 h = self._hours(cl)
                 assert isinstance(push.cause, float)
                 self._checkin(cl, now, push.cause)
-                if cl.dead:
+                if cl.dead and not self.counting:
                     return
                 if self._hours(cl) != h:
                     cl.spell_start, cl.spell_end = self._spell(cl.c, now)
@@ -363,13 +468,18 @@ class ReferenceEngine:
                 continue
             ev = None
             w = env.now
-            if cl.dead:  # orphaned at a change: this is when it is first seen failing
-                self.detected_at[cl.c] = w
-                return
             was_online = cl.coming_online
+            if cl.dead:
+                if math.isnan(self.detected_at[cl.c]):  # orphaned at a change: first seen failing now
+                    self.detected_at[cl.c] = w
+                if not self.counting:
+                    return
+                self._tally(cl.lu, w)  # an orphan keeps trying its manager, on its heartbeat cycle
+                self._advance(cl, w, was_online)
+                continue
             h = self._hours(cl)
             self._checkin(cl, w, cl.spell_start)
-            if cl.dead:
+            if cl.dead and not self.counting:
                 return
             self._advance(cl, w, was_online or self._hours(cl) != h)
 
@@ -433,16 +543,38 @@ class ReferenceEngine:
         dead = np.array([cl.dead for cl in self.clients], bool)
         self.new_cert_at[dead | gone] = np.nan
         last = np.array([cl.lu for cl in self.clients], np.int64)
+        counted = None
+        if self._count is not None:
+            counted = np.array(self._count, float).reshape(self.topo.n_managers, self.bins)
         return EngineOutput(
-            self.orphaned_at, self.detected_at, self.new_cert_at, last, self.checkins, self.facts
+            self.orphaned_at,
+            self.detected_at,
+            self.new_cert_at,
+            last,
+            self.checkins,
+            self.facts,
+            timeouts=self.timeouts,
+            learnt_at=self.learnt_at,
+            counted_load=counted,
         )
 
 
 def run_reference(
-    topo: Topology, fleet: Fleet, world: World, rng: np.random.Generator, horizon: float
+    topo: Topology,
+    fleet: Fleet,
+    world: World,
+    rng: np.random.Generator,
+    horizon: float,
+    fail_prob: np.ndarray | None = None,
+    bin_hours: float = 1.0,
+    count_load: bool = False,
 ) -> EngineOutput:
-    """Play every check-in of every client up to ``horizon`` hours."""
-    engine = ReferenceEngine(topo, fleet, world, rng)
+    """Play every check-in of every client up to ``horizon`` hours.
+
+    ``fail_prob`` ((manager, bin) -> probability, bins of ``bin_hours``) lets overloaded managers time
+    check-ins out; with it, or with ``count_load``, the output carries the literal check-in count per
+    (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
+    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

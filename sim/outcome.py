@@ -47,4 +47,6 @@ class EngineOutput:
     facts: DeathFacts
     assignments: Assignments | None = None
     timeouts: int = 0  # check-ins the engine played that timed out on an overloaded manager
-    learnt_at: np.ndarray | None = None  # first time each client held any new certificate (fast engine)
+    learnt_at: np.ndarray | None = None  # first time each client held any new certificate
+    # reference engine: check-ins it played (or an orphan tried) per (manager, load bin), counted one by one
+    counted_load: np.ndarray | None = None

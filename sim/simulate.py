@@ -82,7 +82,9 @@ def simulate(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if engine == "reference":
+        if engine == "reference" and sc.load.enabled:
+            world, out, load = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine="reference")
+        elif engine == "reference":
             from .engine_reference import run_reference
 
             world = _world(sc, topo, steps)
@@ -128,24 +130,39 @@ def _run_with_load(
     fleet: Fleet,
     engine_ss: np.random.SeedSequence,
     horizon: float,
+    engine: Engine = "fast",
 ) -> tuple[World, EngineOutput, LoadOutcome]:
     """The load/overload fixed point: run, compute the load, let overloaded managers time check-ins out,
     run again (same random streams), ... ``load.iterations`` times. The first pass has no overload, so the
-    learning delay the overload adds is the difference between the last pass and the first."""
+    learning delay the overload adds is the difference between the last pass and the first.
+
+    The fast engine's load is the offered load computed from its log of assignments (``offered_checkins``,
+    from a sample above ``load.max_exact_clients``); the reference engine's is its literal count of the
+    check-ins it played, never sampled (it runs at most ``REFERENCE_MAX_CLIENTS`` clients). Every reference
+    pass starts a generator from the same seed sequence, so passes share their random streams as the fast
+    engine's do."""
     spec = sc.load
     bin_h = spec.bin_minutes / 60.0
     capacity = np.array([m.capacity_per_second or spec.capacity_per_second for m in sc.managers], float)
     sample = None
-    if fleet.n > spec.max_exact_clients:
+    if engine == "fast" and fleet.n > spec.max_exact_clients:
         sample = np.random.default_rng(engine_ss.spawn(1)[0]).choice(fleet.n, spec.max_exact_clients, replace=False)
     fail: np.ndarray | None = None
     first: EngineOutput | None = None
     for _ in range(spec.iterations + 1):
         world = _world(sc, topo, steps)
-        out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon, fail, bin_h)
+        if engine == "reference":
+            from .engine_reference import run_reference
+
+            rng = np.random.default_rng(engine_ss)
+            out = run_reference(topo, fleet, world, rng, horizon, fail, bin_h, count_load=True)
+            assert out.counted_load is not None
+            offered = out.counted_load
+        else:
+            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon, fail, bin_h)
+            assert out.assignments is not None
+            offered = offered_checkins(fleet, out.assignments, topo.n_managers, horizon, bin_h, sample)
         first = first or out
-        assert out.assignments is not None
-        offered = offered_checkins(fleet, out.assignments, topo.n_managers, horizon, bin_h, sample)
         fail = fail_probability(offered / (bin_h * 3600.0), capacity, spec)
     assert first is not None and fail is not None
     table = load_table(offered, capacity, fail, bin_h, topo.manager_names)

@@ -33,10 +33,13 @@ class FastEngine:
         streams: ClientStreams,
         fail_prob: np.ndarray | None = None,
         bin_hours: float = 1.0,
+        timeout_streams: ClientStreams | None = None,
     ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
         self.fail_prob, self.bin_hours = fail_prob, bin_hours
         self.timeouts = 0
+        self.timeout_streams = timeout_streams or streams
+        self.timeout_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (clients, times, managers)
         # (clients, times, managers, heartbeat hours) from then on, whenever a client's manager or heartbeat moved
         self.assignments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         n = fleet.n
@@ -104,6 +107,7 @@ class FastEngine:
             self.facts,
             assignments=Assignments.build(self.assignments),
             learnt_at=self.learnt_at,
+            timeout_events=self._timeout_events(),
             timeouts=self.timeouts,
         )
 
@@ -330,6 +334,12 @@ class FastEngine:
             self.active[good] = ~settled
             self._wait_for_failback(good[settled], gw[settled] + EPS)
 
+    def _timeout_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if not self.timeout_log:
+            return None
+        c, t, m = (np.concatenate([part[i] for part in self.timeout_log]) for i in range(3))
+        return c, t, m
+
     def _overload(self, idx: np.ndarray, when: np.ndarray, server: np.ndarray) -> np.ndarray:
         """Check-ins that time out on an overloaded manager (a probability per manager and load bin)."""
         out = np.zeros(len(idx), bool)
@@ -342,9 +352,13 @@ class FastEngine:
         p = self.fail_prob[server[sel], b]
         risky = sel[p > 0]
         if len(risky):
-            u = self.streams.uniform(idx[risky])
+            # its own stream: testing for a time-out must not move the client's heartbeats
+            u = self.timeout_streams.uniform(idx[risky])
             out[risky] = u < p[p > 0]
             self.timeouts += int(out.sum())
+            hit = np.flatnonzero(out)
+            if len(hit):
+                self.timeout_log.append((idx[hit], when[hit], server[hit]))
         return out
 
     def _in_top_tier(self, idx: np.ndarray) -> np.ndarray:
@@ -365,8 +379,9 @@ def run_fast(
     horizon: float,
     fail_prob: np.ndarray | None = None,
     bin_hours: float = 1.0,
+    timeout_streams: ClientStreams | None = None,
 ) -> EngineOutput:
-    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours)
+    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

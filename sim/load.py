@@ -65,9 +65,22 @@ def online_spells(fleet: Fleet, idx: np.ndarray, horizon: float) -> tuple[np.nda
 
 
 def offered_checkins(
-    fleet: Fleet, asg: Assignments, n_managers: int, horizon: float, bin_hours: float, sample: np.ndarray | None = None
+    fleet: Fleet,
+    asg: Assignments,
+    n_managers: int,
+    horizon: float,
+    bin_hours: float,
+    sample: np.ndarray | None = None,
+    timeouts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(manager, bin) -> check-ins offered in that bin (scaled up when computed from a sample of clients)."""
+    """(manager, bin) -> check-ins offered in that bin (scaled up when computed from a sample of clients).
+
+    A check-in that starts a train (coming online, a switch to another manager) is a point at its time on the
+    manager it goes to; the regular heartbeats after it are a rate of 1/h from half an interval later, and the
+    old manager's rate stops half an interval before the switch: on average this is the count of a heartbeat
+    grid laid from that check-in. A new heartbeat on the same manager changes the rate at its check-in. ``timeouts`` (client, time, manager) moves a timed-out check-in
+    the engine played from the client's own manager to the one that timed it out.
+    """
     bins = int(math.ceil(horizon / bin_hours))
     idx = np.arange(fleet.n) if sample is None else np.sort(sample)
     idx = idx[~fleet.presence.gone[idx]]
@@ -76,23 +89,41 @@ def offered_checkins(
     if len(idx) == 0:
         return out
     c, s, e = online_spells(fleet, idx, horizon)
+    order = np.argsort(c, kind="stable")  # per client, spells stay in time order
+    c, s, e = c[order], s[order], e[order]
     # assignment segments of the same clients: [t_k, t_{k+1}) with manager m_k at rate 1/h_k
     keep = np.isin(asg.client, idx)
     ac, at, am, ah = asg.client[keep], asg.time[keep], asg.manager[keep], asg.heartbeat_hours[keep]
     nxt = np.append(at[1:], np.inf)
     last = np.append(ac[1:] != ac[:-1], True)
     seg_end = np.where(last, np.inf, nxt)
+    slack = 2.0 * fleet.delay_mean_hours + 1e-9  # a coming-online check-in lands this long after the spell start
+    # which assignment changes are the check-in on coming online (already a point at the spell start)
+    spell_key = c * 65536.0 + np.maximum(s, -1.0)
+    row_key = ac * 65536.0 + at
+    k = np.searchsorted(spell_key, row_key, side="right") - 1
+    kk = np.maximum(k, 0)
+    on_coming = (k >= 0) & (c[kk] == ac) & (s[kk] >= 0) & (at - s[kk] <= slack)
+    # a new manager starts a new train; a new heartbeat on the same manager only changes the rate at that
+    # check-in (old rate up to it, new rate from it: one check-in either way)
+    first_row = np.append(True, ac[1:] != ac[:-1])
+    moved = ~first_row & (am != np.append(-1, am[:-1]))
+    moves_next = np.append(moved[1:], False)
+    switch_point = (at > 0) & moved & ~on_coming
     # pair every spell with every segment of its client (few segments per client)
-    order = np.argsort(c, kind="stable")
-    c, s, e = c[order], s[order], e[order]
     first_seg = np.searchsorted(ac, c, side="left")
     n_seg = np.searchsorted(ac, c, side="right") - first_seg
     rep = np.repeat(np.arange(len(c)), n_seg)
     seg = first_seg[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(n_seg) - n_seg, n_seg))
+    h = ah[seg]
     a = np.maximum(np.maximum(s[rep], 0.0), at[seg])
     b = np.minimum(e[rep], seg_end[seg])
+    starts_at_checkin = ((a == s[rep]) & (s[rep] >= 0)) | ((a == at[seg]) & (at[seg] > 0) & moved[seg])
+    ends_at_switch = (b == seg_end[seg]) & (b < e[rep]) & moves_next[seg]
+    a = a + np.where(starts_at_checkin, h / 2, 0.0)
+    b = b - np.where(ends_at_switch, h / 2, 0.0)
     ok = b > a
-    a, b, m, rate = a[ok], b[ok], am[seg[ok]], 1.0 / ah[seg[ok]]
+    a, b, m, rate = a[ok], b[ok], am[seg[ok]], 1.0 / h[ok]
     # exact binning of rate x overlap: the integral G(t) = sum r * (clip(t, a, b) - a) at bin edges
     edges = np.arange(bins + 1) * bin_hours
     for lo, sign in ((a, 1.0), (b, -1.0)):
@@ -103,16 +134,34 @@ def offered_checkins(
         np.add.at(inter, (m, j), sign * rate * lo)
         g = edges * np.cumsum(slope, axis=1)[:, : bins + 1] - np.cumsum(inter, axis=1)[:, : bins + 1]
         out += np.diff(g, axis=1)
-    # the check-in on coming online, at the manager used then
+
+    def bin_of(t: np.ndarray) -> np.ndarray:
+        return np.clip((t / bin_hours).astype(np.int64), 0, bins - 1)
+
+    # points: the check-in on coming online, at the manager it went to; the check-ins that switched
     came = s >= 0
     cs_, st = c[came], s[came]
-    lo_, hi_ = np.searchsorted(ac, cs_, side="left"), np.searchsorted(ac, cs_, side="right")
-    pos2 = lo_.copy()  # the client's last assignment that started at or before the spell start
-    for k in range(1, int((hi_ - lo_).max(initial=1))):
-        step = (lo_ + k < hi_) & (at[np.minimum(lo_ + k, len(at) - 1)] <= st)
-        pos2[step] = lo_[step] + k
-    np.add.at(out, (am[pos2], np.minimum((st / bin_hours).astype(np.int64), bins - 1)), 1.0)
+    np.add.at(out, (am[_assignment_at(ac, at, cs_, st + slack)], bin_of(st)), 1.0)
+    sw = switch_point & (at < horizon)
+    np.add.at(out, (am[sw], bin_of(at[sw])), 1.0)
+    if timeouts is not None and len(timeouts[0]):
+        tc, tt, tm = timeouts
+        inside = np.isin(tc, idx) & (tt < horizon)
+        tc, tt, tm = tc[inside], tt[inside], tm[inside]
+        np.add.at(out, (tm, bin_of(tt)), 1.0)
+        np.add.at(out, (am[_assignment_at(ac, at, tc, tt)], bin_of(tt)), -1.0)
+        np.maximum(out, 0.0, out=out)
     return out * scale
+
+
+def _assignment_at(ac: np.ndarray, at: np.ndarray, clients: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row of each client's assignment in force at time t (rows sorted by client, then time)."""
+    lo, hi = np.searchsorted(ac, clients, side="left"), np.searchsorted(ac, clients, side="right")
+    pos = lo.copy()
+    for k in range(1, int((hi - lo).max(initial=1))):
+        step = (lo + k < hi) & (at[np.minimum(lo + k, len(at) - 1)] <= t)
+        pos[step] = lo[step] + k
+    return pos
 
 
 def load_table(

@@ -50,3 +50,4 @@ class EngineOutput:
     learnt_at: np.ndarray | None = None  # first time each client held any new certificate
     # reference engine: check-ins it played (or an orphan tried) per (manager, load bin), counted one by one
     counted_load: np.ndarray | None = None
+    timeout_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # played time-outs: client, time, manager

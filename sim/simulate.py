@@ -159,9 +159,20 @@ def _run_with_load(
             assert out.counted_load is not None
             offered = out.counted_load
         else:
-            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon, fail, bin_h)
+            out = run_fast(
+                topo,
+                fleet,
+                world,
+                ClientStreams(fleet.keys, engine_ss, 0),
+                horizon,
+                fail,
+                bin_h,
+                timeout_streams=ClientStreams(fleet.keys, engine_ss, 2),
+            )
             assert out.assignments is not None
-            offered = offered_checkins(fleet, out.assignments, topo.n_managers, horizon, bin_h, sample)
+            offered = offered_checkins(
+                fleet, out.assignments, topo.n_managers, horizon, bin_h, sample, timeouts=out.timeout_events
+            )
         first = first or out
         fail = fail_probability(offered / (bin_h * 3600.0), capacity, spec)
     assert first is not None and fail is not None

@@ -50,15 +50,16 @@ def test_always_on_load_is_clients_over_heartbeat() -> None:
 
 
 def test_weekday_office_hours_load_counts_spells_and_coming_online() -> None:
-    """Clients online 08:00-18:00 on weekdays (no spread, UTC), heartbeat 60 min. The offered load counts
-    1/h per online hour plus one check-in on coming online: 11 per full workday. From Monday 09:00 for 14
-    days: Monday's last 9 hours (online since before the start: no coming-online check-in), 9 full workdays,
-    and the third Monday's first hour (08:00-09:00) with its coming-online check-in: 9 + 99 + 2 = 110."""
+    """Clients online 08:00-18:00 on weekdays (no spread, UTC), heartbeat 60 min. The offered load counts the
+    check-in on coming online as a point and the heartbeats after it as 1/h from half an interval later:
+    1 + 9.5 = 10.5 per full workday (the literal grid 8:00, ..., 17:00 is 10; on average over spell lengths
+    the two agree). From Monday 09:00 for 14 days: Monday's last 9 hours (online since before the start:
+    no point, no shift), 9 full workdays, and the third Monday's first hour with its point: 9 + 94.5 + 1.5."""
     pattern = {"name": "office", "share": 1, "start_hour": 8, "end_hour": 18, "start_spread_hours": 0}
     sc = world(50, 60, pattern, WAIT_ONLY)
     r = sim.simulate(sc, seed=2)
     total = (r.load["offered_per_second"] * 3600.0).sum()
-    expected_per_client = 9.0 + 9 * (1 + 10.0) + 2.0
+    expected_per_client = 9.0 + 9 * 10.5 + 1.5
     assert total == pytest.approx(50 * expected_per_client, rel=1e-9)
     # nights and weekends carry nothing
     t = r.load["time_hours"].to_numpy()

@@ -148,26 +148,35 @@ def boundary_tolerance(fleet: Fleet, asg: Assignments, n_managers: int, horizon:
     bins = int(math.ceil(horizon / bin_hours))
     tol = np.zeros((n_managers, bins))
 
-    def manager_at(clients: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def row_at(clients: np.ndarray, t: np.ndarray) -> np.ndarray:
         lo = np.searchsorted(asg.client, clients, side="left")
         hi = np.searchsorted(asg.client, clients, side="right")
         pos = lo.copy()
         for k in range(1, int((hi - lo).max(initial=1))):
             step = (lo + k < hi) & (asg.time[np.minimum(lo + k, len(asg.time) - 1)] <= t)
             pos[step] = lo[step] + k
-        return asg.manager[pos]
+        return pos
+
+    def manager_at(clients: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return asg.manager[row_at(clients, t)]
 
     def add(m: np.ndarray, t: np.ndarray, weight: np.ndarray | float = 1.0) -> None:
         np.add.at(tol, (m, np.minimum((t / bin_hours).astype(np.int64), bins - 1)), weight)
 
     c, s, e = online_spells(fleet, np.flatnonzero(~fleet.presence.gone), horizon)
     started, ended = s >= 0, e < horizon
-    add(manager_at(c[started], s[started]), s[started])
+    # the fluid's heartbeat rate starts half an interval after a check-in that starts a train (coming online,
+    # a switch) and the old train's rate stops half an interval before a switch: the bins of those moments too
+    rows = row_at(c[started], s[started])
+    add(asg.manager[rows], s[started])
+    add(asg.manager[rows], s[started] + asg.heartbeat_hours[rows] / 2)
     add(manager_at(c[ended], e[ended]), e[ended])
     change = np.flatnonzero(asg.client[1:] == asg.client[:-1]) + 1  # every row but a client's first
     new, old, t = asg.manager[change], asg.manager[change - 1], asg.time[change]
     add(new, t)
+    add(new, t + asg.heartbeat_hours[change] / 2)
     add(old, t, (old != new).astype(float))
+    add(old, t - asg.heartbeat_hours[change - 1] / 2, (old != new).astype(float))
     return tol
 
 
@@ -281,13 +290,6 @@ def test_stochastic_totals_and_peaks_agree() -> None:
     assert fast[:, 1].sum() > 0.3 * fast.sum()  # the failovers moved real load to m1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim/load.py offered_checkins counts the check-in on coming online on top of 1/h per online hour, "
-    "but that check-in is the first of the spell's heartbeats: a spell of length L carries about "
-    "L/h + 1/2 check-ins (renewal theory: + j^2/6 for jitter j), not L/h + 1. Measured: the fast engine "
-    "offers ~0.4-0.5 check-in too many per coming online (7 days of weekday laptops: +2.9% in total).",
-)
 def test_stochastic_laptop_totals_agree() -> None:
     R = 12
     fast, ref, starts = stochastic_profiles(0.0, R, seed=5)
@@ -385,32 +387,11 @@ def test_overload_fixed_point_agrees_when_no_client_moves() -> None:
     assert disagreements(fast, ref) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim/engine_fast.py FastEngine._overload draws the time-out test from the client's own stream "
-    "(self.streams.uniform), the stream its jitter comes from: a played check-in tested for a time-out that "
-    "does not time out still shifts every later heartbeat of that client, so it learns earlier or later "
-    "than in pass 0 for no overload reason. Measured: ~220 clients 'delayed' (and ~80 learning earlier) "
-    "against ~155 (~15 earlier) in the reference; with time-outs drawn from a stream of their own "
-    "(e.g. ClientStreams(fleet.keys, engine_ss, 2)) the fast engine gives ~155 (~10 earlier) too.",
-)
 def test_overload_clients_delayed_agrees() -> None:
     fast, ref = replicate(heartbeat_world(), 6, seed=13, delayed=True)
     assert disagreements(fast, ref) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The fast engine under-counts a failover surge on its target. (1) sim/load.py: the fluid keeps a "
-    "client on its old manager until the check-in that switched, though it made no check-in there after "
-    "the change; the switching check-in is the first of a train on the new manager: ~1/2 check-in per "
-    "switching client sits on the old (down) manager in the surge bin (m1's pass-0 time-out probability "
-    "in the bin of the update: 0.20 fast, 0.315 reference). (2) sim/engine_fast.py: a timed-out failover "
-    "leaves the assignment unchanged, so its load counts on the old manager, not the one that timed it out "
-    "(later passes: 0.17 against 0.31). Measured over 10 replications: mean learning delay 0.046 h against "
-    "0.11 h, clients delayed 39 against 111, orphans 3.8 against 8.8; both fixes together (validated on a "
-    "patched copy) bring the fast engine to 0.112 h, 85 and 7.3 against 0.119 h, 90 and 8.4.",
-)
 def test_overload_fixed_point_agrees_on_a_failover_surge() -> None:
     fast, ref = replicate(surge_world(), 8, seed=11, delayed=True)
     assert disagreements(fast, ref) == []

@@ -78,7 +78,8 @@ def offered_checkins(
     A check-in that starts a train (coming online, a switch to another manager) is a point at its time on the
     manager it goes to; the regular heartbeats after it are a rate of 1/h from half an interval later, and the
     old manager's rate stops half an interval before the switch: on average this is the count of a heartbeat
-    grid laid from that check-in. A new heartbeat on the same manager changes the rate at its check-in. ``timeouts`` (client, time, manager) moves a timed-out check-in
+    grid laid from that check-in. A new heartbeat on the same manager changes the rate at its check-in.
+    ``timeouts`` (client, time, manager) moves a timed-out check-in
     the engine played from the client's own manager to the one that timed it out.
     """
     bins = int(math.ceil(horizon / bin_hours))

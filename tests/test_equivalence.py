@@ -667,7 +667,7 @@ def sized(sc: Scenario) -> tuple[int | None, float, int, int]:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_statistical_agreement_per_scenario(path: Path) -> None:
     """Every shipped scenario, resized: fewer clients, the horizon cut two days after its last step. The
-    manager load model (overload time-outs) is the fast engine's alone, so it is switched off for both."""
+    manager load model is compared separately (tests/test_load_reference.py), so it is switched off here."""
     sc = load_scenario(path)
     if sc.load.enabled:
         sc = sc.with_(**{"load.enabled": False})

@@ -131,12 +131,12 @@ class ImportResult:
     """What an import read and fitted, and the files it wrote into ``out``."""
 
     out: Path
-    inventory: Inventory
-    fit: PresenceFit
+    inventory: Inventory = field(repr=False)
+    fit: PresenceFit = field(repr=False)
     snapshot: float  # seconds since 1970 UTC
     snapshot_given: bool
     start: float
-    absences: Absences | None
+    absences: Absences | None = field(repr=False)
     written: list[Path]
     seconds: dict[str, float]
 

@@ -127,6 +127,9 @@ def load_variants(args: Sequence[str]) -> list[Variant]:
 
 @dataclass
 class Comparison:
+    """Several scenarios run on the same replications (one root seed: the same clients), each with the
+    report's tables (``reports``); ``table()`` puts them side by side."""
+
     variants: list[Variant]
     reports: list[Report]
     threshold: Threshold

@@ -425,15 +425,16 @@ def trust_figure(
             linestyle=LINESTYLES[i % 4],
             label=label if multi else f"{label}: mean",
         )
-        ax.fill_between(
-            t,
-            100 * df["low"].astype(float),
-            100 * df["high"].astype(float),
-            color=c,
-            alpha=0.2,
-            linewidth=0,
-            label=None if multi else f"{label}: middle 95% of replications",
-        )
+        if not np.array_equal(df["low"].to_numpy(float), df["high"].to_numpy(float)):  # one run has no band
+            ax.fill_between(
+                t,
+                100 * df["low"].astype(float),
+                100 * df["high"].astype(float),
+                color=c,
+                alpha=0.2,
+                linewidth=0,
+                label=None if multi else f"{label}: middle 95% of replications",
+            )
     for i, (_label, marks) in enumerate(markers.items()):
         c = colour(i)
         for x, text in marks:

@@ -26,7 +26,7 @@ def trust(result: Result) -> Figure:
     from .reporting import trust_markers
 
     return figures.trust_figure(
-        {result.scenario.name: df[["time_hours", "mean", "low", "high"]]},
+        {f"{result.scenario.name} (one run, seed {result.seed})": df[["time_hours", "mean", "low", "high"]]},
         {result.scenario.name: trust_markers(result.steps, result.horizon_hours)},
     )
 

@@ -16,8 +16,6 @@ Output files are only written after the run has succeeded, so a failing run crea
 from __future__ import annotations
 
 import importlib
-import json
-import math
 import os
 import sys
 import time
@@ -39,7 +37,7 @@ from .cli_plan import plan_command, run_replications, sweep_command
 from .cli_report import compare_command, report_command
 from .errors import InputError
 from .fleet import generate_fleet
-from .io import atomic_write_csv
+from .io import atomic_write_csv, dumps
 from .results import CLIENT_COLUMNS, Result
 from .runbooks import expand_runbook
 from .scenario import CustomRunbook, Scenario, load_scenario
@@ -261,19 +259,7 @@ def write_clients_csv(result: Result, path: Path) -> None:
 
 def summary_json(result: Result) -> str:
     """``Result.summary()`` as JSON; NaN becomes null so that any JSON reader accepts it."""
-    return json.dumps(_jsonable(result.summary()), indent=2, allow_nan=False)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    return dumps(result.summary())
 
 
 # ------------------------------------------------------------------------------------------- summary text

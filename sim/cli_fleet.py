@@ -30,7 +30,7 @@ from .calibrate import FitSettings, PresenceFit, WorkPattern, fit_presence, plot
 from .errors import InputError
 from .inventory import Absences, BadRow, GroupNode, Inventory, group_tree, iso_utc, parse_map, parse_time, read_absences
 from .inventory import read_inventory as _read_inventory
-from .io import atomic_write_csv, atomic_write_text
+from .io import atomic_write_csv, atomic_write_text, dumps
 from .scenario import WEEKDAYS, PresenceSpec, load_scenario
 
 MAX_BAD_ROWS_LISTED = 1000  # in fit.json
@@ -374,19 +374,7 @@ def _fit_json(
             "written": len(absences.table),
             "bad_rows": [str(b) for b in absences.bad[:MAX_BAD_ROWS_LISTED]],
         }
-    return json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n"
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    return dumps(doc) + "\n"
 
 
 def _texts(

@@ -5,7 +5,6 @@ Registered on the ``rotasim`` app in ``sim.cli``; every number printed comes fro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -13,7 +12,7 @@ import pandas as pd
 import typer
 
 from .errors import InputError
-from .io import atomic_write_table
+from .io import atomic_write_table, dumps
 from .planning import Replications, plan, replicate
 from .scenario import load_scenario
 from .simulate import Engine
@@ -36,16 +35,6 @@ def check_output(path: Path | None, option: str) -> None:
         raise InputError(option, str(path), "is a folder; expected a file name")
     if not path.parent.is_dir():
         raise InputError(option, str(path), f"the folder {path.parent} does not exist")
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, allow_nan=False, default=_default)
-
-
-def _default(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    raise TypeError(type(v).__name__)
 
 
 def _stat(d: dict[str, Any]) -> str:
@@ -197,7 +186,7 @@ def sweep_command(
     if runs_out is not None:
         atomic_write_table(sw.runs, runs_out)
     if json_out:
-        typer.echo(dumps(json.loads(table.to_json(orient="records"))))
+        typer.echo(dumps(table))
         return
     cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
     with pd.option_context("display.max_rows", 500, "display.width", 160):

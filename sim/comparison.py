@@ -30,6 +30,7 @@ from . import __version__
 from . import figures as figs
 from .causes import CAUSES
 from .errors import InputError
+from .io import jsonable
 from .reporting import (
     CONFIDENCE,
     Block,
@@ -46,7 +47,6 @@ from .reporting import (
     build_report,
     check_out_dir,
     csv_bytes,
-    jsonable,
     render_html,
     render_markdown,
     run_sequential,

@@ -54,6 +54,7 @@ from . import figures as figs
 from .causes import CAUSE_MEANINGS, CAUSES
 from .errors import InputError
 from .execution import run_tasks
+from .io import jsonable
 from .planning import BLOCKING, Digest, Plan, Replications, _digest, plan, plan_axis
 from .scenario import CustomRunbook, KbMultiServer, KbSingleServer, Naive, Scenario
 from .simulate import Engine
@@ -1361,23 +1362,6 @@ def _numeric(s: pd.Series) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- JSON
-
-
-def jsonable(v: Any) -> Any:
-    """Plain JSON values: numpy scalars unwrapped, NaN and infinities as null, tables as lists of rows."""
-    if isinstance(v, pd.DataFrame):
-        return [jsonable(r) for r in v.to_dict(orient="records")]
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [jsonable(x) for x in v.tolist()]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import sim
 from sim import cli
 from sim.causes import CAUSES
-from sim.io import atomic_write_csv, atomic_write_text
+from sim.io import atomic_write_csv, atomic_write_text, jsonable
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
@@ -82,7 +82,7 @@ def file_fleet(tmp: Path, rows: list[str]) -> Path:
 
 
 def expected_json(result: sim.Result) -> Any:
-    return json.loads(json.dumps(cli._jsonable(result.summary())))
+    return json.loads(json.dumps(jsonable(result.summary())))
 
 
 # ------------------------------------------------------------------------------------------- run

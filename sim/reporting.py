@@ -351,6 +351,21 @@ def cause_meanings() -> dict[str, str]:
     return dict(CAUSE_MEANINGS)
 
 
+AT_RISK_COLUMNS = [
+    "client_id",
+    "orphaned_share",
+    "orphaned_replications",
+    "replications",
+    "cause",
+    "causes",
+    "group",
+    "version",
+    "presence",
+    "first_contact_hours_median",
+    "profile_orphaned_share",
+]
+
+
 def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(clients, profiles): how often each client id, and each (group, version, presence) profile, was
     orphaned across the replications.
@@ -379,20 +394,7 @@ def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFra
     profiles = profiles.reset_index(drop=True)
 
     if len(orph) == 0:
-        cols = [
-            "client_id",
-            "orphaned_share",
-            "orphaned_replications",
-            "replications",
-            "cause",
-            "causes",
-            "group",
-            "version",
-            "presence",
-            "first_contact_hours_median",
-            "profile_orphaned_share",
-        ]
-        return pd.DataFrame(columns=cols), profiles
+        return pd.DataFrame(columns=AT_RISK_COLUMNS), profiles
     g = orph.groupby("client_id", sort=False)
     clients = pd.DataFrame(
         {
@@ -415,20 +417,7 @@ def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFra
     clients = clients.sort_values(
         ["orphaned_share", "profile_orphaned_share", "_num"], ascending=[False, False, True], kind="stable"
     ).drop(columns="_num")
-    cols = [
-        "client_id",
-        "orphaned_share",
-        "orphaned_replications",
-        "replications",
-        "cause",
-        "causes",
-        "group",
-        "version",
-        "presence",
-        "first_contact_hours_median",
-        "profile_orphaned_share",
-    ]
-    return clients[cols].reset_index(drop=True), profiles
+    return clients[AT_RISK_COLUMNS].reset_index(drop=True), profiles
 
 
 def _mode(s: pd.Series) -> str:

@@ -66,11 +66,11 @@ def main() -> None:
     rows = [child("fast", n, 180, k) for n, k in sizes]
     ref = child("reference", 1_000, 14, 1)
     print(f"{'engine':<10}{'clients':>10}{'days':>6}{'seconds':>10}{'peak RSS':>11}{'check-ins':>12}"
-          f"{"heartbeats":>16}{'us/client-day':>15}")
+          f"{'heartbeats':>16}{'us/client-day':>15}")
     for r in rows + [ref]:
         per = r["seconds"] / (r["clients"] * r["days"]) * 1e6
         print(f"{r['engine']:<10}{r['clients']:>10,}{r['days']:>6g}{r['seconds']:>10.2f}{r['rss_mib']:>8.0f} MiB"
-              f"{r["checkins"]:>12,} {r["heartbeats"]:>15,.0f}{per:>15.3f}")
+              f"{r['checkins']:>12,} {r['heartbeats']:>15,.0f}{per:>15.3f}")
     ref_per = ref["seconds"] / (ref["clients"] * ref["days"])
     for r in rows:
         fast_per = r["seconds"] / (r["clients"] * r["days"])

@@ -40,6 +40,7 @@ class Digest:
     need: np.ndarray  # per saveable client: the retention (days) or wait (hours) it needs; inf: none suffices
     live: int  # clients not gone
     floor: float = 0.0  # a shorter retention acts as this one: the rotations before it take that long
+    setting: float | None = None  # the run's own retention (days) or wait (hours)
     result: Result | None = None
 
 
@@ -94,6 +95,7 @@ def _digest(
         live=int(live.sum()),
         result=r if keep else None,
         floor=floor,
+        setting=x_run,
     )
 
 

@@ -63,8 +63,7 @@ def curve(reps: Replications, plan: Plan | None = None) -> Figure:
     """Expected orphans against the retention (days) or wait (hours), with the 95% band."""
     name, unit = reps.axis()
     c = plan.curve if plan is not None else reps.curve()
-    rb = reps.scenario.runbook
-    current = getattr(rb, "retention_days", None) if name == "retention_days" else getattr(rb, "wait_hours", None)
+    current = reps.digests[0].setting if reps.digests else None  # the run's own (a wait in heartbeats too)
     spec = figures.CurveSpec(c, name, unit, current=current, recommended=None if plan is None else plan.recommended)
     threshold = None
     if plan is not None:

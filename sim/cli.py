@@ -281,11 +281,40 @@ def format_summary(result: Result, source: str, wall_seconds: float) -> str:
         _bold("New certificates"),
         _trust_line(s),
         "",
+        *_load_lines(s),
         f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
         f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
         f"Wall time: {wall_seconds:.2f} s",
     ]
     return "\n".join(lines)
+
+
+def _load_lines(s: dict[str, Any]) -> list[str]:
+    """Manager load against capacity, when the scenario models it (``load.enabled``)."""
+    load = s.get("load")
+    if not load:
+        return []
+    rows = [["manager", "capacity/s", "peak/s", "peak at", "hours over", "failed check-ins"]]
+    for m in load["managers"]:
+        rows.append(
+            [
+                m["manager"],
+                f"{m['capacity_per_second']:g}",
+                f"{m['peak_offered_per_second']:.2f}",
+                _hd(m["peak_at_hours"]),
+                f"{m['hours_over_capacity']:.1f}",
+                f"{m['failed_checkins']:,.0f}",
+            ]
+        )
+    d = load["learning_delay_hours"]
+    sampled = " (estimated from a sample of clients)" if load.get("sampled") else ""
+    return [
+        _bold("Manager load" + sampled),
+        *_table(rows, ["<", ">", ">", ">", ">", "<"]),
+        f"Overload delayed {d['clients_delayed']} clients' first new certificate: mean {d['mean']:.2f} h, "
+        f"95th percentile {d['p95']:.2f} h, longest {d['max']:.1f} h",
+        "",
+    ]
 
 
 def _orphan_lines(s: dict[str, Any]) -> list[str]:

@@ -143,3 +143,13 @@ def test_replications_json_is_byte_identical_serial_parallel_and_dask() -> None:
         return
     dask = invoke(*args, "--dask", "local")
     assert dask[0] == 0 and dask[1] == serial[1]
+
+
+def test_run_summary_shows_manager_load_when_modelled() -> None:
+    overload = str(ROOT / "scenarios" / "overload-rotation.yaml")
+    code, out, _ = invoke("run", overload, "--clients", "6000", "--horizon-days", "3")
+    assert code == 0
+    assert "Manager load" in out and "failed check-ins" in out
+    assert out.count("  sepm") >= 3
+    code, out, _ = invoke("run", SCENARIO, "--clients", "300")
+    assert code == 0 and "Manager load" not in out

@@ -48,8 +48,6 @@ def plan(
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that keeps orphans within the
     target in a ``confidence`` share of replications. Give replications you already ran, or a scenario (then
     ``replications`` are run). Default target: no orphans."""
-    if max_orphans is None and max_orphan_rate is None:
-        max_orphans = 0
     reps = (
         target
         if isinstance(target, Replications)
@@ -93,9 +91,7 @@ def compare(
         if seen[n] > 1:
             names[i] = f"{n} #{seen[n]}"
     variants = [Variant(n, Path(s.source), {}, s, n) for n, s in zip(names, scs, strict=True)]
-    threshold = Threshold(max_orphans=max_orphans if max_orphan_rate is None else None, max_orphan_rate=max_orphan_rate)
-    if threshold.max_orphans is None and threshold.max_orphan_rate is None:
-        threshold = Threshold(max_orphans=0)
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
     comp = run_variants(
         variants,
         threshold=threshold,
@@ -127,9 +123,7 @@ def report(
 ) -> Report:
     """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables)."""
     sc = _scenario(scenario)
-    threshold = Threshold(max_orphans=max_orphans if max_orphan_rate is None else None, max_orphan_rate=max_orphan_rate)
-    if threshold.max_orphans is None and threshold.max_orphan_rate is None:
-        threshold = Threshold(max_orphans=0)
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
     return generate_report(
         sc,
         Path(out),

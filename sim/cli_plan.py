@@ -123,8 +123,6 @@ def plan_command(
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target."""
     check_output(curve_out, "--curve-out")
     sc = load_scenario(scenario)
-    if max_orphans is None and max_orphan_rate is None:
-        max_orphans = 0
     reps = replicate(
         sc, n=replications, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers, dask=dask
     )

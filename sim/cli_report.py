@@ -32,13 +32,6 @@ from .reporting import (
 from .scenario import load_scenario
 
 
-def _threshold(max_orphans: float | None, max_orphan_rate: float | None) -> Threshold:
-    """The command's threshold; none given means no orphan at all (``--max-orphans 0``)."""
-    if max_orphans is None and max_orphan_rate is None:
-        return Threshold(max_orphans=0.0)
-    return Threshold(max_orphans=max_orphans, max_orphan_rate=max_orphan_rate)
-
-
 def _log(quiet: bool) -> Callable[[str], None]:
     def say(msg: str) -> None:
         if not quiet:
@@ -75,7 +68,7 @@ def report_command(
 ) -> None:
     """Forecast the rotation's orphans and write a report for a change-advisory board (HTML, Markdown, JSON,
     figures, at-risk-clients.csv). Exit code: 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input."""
-    threshold = _threshold(max_orphans, max_orphan_rate)
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
     check_counts(replications, max_replications)
     out_dir = out if out is not None else Path(f"report-{scenario.stem}")
     check_out_dir(out_dir)
@@ -155,7 +148,7 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Compare scenarios side by side: the report's figures overlaid and one table (HTML, Markdown, JSON, CSV)."""
-    threshold = _threshold(max_orphans, max_orphan_rate)
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
     if replications < 2:
         raise InputError("--replications", "", f"need at least 2 for an interval (got {replications})")
     check_out_dir(out)

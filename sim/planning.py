@@ -336,9 +336,12 @@ def plan(
     grid: np.ndarray | list[float] | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets the target in a
-    ``confidence`` share of replications: the ``confidence`` quantile of each replication's own smallest."""
-    if (max_orphans is None) == (max_orphan_rate is None):
-        raise InputError("plan", "target", "give exactly one of --max-orphans or --max-orphan-rate")
+    ``confidence`` share of replications: the ``confidence`` quantile of each replication's own smallest.
+    No target given means no orphan at all."""
+    if max_orphans is not None and max_orphan_rate is not None:
+        raise InputError("plan", "target", "give one of --max-orphans or --max-orphan-rate, not both")
+    if max_orphans is None and max_orphan_rate is None:
+        max_orphans = 0
     if max_orphans is not None and max_orphans < 0:
         raise InputError("plan", "--max-orphans", "must be 0 or more")
     if max_orphan_rate is not None and not 0 <= max_orphan_rate <= 1:

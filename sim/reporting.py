@@ -108,6 +108,13 @@ class Threshold:
         if self.max_orphan_rate is not None and not 0 <= self.max_orphan_rate <= 1:
             raise InputError("--max-orphan-rate", "", f"must be between 0 and 1 (got {self.max_orphan_rate:g})")
 
+    @classmethod
+    def given(cls, max_orphans: float | None, max_orphan_rate: float | None) -> Threshold:
+        """The threshold a command or call asked for; none given means no orphan at all (``--max-orphans 0``)."""
+        if max_orphans is None and max_orphan_rate is None:
+            return cls(max_orphans=0.0)
+        return cls(max_orphans=max_orphans, max_orphan_rate=max_orphan_rate)
+
     @property
     def is_rate(self) -> bool:
         return self.max_orphan_rate is not None

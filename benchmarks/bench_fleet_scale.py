@@ -39,8 +39,13 @@ def one(engine: str, clients: int, days: float, repeats: int) -> dict[str, float
     times.sort()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {
-        "engine": engine, "clients": clients, "days": days, "seconds": times[len(times) // 2],
-        "rss_mib": rss_mib, "checkins": r.checkins, "orphaned": r.orphaned,
+        "engine": engine,
+        "clients": clients,
+        "days": days,
+        "seconds": times[len(times) // 2],
+        "rss_mib": rss_mib,
+        "checkins": r.checkins,
+        "orphaned": r.orphaned,
         "heartbeats": clients * days * 24 * 12,
     }
 
@@ -65,12 +70,16 @@ def main() -> None:
     sizes = [(10_000, 3), (100_000, 3)] + ([] if a.quick else [(1_000_000, 1)])
     rows = [child("fast", n, 180, k) for n, k in sizes]
     ref = child("reference", 1_000, 14, 1)
-    print(f"{'engine':<10}{'clients':>10}{'days':>6}{'seconds':>10}{'peak RSS':>11}{'check-ins':>12}"
-          f"{'heartbeats':>16}{'us/client-day':>15}")
+    print(
+        f"{'engine':<10}{'clients':>10}{'days':>6}{'seconds':>10}{'peak RSS':>11}{'check-ins':>12}"
+        f"{'heartbeats':>16}{'us/client-day':>15}"
+    )
     for r in rows + [ref]:
         per = r["seconds"] / (r["clients"] * r["days"]) * 1e6
-        print(f"{r['engine']:<10}{r['clients']:>10,}{r['days']:>6g}{r['seconds']:>10.2f}{r['rss_mib']:>8.0f} MiB"
-              f"{r['checkins']:>12,} {r['heartbeats']:>15,.0f}{per:>15.3f}")
+        print(
+            f"{r['engine']:<10}{r['clients']:>10,}{r['days']:>6g}{r['seconds']:>10.2f}{r['rss_mib']:>8.0f} MiB"
+            f"{r['checkins']:>12,} {r['heartbeats']:>15,.0f}{per:>15.3f}"
+        )
     ref_per = ref["seconds"] / (ref["clients"] * ref["days"])
     for r in rows:
         fast_per = r["seconds"] / (r["clients"] * r["days"])

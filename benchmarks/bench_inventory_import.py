@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_inventory_import.py              # 100,000 rows, 3 repeats
     .venv/bin/python benchmarks/bench_inventory_import.py --rows 20000 --repeats 1
 
-Writes a synthetic SEPM computer-status export (``sim.calibrate.synthetic_export``: a fleet drawn from a
+Writes a synthetic SEPM computer-status export (``sim.calibration.fit.synthetic_export``: a fleet drawn from a
 known presence model, snapshot on a Wednesday evening) to a temporary folder, then times
-``rotasim fleet import``'s work (``sim.cli_fleet.run_import``) on it: reading and checking the rows, the
+``rotasim fleet import``'s work (``sim.calibration.importer.run_import``) on it: reading and checking the rows, the
 fit (three families), rendering fit.png and writing and checking the outputs. Prints the median of each
 phase and the fitted parameters against the true ones.
 """
@@ -25,9 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.calibrate import synthetic_export  # noqa: E402
-from sim.cli_fleet import run_import  # noqa: E402
-from sim.scenario import PresenceSpec  # noqa: E402
+from sim.calibration.fit import synthetic_export  # noqa: E402
+from sim.calibration.importer import run_import  # noqa: E402
+from sim.presentation.fit_figure import plot_fit  # noqa: E402
+from sim.scenario.fields import PresenceSpec  # noqa: E402
 
 TRUTH = {
     "patterns": [{"name": "always-on", "share": 0.35, "schedule": "always"}, {"name": "laptop", "share": 0.65}],
@@ -56,7 +57,7 @@ def main() -> None:
         )
         runs = []
         for k in range(args.repeats):
-            r = run_import(src, Path(tmp) / f"out{k}")
+            r = run_import(src, Path(tmp) / f"out{k}", render=plot_fit)
             runs.append(r.seconds)
         print(
             f"rotasim fleet import, {args.rows:,} rows, median of {args.repeats} "

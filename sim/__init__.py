@@ -13,16 +13,17 @@ The stable public API (see ``sim.api`` and docs/api.md):
 Result objects have ``plot_*`` methods returning matplotlib Figures. Errors in input: ``InputError``.
 """
 
-from ._version import __version__  # first: modules below read it while the package initialises
-from .api import compare, import_inventory, plan, report
-from .comparison import Comparison
-from .errors import InputError
-from .planning import Plan, Replications, replicate
-from .reporting import Report
-from .results import Result
-from .scenario import Scenario, load_scenario
-from .simulate import simulate
-from .sweeps import Sweep, sweep
+from sim._version import __version__  # first: modules below read it while the package initialises
+from sim.analysis.planning import Plan
+from sim.analysis.replications import Replications, replicate
+from sim.analysis.sweeps import Sweep, sweep
+from sim.api import compare, import_inventory, plan, report
+from sim.errors import InputError
+from sim.experiments.result import Result
+from sim.experiments.simulate import simulate
+from sim.presentation.compare import Comparison
+from sim.presentation.report import Report
+from sim.scenario.document import Scenario, load_scenario
 
 __all__ = [
     "Comparison",

@@ -20,13 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import planning
-from .cli_fleet import ImportOptions, ImportResult, run_import
-from .comparison import Comparison, Variant, run_variants, write_comparison
-from .errors import InputError
-from .planning import Plan, Replications, replicate
-from .reporting import Report, Threshold, generate_report
-from .scenario import Scenario, load_scenario
+from sim.analysis import planning
+from sim.analysis.planning import Plan
+from sim.analysis.replications import Replications, replicate
+from sim.calibration.importer import ImportOptions, ImportResult, run_import
+from sim.errors import InputError
+from sim.presentation.compare import Comparison, Variant, run_variants, write_comparison
+from sim.presentation.fit_figure import plot_fit
+from sim.presentation.report import Report, Threshold, generate_report
+from sim.scenario.document import Scenario, load_scenario
 
 
 def _scenario(s: Scenario | str | Path) -> Scenario:
@@ -149,4 +151,4 @@ def import_inventory(inventory: str | Path, out: str | Path, **options: Any) -> 
         opts = ImportOptions(**options)
     except TypeError as exc:
         raise InputError("import_inventory", "", str(exc)) from None
-    return run_import(Path(inventory), Path(out), opts)
+    return run_import(Path(inventory), Path(out), opts, render=plot_fit)

@@ -1,7 +1,7 @@
 """Calibration of the presence model from one snapshot of last check-ins (``sim.calibrate``).
 
 The recovery tests draw a fleet from known parameters with the simulator's own generator
-(``sim.presence.generate_presence``), take a snapshot of every client's last online moment by walking its
+(``sim.model.presence.generate_presence``), take a snapshot of every client's last online moment by walking its
 online spells (``Presence.next_spell``), fit, and require each parameter of the true family
 
 - within 3 standard errors of the truth, and
@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.calibrate import (
+from sim.calibration.fit import (
     AgeModel,
     FitSettings,
     WorkPattern,
@@ -28,12 +28,12 @@ from sim.calibrate import (
     episode_mass,
     fit_presence,
     last_online,
-    plot_fit,
     survival,
     synthetic_snapshot,
 )
-from sim.presence import generate_presence
-from sim.scenario import PresenceSpec
+from sim.model.presence import generate_presence
+from sim.presentation.fit_figure import plot_fit
+from sim.scenario.fields import PresenceSpec
 
 WED_22 = 2 * 24 + 22.0  # Wednesday 22:00 UTC: laptops are off, always-on machines are on
 TUE_13 = 1 * 24 + 13.0  # Tuesday 13:00 UTC: everybody is at work

@@ -24,9 +24,9 @@ import yaml
 from typer.testing import CliRunner
 
 import sim
-from sim import cli
-from sim.causes import CAUSES
+from sim.cli import app as cli
 from sim.io import atomic_write_csv, atomic_write_text, jsonable
+from sim.model.causes import CAUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
@@ -132,7 +132,11 @@ def test_run_json_is_the_summary_of_simulate(mixed: Path) -> None:
     assert got["orphaned"] == sum(got["orphaned_by_cause"].values()) > 0
     assert list(got["steps"][0])[:4] == ["name", "kind", "start_hours", "end_hours"]
     assert [s["name"] for s in got["steps"]] == [
-        "update-sepm1", "wait-after-sepm1", "update-sepm2", "retain-sepm3", "update-sepm3",
+        "update-sepm1",
+        "wait-after-sepm1",
+        "update-sepm2",
+        "retain-sepm3",
+        "update-sepm3",
     ]
     # retention is counted from update-sepm1's change, which lands after 5 operator minutes
     assert got["steps"][3]["end_hours"] == pytest.approx(3 * 24 + 5 / 60, abs=1e-6)
@@ -142,8 +146,7 @@ def test_same_seed_gives_byte_identical_json_and_csv(mixed: Path, tmp_path: Path
     outs = []
     for name in ("a.csv", "b.csv", "c.csv"):
         seed = "9" if name != "c.csv" else "10"
-        res = invoke("run", mixed, "--seed", seed, "--clients", "500", "--json",
-                     "--clients-out", tmp_path / name)
+        res = invoke("run", mixed, "--seed", seed, "--clients", "500", "--json", "--clients-out", tmp_path / name)
         assert res.exit_code == 0, res.output
         outs.append(res.stdout)
     assert outs[0] == outs[1]
@@ -209,8 +212,9 @@ def test_default_seed_is_the_scenarios() -> None:
 
 def test_reference_engine_on_a_tiny_fleet() -> None:
     pytest.importorskip("sim.engine_reference")
-    res = invoke("run", SHIPPED, "--seed", "3", "--clients", "150", "--horizon-days", "40",
-                 "--engine", "reference", "--json")
+    res = invoke(
+        "run", SHIPPED, "--seed", "3", "--clients", "150", "--horizon-days", "40", "--engine", "reference", "--json"
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)
     assert got["engine"] == "reference" and got["clients"] == 150
@@ -283,8 +287,15 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[Path, list[str]]]:
 @pytest.mark.parametrize("command", ["run", "validate"])
 @pytest.mark.parametrize(
     "case",
-    ["missing file", "yaml syntax", "unknown field", "wrong type", "wrong type text", "unknown manager",
-     "bad clients row"],
+    [
+        "missing file",
+        "yaml syntax",
+        "unknown field",
+        "wrong type",
+        "wrong type text",
+        "unknown manager",
+        "bad clients row",
+    ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, case: str, command: str) -> None:
     path, fragments = _bad_cases(tmp_path)[case]
@@ -357,9 +368,7 @@ def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
     assert dbg.stderr.splitlines()[-1].startswith("internal error: ZeroDivisionError")
 
 
-def test_ctrl_c_during_the_run_exits_130_and_writes_nothing(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_ctrl_c_during_the_run_exits_130_and_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def interrupted(*a: Any, **k: Any) -> None:
         raise KeyboardInterrupt
 
@@ -458,6 +467,7 @@ def _console_script() -> str:
 def test_console_script_end_to_end(tmp_path: Path) -> None:
     exe = _console_script()
     env = {**os.environ, "ROTASIM_DEBUG": ""}
+
     def call(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=120)
 

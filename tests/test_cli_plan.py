@@ -9,8 +9,9 @@ import pandas as pd
 from typer.testing import CliRunner
 
 import sim
-from sim.cli import app
-from sim.planning import plan, replicate
+from sim.analysis.planning import plan
+from sim.analysis.replications import replicate
+from sim.cli.app import app
 
 ROOT = Path(__file__).parent.parent
 SCENARIO = str(ROOT / "scenarios" / "three-manager-failover.yaml")

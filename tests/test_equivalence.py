@@ -31,8 +31,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.causes import CAUSES
-from sim.scenario import Scenario, build_scenario, load_scenario
+from sim.model.causes import CAUSES
+from sim.scenario.document import Scenario, build_scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = os.environ.get("ROTASIM_FULL_EQUIVALENCE", "") not in ("", "0")

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 import sim
 from sim.errors import InputError
-from sim.fleet import generate_fleet
-from sim.topology import compile_topology
+from sim.model.fleet import generate_fleet
+from sim.model.topology import compile_topology
 
 ROOT = Path(__file__).parent.parent
 BASE = yaml.safe_load((ROOT / "scenarios" / "three-manager-failover.yaml").read_text())
@@ -236,7 +236,8 @@ def test_inventory_import_works_or_says_why(tmp_path: Path, header: str, rows: l
     import csv
     import io
 
-    from sim.cli_fleet import ImportOptions, run_import
+    from sim.calibration.importer import ImportOptions, run_import
+    from sim.presentation.fit_figure import plot_fit
 
     sep = ";" if ";" in header else ","
     buf = io.StringIO()
@@ -248,7 +249,7 @@ def test_inventory_import_works_or_says_why(tmp_path: Path, header: str, rows: l
     src.write_text((header + "\n" if header else "") + buf.getvalue(), encoding="utf-8")
     out = work / "out"
     try:
-        run_import(src, out, ImportOptions(strict=strict))
+        run_import(src, out, ImportOptions(strict=strict), render=plot_fit)
     except InputError as exc:
         assert exc.message
         assert not out.exists() or not any(out.iterdir())  # nothing written on failure

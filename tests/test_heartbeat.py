@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.fleet import generate_fleet
-from sim.heartbeat import STEP_LIMIT, first_checkin, forward_recurrence
-from sim.presence import WEEK, Presence, WeeklyWindows, pack_absences
-from sim.scenario import build_scenario
-from sim.streams import ClientStreams, keys_from_index
-from sim.topology import compile_topology
+from sim.model.fleet import generate_fleet
+from sim.model.heartbeat import STEP_LIMIT, first_checkin, forward_recurrence
+from sim.model.presence import WEEK, Presence, WeeklyWindows, pack_absences
+from sim.model.streams import ClientStreams, keys_from_index
+from sim.model.topology import compile_topology
+from sim.scenario.document import build_scenario
 
 
 def always_on_fleet(n: int, jitter: float, seed: int = 0):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Reading inventory exports (``sim.inventory``) and ``rotasim fleet import`` (``sim.cli_fleet``) end to end.
 
-The CLI tests build their own app with the ``rotasim`` error policy (``sim.cli._RotasimGroup``) and add
+The CLI tests build their own app with the ``rotasim`` error policy (``sim.cli.app._RotasimGroup``) and add
 ``fleet_app`` to it exactly as ``sim.cli`` does (``app.add_typer(fleet_app, name="fleet")``).
 Sample exports are in tests/data/inventory/: a SEPM-style computer-status export (UTF-8 with BOM, quoted,
 US times, backslash group paths), the first 12 of its clients as a semicolon file with ISO times (offsets,
@@ -22,12 +22,14 @@ from scipy.stats import norm
 from typer.testing import CliRunner
 
 import sim
-from sim.calibrate import synthetic_export
-from sim.cli import _RotasimGroup
-from sim.cli_fleet import OUTPUTS, fleet_app
+from sim.calibration.fit import synthetic_export
+from sim.calibration.importer import OUTPUTS
+from sim.calibration.inventory import FIELDS, column_key, group_tree, parse_map, parse_times, read_inventory
+from sim.cli.app import _RotasimGroup
+from sim.cli.fleet import fleet_app
 from sim.errors import InputError
-from sim.inventory import FIELDS, column_key, group_tree, parse_map, parse_times, read_inventory
-from sim.scenario import PresenceSpec, load_presence
+from sim.scenario.document import load_presence
+from sim.scenario.fields import PresenceSpec
 
 DATA = Path(__file__).resolve().parent / "data" / "inventory"
 SEPM = DATA / "sepm-computer-status.csv"

@@ -10,9 +10,10 @@ import pytest
 import simpy
 
 import sim
-from sim.heartbeat import first_checkin
-from sim.load import erlang_b, fail_probability
-from sim.scenario import LoadSpec, build_scenario
+from sim.model.heartbeat import first_checkin
+from sim.model.load import erlang_b, fail_probability
+from sim.scenario.document import build_scenario
+from sim.scenario.fields import LoadSpec
 
 ROOT = Path(__file__).parent.parent
 
@@ -100,10 +101,10 @@ def test_fleet_checkins_into_a_loss_system_block_as_erlang_b() -> None:
     We take the check-in times the heartbeat model produces for 3,000 always-on clients (15-minute heartbeat,
     jitter 0.3) and feed them to a SimPy loss system with c sessions and exponential session times."""
     sc = world(3000, 15, {"name": "on", "share": 1, "schedule": "always"}, WAIT_ONLY)
-    from sim.fleet import generate_fleet
-    from sim.simulate import streams
-    from sim.streams import ClientStreams, keys_from_index
-    from sim.topology import compile_topology
+    from sim.experiments.simulate import streams
+    from sim.model.fleet import generate_fleet
+    from sim.model.streams import ClientStreams, keys_from_index
+    from sim.model.topology import compile_topology
 
     sc = sc.with_(**{"fleet.jitter": 0.3})
     topo = compile_topology(sc)

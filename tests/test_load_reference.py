@@ -1,6 +1,6 @@
 """Manager load: the fast engine's offered load against the reference engine's literal count of check-ins.
 
-The fast engine's load is a fluid (``sim.load.offered_checkins``): a client offers 1/h check-ins per hour to
+The fast engine's load is a fluid (``sim.model.load.offered_checkins``): a client offers 1/h check-ins per hour to
 the manager in its log of assignments while online, plus one on coming online. The reference engine
 (``sim.engine_reference`` with ``count_load``) plays every check-in and counts it, one by one, at the
 manager where its walk ends (see its docstring for the exact rule); orphans keep counting at their manager.
@@ -36,17 +36,17 @@ import numpy as np
 import pytest
 
 import sim
-from sim.causes import CAUSES
-from sim.engine_fast import run_fast
-from sim.engine_reference import run_reference
-from sim.fleet import Fleet, generate_fleet
-from sim.load import offered_checkins, online_spells
-from sim.outcome import Assignments, EngineOutput
-from sim.runbooks import expand_runbook
-from sim.scenario import Scenario, build_scenario
-from sim.simulate import _world, seed_sequences
-from sim.streams import ClientStreams
-from sim.topology import compile_topology
+from sim.engines.fast import run_fast
+from sim.engines.outcome import EngineOutput
+from sim.engines.reference import run_reference
+from sim.experiments.simulate import _world, seed_sequences
+from sim.model.causes import CAUSES
+from sim.model.fleet import Fleet, generate_fleet
+from sim.model.load import Assignments, offered_checkins, online_spells
+from sim.model.streams import ClientStreams
+from sim.model.topology import compile_topology
+from sim.runbooks.templates import expand_runbook
+from sim.scenario.document import Scenario, build_scenario
 
 SE_LIMIT = 4.0  # standard errors of the difference of the two means
 PAIRED_LIMIT = 5.0  # standard errors of the mean of the per-replication differences

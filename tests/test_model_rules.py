@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import sim
-from sim.fleet import generate_fleet
-from sim.simulate import streams
-from sim.topology import compile_topology
+from sim.experiments.simulate import streams
+from sim.model.fleet import generate_fleet
+from sim.model.topology import compile_topology
 from tests.tiny import tiny_world
 
 SINGLE = {"template": "kb-single-server", "wait_heartbeats": 3, "reenable_wait_heartbeats": 3, "operator_minutes": 0}

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import sim
-from sim.planning import plan, replicate
-from sim.scenario import build_scenario
+from sim.analysis.planning import plan
+from sim.analysis.replications import replicate
+from sim.scenario.document import build_scenario
 from tests.tiny import tiny_world
 
 N, P_AWAY, MEAN_DAYS = 2000, 0.3, 10.0
@@ -42,7 +43,7 @@ def away_at_start_world(retention_days: float = 60.0) -> sim.Scenario:
 
 
 @pytest.fixture(scope="module")
-def closed_form_reps() -> sim.planning.Replications:
+def closed_form_reps() -> sim.Replications:
     return replicate(away_at_start_world(), n=30, seed=11, workers=1, progress=False)
 
 

@@ -20,14 +20,14 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 import sim
-from sim import figures as figs
-from sim import reporting as rp
-from sim.cli import _RotasimGroup
-from sim.cli_report import compare_command, report_command
-from sim.comparison import load_variants, parse_variant
+from sim.analysis.replications import replicate
+from sim.cli.app import _RotasimGroup
+from sim.cli.report import compare_command, report_command
 from sim.errors import InputError
-from sim.planning import replicate
-from sim.reporting import RepExtra, Threshold, judge
+from sim.presentation import figures as figs
+from sim.presentation import report as rp
+from sim.presentation.compare import load_variants, parse_variant
+from sim.presentation.report import RepExtra, Threshold, judge
 from tests.tiny import tiny_world
 
 ROOT = Path(__file__).resolve().parent.parent

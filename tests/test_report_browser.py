@@ -16,7 +16,7 @@ import pytest
 from matplotlib import image as mpimg
 
 import sim
-from sim import reporting as rp
+from sim.presentation import report as rp
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

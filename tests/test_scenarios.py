@@ -83,8 +83,8 @@ def test_planned_scenario_documents_itself_at_a_realistic_size(name: str) -> Non
 @pytest.mark.parametrize("name", sorted({"fleet-from-files", "custom-runbook"}), ids=lambda n: n)
 def test_fleet_files_of_shipped_scenarios_are_read(name: str) -> None:
     """The CSV files the file-based scenarios name exist and pass the fleet reader's checks."""
-    from sim.fleet import generate_fleet
-    from sim.topology import compile_topology
+    from sim.model.fleet import generate_fleet
+    from sim.model.topology import compile_topology
 
     sc = sim.load_scenario(SCENARIOS / f"{name}.yaml")
     assert sc.fleet.files is not None

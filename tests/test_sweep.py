@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 import sim
+from sim.analysis.replications import replicate
+from sim.analysis.sweeps import sweep
 from sim.errors import InputError
-from sim.planning import replicate
-from sim.sweeps import parse_set, parse_values, sweep
+from sim.scenario.overrides import parse_set, parse_values
 
 SCENARIO = Path(__file__).parent.parent / "scenarios" / "three-manager-failover.yaml"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sim.scenario import Scenario, build_scenario
+from sim.scenario.document import Scenario, build_scenario
 
 
 def tiny_world(

@@ -1,0 +1,184 @@
+"""Many replications of one scenario with confidence: one replication is an anecdote; ``replicate`` runs
+many with seeds from one root, each the same wherever it runs, and ``Replications`` summarises them and
+gives the timing curve orphans(retention or wait) from each run's per-client first contact."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.stats import describe
+from sim.errors import InputError
+from sim.experiments.digest import Digest, _digest
+from sim.experiments.execution import run_tasks
+from sim.experiments.result import Result
+from sim.experiments.simulate import Engine
+from sim.model.causes import CAUSES
+from sim.runbooks.axis import default_grid, plan_axis
+from sim.scenario.document import Scenario
+
+MAX_REPLICATIONS = 10_000
+
+
+@dataclass
+class Replications:
+    """Many replications of one scenario; ``runs`` has one row per replication, ``summary()`` the statistics."""
+
+    scenario: Scenario
+    seed: int
+    engine: str
+    digests: list[Digest] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.digests)
+
+    @property
+    def results(self) -> list[Result]:
+        """Full per-replication results (only when run with ``keep_results=True``)."""
+        out = [d.result for d in self.digests if d.result is not None]
+        if len(out) != self.n:
+            raise ValueError("run replicate(..., keep_results=True) to keep each replication's tables")
+        return out
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        rows = []
+        for d in self.digests:
+            s = d.summary
+            row = {
+                "replication": d.replication,
+                "clients": s["clients"],
+                "orphaned": s["orphaned"],
+                "gone": s["gone"],
+                "full_trust_at_hours": s["full_trust_at_hours"],
+                "repair_hours": s["repair_hours"],
+                "not_trusting_at_horizon": s["not_trusting_at_horizon"],
+            }
+            row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def orphans_by(self, key: str) -> pd.DataFrame:
+        """Orphans per replication by ``cause``, ``group`` or ``version``, tidy (replication, key, orphaned)."""
+        name = {"cause": "orphaned_by_cause", "group": "orphaned_by_group", "version": "orphaned_by_version"}[key]
+        keys = sorted({k for d in self.digests for k in d.summary[name]})
+        rows = [
+            {"replication": d.replication, key: k, "orphaned": d.summary[name].get(k, 0)}
+            for d in self.digests
+            for k in keys
+        ]
+        return pd.DataFrame(rows, columns=["replication", key, "orphaned"])
+
+    def summary(self, confidence: float = 0.95) -> dict[str, Any]:
+        runs = self.runs
+        out: dict[str, Any] = {
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "engine": self.engine,
+            "replications": self.n,
+            "clients": int(runs["clients"].iloc[0]) if self.n else 0,
+            "orphaned": describe(runs["orphaned"], confidence),
+            "gone": describe(runs["gone"], confidence),
+            "repair_hours": describe(runs["repair_hours"], confidence),
+            "full_trust_at_hours": describe(
+                [np.inf if v is None else v for v in runs["full_trust_at_hours"]], confidence
+            ),
+        }
+        for key in ("cause", "group", "version"):
+            df = self.orphans_by(key)
+            out[f"orphaned_by_{key}"] = {
+                str(k): describe(g["orphaned"].to_numpy(), confidence) for k, g in df.groupby(key, sort=True)
+            }
+        return out
+
+    # ---- the timing question
+
+    def axis(self) -> tuple[str, str]:
+        ax = plan_axis(self.scenario)
+        if ax is None:
+            raise InputError(
+                self.scenario.source, "runbook", "planning needs the kb-multi-server or kb-single-server runbook"
+            )
+        return ax
+
+    def orphans_at(self, x: np.ndarray | list[float]) -> np.ndarray:
+        """(replication, x) -> orphans had the retention/wait been x."""
+        x = np.asarray(x, dtype=float)
+        out = np.empty((self.n, len(x)))
+        for i, d in enumerate(self.digests):
+            blocked = sum(d.blocked_by_cause.values())
+            xe = np.maximum(x, d.floor)
+            out[i] = blocked + (len(d.need) - np.searchsorted(d.need, xe, side="left"))
+        return out
+
+    def curve(self, x: np.ndarray | list[float] | None = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Orphans as a function of the retention (days) or wait (hours), with intervals across replications."""
+        name, _ = self.axis()
+        x = default_grid(self.scenario) if x is None else np.asarray(x, dtype=float)
+        m = self.orphans_at(x)
+        rows = []
+        for j, xv in enumerate(x):
+            d = describe(m[:, j], confidence)
+            rows.append(
+                {
+                    name: float(xv),
+                    "orphaned_mean": d["mean"],
+                    "stderr": d["stderr"],
+                    "ci95_low": d["ci95"][0],
+                    "ci95_high": d["ci95"][1],
+                    "q95": d["quantiles"].get("0.95"),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def plot_curve(self) -> Any:
+        """Figure: expected orphans against the retention or wait (``sim.plots.curve``)."""
+        from sim.presentation import plots
+
+        return plots.curve(self)
+
+    def needed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
+        """Per replication, the retention/wait the target needs: any value above it meets the target
+        (-inf: any value does; inf: none does)."""
+        out = np.empty(self.n)
+        for i, d in enumerate(self.digests):
+            allowed = max_orphans if max_orphans is not None else math.floor((max_orphan_rate or 0.0) * d.live + 1e-9)
+            budget = int(math.floor(allowed)) - sum(d.blocked_by_cause.values())
+            if budget < 0:
+                out[i] = np.inf
+            elif budget >= len(d.need):
+                out[i] = -np.inf
+            else:
+                # need sorted ascending; at x the orphans are those with need >= x: keep at most `budget`
+                out[i] = float(d.need[len(d.need) - budget - 1])
+        return out
+
+
+def replicate(
+    scenario: Scenario,
+    n: int = 30,
+    seed: int | None = None,
+    *,
+    engine: Engine = "fast",
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: bool | None = None,
+    keep_results: bool = False,
+) -> Replications:
+    """Run replications 0..n-1 of the scenario under one root seed (serially, on a process pool, or on Dask).
+
+    Replication k is ``simulate(scenario, seed, replication=k)``: the same numbers whichever way it runs.
+    """
+    if not 1 <= n <= MAX_REPLICATIONS:
+        raise InputError("--replications", "", f"expected 1 to {MAX_REPLICATIONS} (got {n})")
+    seed = scenario.seed if seed is None else seed
+    tasks = [(scenario, seed, k, engine, clients, horizon_days, keep_results) for k in range(n)]
+    digests = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
+    return Replications(scenario, seed, engine, digests)

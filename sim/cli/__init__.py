@@ -1,0 +1,1 @@
+"""The ``rotasim`` command line: parse, one library call, print."""

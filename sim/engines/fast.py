@@ -1,0 +1,390 @@
+"""The fast engine: the world is SimPy, the fleet moves in numpy batches only when it could learn something.
+
+Between two changes of the world nothing a client could learn changes, so a client that has caught up with
+what its manager's site knows is "settled" and costs nothing until the next change. At each change the
+engine (1) finds clients whose cache the change made unrecoverable (orphans), (2) marks the clients that
+could now learn something or must fail over, and (3) when the world is about to change again, plays the
+check-ins of those clients that fall before that moment, in one vectorised batch per round. Cost grows with
+clients x changes of the world, not with heartbeats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.engines.common import heartbeat_hours, initial_last_used, view_states, world_status
+from sim.engines.outcome import EngineOutput
+from sim.model.causes import DeathFacts
+from sim.model.fleet import Fleet
+from sim.model.heartbeat import EPS, first_checkin
+from sim.model.load import Assignments
+from sim.model.streams import ClientStreams
+from sim.model.topology import Topology
+from sim.model.trust import StateTable, WorldStatus, choose_server
+from sim.model.world import World
+
+
+class FastEngine:
+    """Listens to the world (``before_change`` / ``after_change``) and advances the fleet lazily."""
+
+    def __init__(
+        self,
+        topo: Topology,
+        fleet: Fleet,
+        world: World,
+        streams: ClientStreams,
+        fail_prob: np.ndarray | None = None,
+        bin_hours: float = 1.0,
+        timeout_streams: ClientStreams | None = None,
+    ):
+        self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
+        self.fail_prob, self.bin_hours = fail_prob, bin_hours
+        self.timeouts = 0
+        self.timeout_streams = timeout_streams or streams
+        self.timeout_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (clients, times, managers)
+        # (clients, times, managers, heartbeat hours) from then on, whenever a client's manager or heartbeat moved
+        self.assignments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        n = fleet.n
+        self.table = StateTable(topo)
+        self.final_cert = world.final_cert
+        self.final_retired = world.final_retired
+        self.vs = view_states(world, self.table)
+        self.lu = initial_last_used(fleet, topo)
+        self.state = self.vs[topo.manager_site[self.lu], fleet.group]
+        self.gone = fleet.presence.gone.copy()
+        self.dead = np.zeros(n, bool)
+        self.orphaned_at = np.full(n, np.nan)
+        self.detected_at = np.full(n, np.nan)
+        self.new_cert_at = np.full(n, np.nan)
+        self.learnt_at = np.full(n, np.nan)  # first time it held any new certificate
+        self.hb_last = np.full(n, np.nan)
+        self.next_ci = np.full(n, np.nan)
+        self.pending_since = np.full(n, np.nan)
+        self.switch_time = np.full(n, -np.inf)
+        self.fail_time = np.full(n, -np.inf)
+        self.active = np.zeros(n, bool)
+        self.deferred = np.zeros(n, bool)  # next_ci is a failback check-in, not the next heartbeat
+        self.facts = DeathFacts.empty(n)
+        self.checkins = 0
+        self.now = 0.0
+        self.dirty = False
+        self.ws = world_status(world)
+        self.prev_vs = self.vs
+        self.prev_ws = self.ws
+        self._tables()
+        all_idx = np.arange(n)
+        self.assignments.append(
+            (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
+        )
+        trusting = self.trusts[self.state] & ~self.gone
+        self.new_cert_at[trusting] = 0.0
+
+    # ------------------------------------------------------------------ listener protocol
+
+    def before_change(self, t: float) -> None:
+        self.advance_to(t)
+
+    def after_change(self, t: float) -> None:
+        self.dirty = True
+
+    def advance_to(self, t: float) -> None:
+        if self.dirty and t > self.now:
+            self._world_changed(self.now)
+            self.dirty = False
+        if t > self.now:
+            self._play_until(t)
+            self.now = t
+
+    def finish(self, horizon: float) -> EngineOutput:
+        self.advance_to(horizon)
+        if self.dirty:
+            self._world_changed(self.now)
+        self.new_cert_at[self.dead | self.gone] = np.nan
+        return EngineOutput(
+            self.orphaned_at,
+            self.detected_at,
+            self.new_cert_at,
+            self.lu,
+            self.checkins,
+            self.facts,
+            assignments=Assignments.build(self.assignments),
+            learnt_at=self.learnt_at,
+            timeout_events=self._timeout_events(),
+            timeouts=self.timeouts,
+        )
+
+    # ------------------------------------------------------------------ tables per world
+
+    def _tables(self) -> None:
+        """Per-state facts in the current world, as arrays indexed by state."""
+        S = len(self.table)
+        ws = self.ws
+        self.dead_tab = np.array([self.table.is_dead(s, ws) for s in range(S)], bool)
+        self.trusts = np.array([self.table.trusts(s, self.final_cert, self.final_retired) for s in range(S)], bool)
+        self.has_new = np.array([bool((self.table.certs[s] > 0).any()) for s in range(S)], bool)
+        self.hb_tab = self.table.heartbeat_array()
+
+    def _world_changed(self, t: float) -> None:
+        """A new world from ``t``: record orphans, then wake whoever could learn something."""
+        self.prev_ws, self.prev_vs = self.ws, self.vs
+        self.ws = world_status(self.world)
+        self.vs = view_states(self.world, self.table)
+        self._tables()
+        alive = ~self.dead & ~self.gone
+        newly = np.flatnonzero(alive & self.dead_tab[self.state])
+        if len(newly):
+            self._record_deaths(newly, t)
+        alive[newly] = False
+        idx = np.flatnonzero(alive)
+        behind = self.state[idx] != self.vs[self.topo.manager_site[self.lu[idx]], self.fleet.group[idx]]
+        ps = self.pending_since[idx]
+        self.pending_since[idx] = np.where(behind, np.where(np.isnan(ps), t, ps), np.nan)
+        settled = self._settled(idx)
+        unsettled = idx[~settled]
+        self.active[:] = False
+        self.active[unsettled] = True
+        self._schedule(unsettled, t)
+        self._wait_for_failback(idx[settled], t)
+        self._push(unsettled, t)
+
+    def _push(self, idx: np.ndarray, t: float) -> None:
+        """Push mode (fact 8): the open connection delivers a change at once, on top of the heartbeat cycle:
+        a client online now checks in now, and keeps its heartbeat phase unless its heartbeat changed."""
+        push = idx[self.fleet.push[idx]]
+        if len(push) == 0:
+            return
+        on = push[self.fleet.presence.online_at(push, t)]
+        if len(on) == 0:
+            return
+        saved_next, saved_last = self.next_ci[on].copy(), self.hb_last[on].copy()
+        h_before = heartbeat_hours(self.fleet, self.hb_tab, self.state, on)
+        self._checkin(on, np.full(len(on), t))
+        same = (heartbeat_hours(self.fleet, self.hb_tab, self.state, on) == h_before) & ~self.dead[on]
+        self.next_ci[on[same]] = saved_next[same]
+        self.hb_last[on[same]] = saved_last[same]
+
+    def _wait_for_failback(self, idx: np.ndarray, t: np.ndarray | float) -> None:
+        """A settled client on a lower tier still has one thing coming: failing back to the top tier after
+        ``failback_hours`` of contact (fact 14). Play its first check-in once that is due, not every heartbeat;
+        that check-in re-checks the clock (a reboot or a failed connect resets it) and waits again if need be."""
+        if not (self.fleet.use_last_server and np.isfinite(self.fleet.failback_hours)) or len(idx) == 0:
+            return
+        tt = np.broadcast_to(np.asarray(t, dtype=float), idx.shape)
+        lower = ~self._in_top_tier(idx)
+        low, tt = idx[lower], tt[lower]
+        if len(low) == 0:
+            return
+        s, _ = self.fleet.presence.next_spell(low, tt)  # the clock starts again when it comes online
+        since = np.maximum(np.maximum(self.switch_time[low], self.fail_time[low]), s)
+        due = np.maximum(since + self.fleet.failback_hours, tt)
+        self.next_ci[low] = self._first_checkin(low, due)
+        self.deferred[low] = True  # not its next heartbeat: recompute that if the world changes first
+        self.active[low] = True
+
+    def _record_deaths(self, idx: np.ndarray, t: float) -> None:
+        self.dead[idx] = True
+        self.orphaned_at[idx] = t
+        g = self.fleet.group[idx]
+        rescue = self.prev_vs[self.topo.manager_site[self.lu[idx]], g]
+        self.facts.rescue_ok[idx] = ~self.dead_tab[rescue]
+        newer = np.array([self.table.newer_available(s, self.prev_ws.cert) for s in range(len(self.table))], bool)
+        self.facts.newer_available[idx] = newer[self.state[idx]]
+        ps = self.pending_since[idx]
+        has = ~np.isnan(ps)
+        win = np.zeros(len(idx), bool)
+        if has.any():
+            win[has] = self.fleet.presence.online_between(idx[has], ps[has], np.full(int(has.sum()), t))
+        self.facts.online_in_window[idx] = win
+        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), t))
+
+    # ------------------------------------------------------------------ who could learn something
+
+    def _choices(self, keys: np.ndarray, ws: WorldStatus) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Choice per (state, last used, fatal, failback) key, as (servers, fatal flags) arrays."""
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        M = self.topo.n_managers
+        for k in np.unique(keys):
+            kk = int(k)
+            fb, rest = kk % 2, kk // 2
+            fatal, rest = rest % 2, rest // 2
+            lu, s = rest % M, rest // M
+            c = choose_server(self.table, s, lu, bool(fatal), ws, top_tier_only=bool(fb))
+            out[kk] = (np.array(c.servers, np.int64), np.array(c.fatal, bool))
+        return out
+
+    def _key(self, idx: np.ndarray, failback: np.ndarray | None = None) -> np.ndarray:
+        M = self.topo.n_managers
+        lu = self.lu[idx] if self.fleet.use_last_server else np.zeros(len(idx), np.int64)
+        fb = np.zeros(len(idx), np.int64) if failback is None else failback.astype(np.int64)
+        if not self.fleet.use_last_server:
+            fb = np.ones(len(idx), np.int64)  # every check-in walks from the top tier
+        return ((self.state[idx] * M + lu) * 2 + self.fleet.fatal[idx]) * 2 + fb
+
+    def _settled(self, idx: np.ndarray) -> np.ndarray:
+        """True where every server the next check-in could reach accepts the client and would teach it
+        nothing new: it would change neither its cache nor the server it uses."""
+        keys = self._key(idx)
+        choices = self._choices(keys, self.ws)
+        out = np.zeros(len(idx), bool)
+        g = self.fleet.group[idx]
+        for k, (servers, fatal) in choices.items():
+            sel = np.flatnonzero(keys == k)
+            if len(servers) == 0 or fatal.any():
+                continue  # fails (retry at the next change) or may die: play it
+            ok = np.ones(len(sel), bool)
+            for m in servers:
+                ok &= self.vs[self.topo.manager_site[m], g[sel]] == self.state[idx[sel]]
+            if self.fleet.use_last_server:
+                ok &= servers[0] == self.lu[idx[sel]]
+            out[sel] = ok
+        return out
+
+    # ------------------------------------------------------------------ time
+
+    def _first_checkin(self, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        h = heartbeat_hours(self.fleet, self.hb_tab, self.state, idx)
+        return first_checkin(self.fleet, idx, t, self.hb_last[idx], h, self.streams.uniform)
+
+    def _schedule(self, idx: np.ndarray, t: float) -> None:
+        """Next check-in at or after ``t`` for newly woken clients, keeping a pending one if still ahead."""
+        nc = np.where(self.deferred[idx], np.nan, self.next_ci[idx])
+        self.deferred[idx] = False
+        passed = nc < t
+        # a check-in that fell between changes happened (and taught nothing): it anchors the phase
+        self.hb_last[idx[passed]] = nc[passed]
+        keep = nc >= t
+        need = idx[~keep]
+        if len(need):
+            self.next_ci[need] = self._first_checkin(need, np.full(len(need), t))
+
+    def _play_until(self, t_end: float) -> None:
+        while True:
+            idx = np.flatnonzero(self.active & (self.next_ci < t_end))
+            if len(idx) == 0:
+                return
+            self._checkin(idx, self.next_ci[idx].copy())
+
+    def _checkin(self, idx: np.ndarray, when: np.ndarray) -> None:
+        """Play one check-in for each client ``idx`` at its time ``when``, all in the current world."""
+        self.checkins += len(idx)
+        fleet, topo = self.fleet, self.topo
+        fb = np.zeros(len(idx), bool)
+        if np.isfinite(fleet.failback_hours):
+            cand = ~self._in_top_tier(idx)
+            if cand.any():
+                s, _ = fleet.presence.next_spell(idx[cand], when[cand])
+                since = np.maximum(np.maximum(self.switch_time[idx[cand]], self.fail_time[idx[cand]]), s)
+                fb[cand] = when[cand] - since >= fleet.failback_hours
+        keys = self._key(idx, fb)
+        choices = self._choices(keys, self.ws)
+        server = np.full(len(idx), -1, np.int64)
+        fatal = np.zeros(len(idx), bool)
+        for k, (servers, fat) in choices.items():
+            sel = np.flatnonzero(keys == k)
+            if len(servers) == 0:
+                continue
+            u = self.streams.uniform(idx[sel])
+            pick = np.minimum((u * len(servers)).astype(np.int64), len(servers) - 1)
+            server[sel] = servers[pick]
+            fatal[sel] = fat[pick]
+        timed_out = self._overload(idx, when, server)
+        server[timed_out] = -1
+        fatal[timed_out] = False
+        # a fatal mismatch: orphaned there and then
+        dead = idx[fatal]
+        if len(dead):
+            self.dead[dead] = True
+            self.active[dead] = False
+            self.orphaned_at[dead] = when[fatal]
+            self.detected_at[dead] = when[fatal]
+            self.facts.fatal_hit[dead] = True
+        failed = idx[server < 0]
+        self.fail_time[failed] = when[server < 0]
+        ok = (server >= 0) & ~fatal
+        good, gw, gs = idx[ok], when[ok], server[ok]
+        switched = gs != self.lu[good]
+        self.switch_time[good[switched]] = gw[switched]
+        self.lu[good] = gs
+        old = self.state[good]
+        new = self.vs[topo.manager_site[gs], fleet.group[good]]
+        h_old = heartbeat_hours(fleet, self.hb_tab, self.state, good)
+        self.state[good] = new
+        h_new = heartbeat_hours(fleet, self.hb_tab, self.state, good)
+        moved = switched | (h_new != h_old)
+        if moved.any():
+            self.assignments.append((good[moved], gw[moved], gs[moved], h_new[moved]))
+        self.pending_since[good] = np.nan
+        gained = self.trusts[new] & ~self.trusts[old]
+        lost = ~self.trusts[new] & self.trusts[old]
+        self.new_cert_at[good[gained]] = gw[gained]
+        first = self.has_new[new] & np.isnan(self.learnt_at[good])
+        self.learnt_at[good[first]] = gw[first]
+        self.new_cert_at[good[lost]] = np.nan
+        # next heartbeat, and whether it can still teach anything before the world changes
+        live = idx[~fatal]
+        lw = when[~fatal]
+        self.deferred[idx] = False
+        self.hb_last[live] = lw
+        self.next_ci[live] = self._first_checkin(live, lw + EPS)
+        # refused by every manager: the same world refuses it again, wait for the next change;
+        # timed out on an overloaded manager: try again at the next heartbeat
+        # (with failback, every failed connect resets its clock (fact 14): keep playing them)
+        if not np.isfinite(fleet.failback_hours):
+            self.active[idx[(server < 0) & ~timed_out]] = False
+        if len(good):
+            settled = self._settled(good)
+            self.active[good] = ~settled
+            self._wait_for_failback(good[settled], gw[settled] + EPS)
+
+    def _timeout_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if not self.timeout_log:
+            return None
+        c, t, m = (np.concatenate([part[i] for part in self.timeout_log]) for i in range(3))
+        return c, t, m
+
+    def _overload(self, idx: np.ndarray, when: np.ndarray, server: np.ndarray) -> np.ndarray:
+        """Check-ins that time out on an overloaded manager (a probability per manager and load bin)."""
+        out = np.zeros(len(idx), bool)
+        if self.fail_prob is None:
+            return out
+        sel = np.flatnonzero(server >= 0)
+        if len(sel) == 0:
+            return out
+        b = np.minimum((when[sel] / self.bin_hours).astype(np.int64), self.fail_prob.shape[1] - 1)
+        p = self.fail_prob[server[sel], b]
+        risky = sel[p > 0]
+        if len(risky):
+            # its own stream: testing for a time-out must not move the client's heartbeats
+            u = self.timeout_streams.uniform(idx[risky])
+            out[risky] = u < p[p > 0]
+            self.timeouts += int(out.sum())
+            hit = np.flatnonzero(out)
+            if len(hit):
+                self.timeout_log.append((idx[hit], when[hit], server[hit]))
+        return out
+
+    def _in_top_tier(self, idx: np.ndarray) -> np.ndarray:
+        M = self.topo.n_managers
+        S = len(self.table)
+        top = np.zeros((S, M), bool)
+        for s in np.unique(self.state[idx]):
+            for m, _ in self.topo.variants[self.table.msl[int(s)]].tiers[0]:
+                top[int(s), m] = True
+        return top[self.state[idx], self.lu[idx]]
+
+
+def run_fast(
+    topo: Topology,
+    fleet: Fleet,
+    world: World,
+    streams: ClientStreams,
+    horizon: float,
+    fail_prob: np.ndarray | None = None,
+    bin_hours: float = 1.0,
+    timeout_streams: ClientStreams | None = None,
+) -> EngineOutput:
+    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams)
+    world.listeners.append(engine)
+    world.start()
+    world.env.run(until=horizon)
+    return engine.finish(horizon)

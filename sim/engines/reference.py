@@ -1,0 +1,586 @@
+"""The reference engine: every client is a SimPy process that wakes for every one of its check-ins.
+
+It exists to check the fast engine (``sim.engine_fast``), so it is written from the model rules alone and
+shares none of the fast engine's shortcuts: no interned states, no "settled" clients skipped between
+changes, no analytic choice of server. Each client holds a plain cache (list variant, secure flag,
+heartbeat, certificate per manager on its list), walks its list server by server in a random order drawn
+for that check-in, and is tested against the orphan rule one by one. It is slow on purpose: cost grows
+with clients x heartbeats.
+
+Random draws (walk order, jitter) come from one generator per client and time-out draws from a second one,
+both seeded from the engine's generator at the start: a client's draws depend on nothing another client
+does, and testing a check-in for a time-out changes none of its other draws. So the passes of the load
+fixed point are common random numbers: a client never timed out replays pass 0 exactly, and the learning
+delay measures time-outs, not a reshuffled stream (as in the fast engine, which plays only the check-ins
+that could teach something, so it tests no others for a time-out).
+
+Order of things at one moment ``t`` (SimPy sorts events by time, then priority): the world's changes at
+``t`` (priorities 0 and 1), then one evaluation of all of them together (``EVALUATE``: orphans, who is
+behind, push deliveries), then the clients' check-ins at ``t`` (``CHECKIN``). So a change at ``t`` takes
+effect before any check-in at ``t``, and several changes at the same ``t`` count as one.
+
+Manager load (``count_load``, docs/model.md "Manager load and overload"): the reference counts, literally,
+every check-in per (manager, bin), bin = int(t / bin_hours) capped at the last bin. A check-in counts once,
+at the manager where its walk ends, which is what the fast engine's offered load means by "the manager a
+client uses" (its log of assignments starts a new segment at the check-in that switched):
+
+- the manager it learns from (on a switch, the new one: the switching check-in is the first on it);
+- the manager that timed it out (overload, below);
+- the manager whose certificate killed it (a 14.2 client's fatal mismatch);
+- its last-used manager when no manager answers (all down or retired) or every one refuses it;
+- an orphan keeps checking in on its heartbeat cycle (it never learns a new heartbeat) and counts at its
+  last-used manager: the model counts orphans' load there (they keep trying it), gone clients never.
+
+A handshake a client is refused on its way (a certificate mismatch it fails over from) is not counted: the
+model offers one check-in per heartbeat, not one per server tried.
+
+Overload (``fail_prob``, (manager, bin) -> probability): every manager a live client's walk connects to
+(reachable: not down or retired) may time the check-in out, with that manager's probability in that bin,
+drawn before the certificate is looked at. The first such manager is the one the check-in reaches; a later
+one is reached only after a refusal (a mismatch the client fails over from), and the failover target times
+out as any manager would: the surge after a certificate update is exactly such failovers. A time-out ends
+the walk (no failover), is a failed connect (``fail_time``, which resets the failback clock), is not a
+mismatch (a 14.2 client survives it), and the client tries again at its next heartbeat. Orphans' check-ins
+are not played, so they never time out (as in the fast engine).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from heapq import heappush
+from typing import Any, NamedTuple
+
+import numpy as np
+import simpy
+from simpy.events import EventPriority
+from simpy.exceptions import Interrupt
+
+from sim.engines.common import initial_last_used
+from sim.engines.outcome import EngineOutput
+from sim.model.causes import DeathFacts
+from sim.model.fleet import Fleet
+from sim.model.heartbeat import forward_recurrence
+from sim.model.topology import Topology
+from sim.model.world import World
+
+EVALUATE = EventPriority(2)  # after every change of the world at the same time (the world uses 0 and 1)
+
+
+CHECKIN = EventPriority(3)  # after the evaluation of the changes at the same time
+
+
+CLIENT_BLOCK = 16  # uniforms drawn from a client's generator at a time (a single draw costs ~1 us)
+
+
+class Cache(NamedTuple):
+    """What a client holds: its list, secure communications, heartbeat and a certificate per list member.
+
+    Never mutated: a client that learns a view points at that view's own ``Cache`` object."""
+
+    msl: int
+    secure: bool
+    heartbeat: float  # minutes
+    certs: dict[int, int]  # manager -> certificate generation, for every manager on the list
+
+
+@dataclass
+class Snapshot:
+    """The world as a check-in meets it, read from ``world`` at one version."""
+
+    version: int
+    real: list[int]  # the certificate each manager presents (its own site's database)
+    unreachable: list[bool]  # down (restarting) or retired
+    retired: list[bool]
+    views: list[list[Cache]]  # site -> group -> what a manager of that site teaches a client of that group
+    trusts: list[list[bool]]  # site -> group -> that view holds the final certificates
+
+
+@dataclass
+class ListInfo:
+    """A list variant's entries in the form the walk needs."""
+
+    tiers: list[list[int]]
+    https: dict[int, bool]  # manager -> its entry uses https; also "is on the list"
+    top: frozenset[int]
+
+
+class ClientState:
+    """One client's memory. Plain attributes, read and written only by the engine."""
+
+    __slots__ = (
+        "c", "group", "fatal", "push", "override", "cache", "trusting", "lu", "switch_time", "fail_time",
+        "pending_since", "dead", "proc", "t_next", "coming_online", "spell_start", "spell_end", "anchor", "k",
+        "h_anchor", "seed", "gen", "ubuf", "ui", "timeout_seed", "timeout_gen",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        c: int,
+        group: int,
+        fatal: bool,
+        push: bool,
+        override: float,
+        cache: Cache,
+        lu: int,
+        seed: int,
+        timeout_seed: int,
+    ):
+        self.c, self.group, self.fatal, self.push = c, group, fatal, push
+        self.override: float | None = None if math.isnan(override) else override
+        self.cache = cache
+        self.trusting = False
+        self.lu = lu
+        self.switch_time = -math.inf
+        self.fail_time = -math.inf
+        self.pending_since = math.nan
+        self.dead = False
+        self.proc: simpy.Process | None = None
+        self.t_next = math.inf  # the next heartbeat, or the check-in on coming online
+        self.coming_online = False  # t_next is the check-in on coming online (kept even if the spell ended)
+        self.spell_start = math.inf
+        self.spell_end = math.inf
+        self.anchor = math.nan  # jitter 0: heartbeats at anchor + k * h_anchor
+        self.k = 0
+        self.h_anchor = math.nan
+        self.seed = seed  # its own generator: its draws depend on nothing another client does
+        self.gen: np.random.Generator | None = None
+        self.ubuf: list[float] = []
+        self.ui = 0
+        self.timeout_seed = timeout_seed  # time-out draws: apart, so a time-out test leaves the rest as it was
+        self.timeout_gen: np.random.Generator | None = None
+
+
+class At(simpy.Event):
+    """A triggered event processed at the absolute time ``t`` with ``priority``.
+
+    Check-in times are computed as absolute times (anchor + k*h); going through SimPy's ``now + delay``
+    would round them a second time and could move a check-in from just after a change to just before it.
+    """
+
+    def __init__(self, env: simpy.Environment, t: float, priority: EventPriority):
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        heappush(env._queue, (t, priority, next(env._eid), self))
+
+
+class ReferenceEngine:
+    """One process per client, one event per check-in; listens to the world to evaluate its changes."""
+
+    def __init__(
+        self,
+        topo: Topology,
+        fleet: Fleet,
+        world: World,
+        rng: np.random.Generator,
+        horizon: float = math.inf,
+        fail_prob: np.ndarray | None = None,
+        bin_hours: float = 1.0,
+        count_load: bool = False,
+    ):
+        self.topo, self.fleet, self.world, self.env, self.rng = topo, fleet, world, world.env, rng
+        # load: counts per (manager, bin) as one flat list (m * bins + b), time-out probabilities as lists
+        self.bin_hours = float(bin_hours)
+        if fail_prob is not None:
+            self.bins = int(fail_prob.shape[1])
+        else:
+            self.bins = max(1, int(math.ceil(horizon / self.bin_hours))) if math.isfinite(horizon) else 1
+        self.counting = count_load or fail_prob is not None
+        self._count: list[int] | None = [0] * (topo.n_managers * self.bins) if self.counting else None
+        self._p: list[list[float]] | None = None if fail_prob is None else np.asarray(fail_prob, float).tolist()
+        self.timeouts = 0
+        self.site = [int(s) for s in topo.manager_site]
+        self.final_cert = [int(x) for x in world.final_cert]
+        self.final_retired = [bool(x) for x in world.final_retired]
+        self.jitter = float(fleet.jitter)
+        self.use_last = bool(fleet.use_last_server)
+        self.failback = float(fleet.failback_hours)
+        self._lists: dict[int, ListInfo] = {}
+        n = fleet.n
+        self.orphaned_at = np.full(n, np.nan)
+        self.detected_at = np.full(n, np.nan)
+        self.new_cert_at = np.full(n, np.nan)
+        self.learnt_at = np.full(n, np.nan)  # first time it held any certificate generation > 0
+        self.facts = DeathFacts.empty(n)
+        self.checkins = 0
+        self.snap = self._snapshot()
+        self.before = self.snap
+        self.eval_pending = False
+        lu0 = initial_last_used(fleet, topo)
+        seeds = rng.integers(0, np.iinfo(np.int64).max, size=(n, 2)).tolist()  # two generators per client
+        gone = fleet.presence.gone
+        self.clients: list[ClientState] = []
+        for c in range(n):
+            lu, g = int(lu0[c]), int(fleet.group[c])
+            view = self.snap.views[self.site[lu]][g]
+            override = float(fleet.heartbeat_override[c])
+            fatal, push = bool(fleet.fatal[c]), bool(fleet.push[c])
+            cl = ClientState(c, g, fatal, push, override, view, lu, seeds[c][0], seeds[c][1])
+            cl.trusting = self.snap.trusts[self.site[lu]][g]
+            if cl.trusting and not gone[c]:
+                self.new_cert_at[c] = 0.0
+            self.clients.append(cl)
+        self.alive = [cl for cl in self.clients if not gone[cl.c]]  # gone clients never check in nor die
+        for cl in self.alive:
+            cl.proc = self.env.process(self._client(cl))
+
+    # ------------------------------------------------------------------ reading the world
+
+    def _list(self, v: int) -> ListInfo:
+        """The entries of list variant ``v`` (variants are interned during the run, so looked up lazily)."""
+        info = self._lists.get(v)
+        if info is None:
+            var = self.topo.variants[v]
+            info = ListInfo(
+                tiers=[[m for m, _ in tier] for tier in var.tiers],
+                https={m: bool(h) for tier in var.tiers for m, h in tier},
+                top=frozenset(m for m, _ in var.tiers[0]),
+            )
+            self._lists[v] = info
+        return info
+
+    def _snapshot(self) -> Snapshot:
+        w = self.world
+        views: list[list[Cache]] = []
+        trusts: list[list[bool]] = []
+        for v in w.views:
+            cert_all = [int(x) for x in v.cert]
+            row: list[Cache] = []
+            trow: list[bool] = []
+            for g in range(self.topo.n_groups):
+                msl = int(v.msl[g])
+                certs = {m: cert_all[m] for m in self._list(msl).https}
+                cache = Cache(msl, bool(v.secure[g]), float(v.heartbeat[g]), certs)
+                row.append(cache)
+                trow.append(self._trusts(cache))
+            views.append(row)
+            trusts.append(trow)
+        return Snapshot(
+            version=w.version,
+            real=[int(x) for x in w.cert_actual],
+            unreachable=[bool(d) or bool(r) for d, r in zip(w.down, w.retired, strict=True)],
+            retired=[bool(r) for r in w.retired],
+            views=views,
+            trusts=trusts,
+        )
+
+    def _current(self) -> Snapshot:
+        if self.snap.version != self.world.version:  # a guard: evaluations refresh it before any check-in
+            self.snap = self._snapshot()
+        return self.snap
+
+    # ------------------------------------------------------------------ the rules on one cache
+
+    def _trusts(self, cache: Cache) -> bool:
+        """Holds the final certificate of every manager on its list that the runbook does not retire."""
+        return all(gen == self.final_cert[m] for m, gen in cache.certs.items() if not self.final_retired[m])
+
+    def _is_dead(self, cache: Cache, snap: Snapshot) -> bool:
+        """Orphan rule: every entry is retired or has a closed gate (cached certificate differs from the real
+        one, and the entry is https or secure communications are on). A manager merely down still counts."""
+        info = self._list(cache.msl)
+        for m, https in info.https.items():
+            if snap.retired[m]:
+                continue
+            if cache.certs[m] != snap.real[m] and (https or cache.secure):
+                continue
+            return False
+        return True
+
+    def _hours(self, cl: ClientState) -> float:
+        return cl.override if cl.override is not None else cl.cache.heartbeat / 60.0
+
+    def _u(self, cl: ClientState) -> float:
+        """The client's next uniform, from its own generator (created on its first draw)."""
+        if cl.ui >= len(cl.ubuf):
+            if cl.gen is None:
+                cl.gen = np.random.Generator(np.random.PCG64(cl.seed))
+            cl.ubuf = cl.gen.random(CLIENT_BLOCK).tolist()
+            cl.ui = 0
+        u = cl.ubuf[cl.ui]
+        cl.ui += 1
+        return u
+
+    # ------------------------------------------------------------------ one check-in
+
+    def _checkin(self, cl: ClientState, t: float, spell_start: float) -> None:
+        """Walk the cached list: last-used server first (unless a failback is due), then each tier in a random
+        order, skipping a server already tried. Success teaches the server's site view; a mismatch is fatal
+        to a client that does not fail over on it; no answer at all is a failed connect."""
+        self.checkins += 1
+        snap = self._current()
+        cache = cl.cache
+        info = self._list(cache.msl)
+        real, unreachable = snap.real, snap.unreachable
+        first = -1
+        lu = cl.lu
+        if self.use_last and lu in info.https:
+            due = lu not in info.top and t - max(cl.switch_time, cl.fail_time, spell_start) >= self.failback
+            if not due:
+                first = lu
+        if first >= 0 and not unreachable[first]:
+            if self._timed_out(cl, first, t):
+                return
+            if cache.certs[first] == real[first] or not (info.https[first] or cache.secure):
+                self._tally(first, t)
+                self._learn(cl, first, t, snap)
+                return
+            if cl.fatal:
+                self._tally(first, t)
+                self._die_fatal(cl, t)
+                return
+        for tier in info.tiers:
+            rest = [m for m in tier if m != first]
+            while rest:
+                n = len(rest)
+                m = rest.pop(0 if n == 1 else min(int(self._u(cl) * n), n - 1))  # a uniform permutation, lazily
+                if unreachable[m]:
+                    continue
+                if self._timed_out(cl, m, t):
+                    return
+                if cache.certs[m] == real[m] or not (info.https[m] or cache.secure):
+                    self._tally(m, t)
+                    self._learn(cl, m, t, snap)
+                    return
+                if cl.fatal:
+                    self._tally(m, t)
+                    self._die_fatal(cl, t)
+                    return
+        self._tally(cl.lu, t)  # nobody answered, or every one refused: it keeps trying its manager
+        cl.fail_time = t
+
+    def _tally(self, m: int, t: float) -> None:
+        """Count one check-in at manager ``m`` in the bin of ``t``."""
+        if self._count is not None:
+            self._count[m * self.bins + min(int(t / self.bin_hours), self.bins - 1)] += 1
+
+    def _timed_out(self, cl: ClientState, m: int, t: float) -> bool:
+        """The check-in connects to ``m``: an overloaded ``m`` times it out with its probability in this bin.
+        A time-out is counted at ``m`` and is a failed connect; the walk ends there."""
+        if self._p is None:
+            return False
+        p = self._p[m][min(int(t / self.bin_hours), self.bins - 1)]
+        if p <= 0.0:
+            return False
+        if cl.timeout_gen is None:
+            cl.timeout_gen = np.random.Generator(np.random.PCG64(cl.timeout_seed))
+        if float(cl.timeout_gen.random()) >= p:
+            return False
+        self.timeouts += 1
+        self._tally(m, t)
+        cl.fail_time = t
+        return True
+
+    def _learn(self, cl: ClientState, m: int, t: float, snap: Snapshot) -> None:
+        s, g = self.site[m], cl.group
+        view = snap.views[s][g]
+        if m != cl.lu:
+            cl.lu = m
+            cl.switch_time = t
+        cl.pending_since = math.nan
+        if view is not cl.cache:
+            if math.isnan(self.learnt_at[cl.c]) and any(gen > 0 for gen in view.certs.values()):
+                self.learnt_at[cl.c] = t
+            trusting = snap.trusts[s][g]
+            if trusting and not cl.trusting:
+                self.new_cert_at[cl.c] = t
+            elif cl.trusting and not trusting:
+                self.new_cert_at[cl.c] = np.nan
+            cl.trusting = trusting
+            cl.cache = view
+
+    def _die_fatal(self, cl: ClientState, t: float) -> None:
+        cl.dead = True
+        self.orphaned_at[cl.c] = t
+        self.detected_at[cl.c] = t
+        self.facts.fatal_hit[cl.c] = True
+
+    # ------------------------------------------------------------------ time: one client's process
+
+    def _spell(self, c: int, t: float) -> tuple[float, float]:
+        s, e = self.fleet.presence.next_spell(np.array([c]), t)
+        return float(s[0]), float(e[0])
+
+    def _delay(self, c: int, s: float) -> float:
+        return float(self.fleet.online_delay(np.array([c]), np.array([s]))[0])
+
+    def _start(self, cl: ClientState) -> None:
+        """The first check-in: on coming online, or, online since before the start, at a random point of the
+        heartbeat cycle (forward recurrence)."""
+        s, e = self._spell(cl.c, 0.0)
+        cl.spell_start, cl.spell_end = s, e
+        if not math.isfinite(s):
+            cl.t_next = math.inf
+            return
+        if s < 0:
+            h = self._hours(cl)
+            u = np.array([self.fleet.phase_u[cl.c]])
+            cl.t_next = float(forward_recurrence(u, np.array([h]), self.jitter)[0])
+            cl.anchor, cl.k, cl.h_anchor = cl.t_next, 0, h
+            cl.coming_online = False
+            self._fit(cl)
+        else:
+            cl.t_next = s + self._delay(cl.c, s)
+            cl.coming_online = True
+
+    def _fit(self, cl: ClientState) -> None:
+        """A heartbeat at or after the spell's end does not happen: the client checks in on coming online."""
+        if not cl.coming_online and cl.t_next >= cl.spell_end:
+            s, e = self._spell(cl.c, cl.spell_end)
+            cl.spell_start, cl.spell_end = s, e
+            cl.t_next = s + self._delay(cl.c, s) if math.isfinite(s) else math.inf
+            cl.coming_online = True
+
+    def _advance(self, cl: ClientState, w: float, anchor_here: bool) -> None:
+        """The heartbeat after a check-in at ``w``: exactly h later (jitter 0, counted from the check-in that
+        set the cycle) or U(h(1-j), h(1+j)) later."""
+        h = self._hours(cl)
+        if self.jitter > 0:
+            cl.t_next = w + h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
+        else:
+            if anchor_here or h != cl.h_anchor:
+                cl.anchor, cl.k, cl.h_anchor = w, 0, h
+            cl.k += 1
+            cl.t_next = cl.anchor + cl.k * h
+        cl.coming_online = False
+        self._fit(cl)
+
+    def _client(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        self._start(cl)
+        ev: At | None = None
+        ev_t = math.nan
+        while math.isfinite(cl.t_next):
+            if ev is None or ev_t != cl.t_next:
+                ev, ev_t = At(env, cl.t_next, CHECKIN), cl.t_next
+            try:
+                yield ev
+            except Interrupt as push:
+                # push mode: the open connection delivers a change at once; an extra check-in that moves the
+                # heartbeat cycle only if it changes the heartbeat
+                now = env.now
+                h = self._hours(cl)
+                assert isinstance(push.cause, float)
+                self._checkin(cl, now, push.cause)
+                if cl.dead and not self.counting:
+                    return
+                if self._hours(cl) != h:
+                    cl.spell_start, cl.spell_end = self._spell(cl.c, now)
+                    self._advance(cl, now, True)
+                continue
+            ev = None
+            w = env.now
+            was_online = cl.coming_online
+            if cl.dead:
+                if math.isnan(self.detected_at[cl.c]):  # orphaned at a change: first seen failing now
+                    self.detected_at[cl.c] = w
+                if not self.counting:
+                    return
+                self._tally(cl.lu, w)  # an orphan keeps trying its manager, on its heartbeat cycle
+                self._advance(cl, w, was_online)
+                continue
+            h = self._hours(cl)
+            self._checkin(cl, w, cl.spell_start)
+            if cl.dead and not self.counting:
+                return
+            self._advance(cl, w, was_online or self._hours(cl) != h)
+
+    # ------------------------------------------------------------------ the world's changes
+
+    def before_change(self, t: float) -> None:
+        if not self.eval_pending:
+            self.before = self._snapshot()  # the world just before the first change at t
+            self.eval_pending = True
+            ev = At(self.env, t, EVALUATE)
+            ev.callbacks.append(self._evaluate)
+
+    def after_change(self, t: float) -> None:
+        assert self.eval_pending
+
+    def _evaluate(self, _event: simpy.Event) -> None:
+        """After every change at ``t``: orphans, then who is behind its site, then push deliveries."""
+        t = self.env.now
+        self.eval_pending = False
+        new = self.snap = self._snapshot()
+        before = self.before
+        survivors: list[ClientState] = []
+        for cl in self.alive:
+            if cl.dead:
+                continue
+            if self._is_dead(cl.cache, new):
+                self._record_death(cl, t, before, new)
+            else:
+                survivors.append(cl)
+        self.alive = survivors
+        for cl in survivors:
+            if cl.cache != new.views[self.site[cl.lu]][cl.group]:
+                if math.isnan(cl.pending_since):
+                    cl.pending_since = t
+            else:
+                cl.pending_since = math.nan
+        push = [cl for cl in survivors if cl.push and cl.proc is not None and cl.proc.is_alive]
+        if push:
+            starts, _ = self.fleet.presence.next_spell(np.array([cl.c for cl in push]), t)
+            for cl, start in zip(push, starts.tolist(), strict=True):
+                if start <= t:
+                    assert cl.proc is not None
+                    cl.proc.interrupt(start)
+
+    def _record_death(self, cl: ClientState, t: float, before: Snapshot, new: Snapshot) -> None:
+        c = cl.c
+        cl.dead = True
+        self.orphaned_at[c] = t
+        self.facts.rescue_ok[c] = not self._is_dead(before.views[self.site[cl.lu]][cl.group], new)
+        self.facts.newer_available[c] = any(before.real[m] > gen for m, gen in cl.cache.certs.items())
+        ps = cl.pending_since
+        if math.isnan(ps):
+            self.facts.online_in_window[c] = False
+        else:
+            self.facts.online_in_window[c] = bool(
+                self.fleet.presence.online_between(np.array([c]), np.array([ps]), np.array([t]))[0]
+            )
+
+    def finish(self) -> EngineOutput:
+        gone = self.fleet.presence.gone
+        dead = np.array([cl.dead for cl in self.clients], bool)
+        self.new_cert_at[dead | gone] = np.nan
+        last = np.array([cl.lu for cl in self.clients], np.int64)
+        counted = None
+        if self._count is not None:
+            counted = np.array(self._count, float).reshape(self.topo.n_managers, self.bins)
+        return EngineOutput(
+            self.orphaned_at,
+            self.detected_at,
+            self.new_cert_at,
+            last,
+            self.checkins,
+            self.facts,
+            timeouts=self.timeouts,
+            learnt_at=self.learnt_at,
+            counted_load=counted,
+        )
+
+
+def run_reference(
+    topo: Topology,
+    fleet: Fleet,
+    world: World,
+    rng: np.random.Generator,
+    horizon: float,
+    fail_prob: np.ndarray | None = None,
+    bin_hours: float = 1.0,
+    count_load: bool = False,
+) -> EngineOutput:
+    """Play every check-in of every client up to ``horizon`` hours.
+
+    ``fail_prob`` ((manager, bin) -> probability, bins of ``bin_hours``) lets overloaded managers time
+    check-ins out; with it, or with ``count_load``, the output carries the literal check-in count per
+    (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
+    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load)
+    world.listeners.append(engine)
+    world.start()
+    world.env.run(until=horizon)
+    return engine.finish()

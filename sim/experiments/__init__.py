@@ -1,0 +1,1 @@
+"""Running replications: one (``simulate``), many, and where they run (serially, a process pool, Dask)."""

@@ -1,0 +1,1 @@
+"""The model rules: topology, fleet, presence, heartbeats, trust and orphaning, the world, causes, load."""

@@ -1,0 +1,151 @@
+"""What a client holds and whether a manager accepts it: the two gates, failover, and the orphan rule.
+
+A client's trust cache (its list, its secure-communications setting, its heartbeat and the certificate it
+holds for each manager on the list) is interned as a small integer "state": every client of a group that
+checked in at the same site in the same world holds the same state, so a fleet of a million clients holds a
+few dozen distinct states and every rule below is evaluated once per state, not once per client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.model.topology import Topology
+
+# status of one list entry for one state in one world
+VIABLE, MISMATCH, UNREACHABLE = 0, 1, 2
+
+
+@dataclass
+class WorldStatus:
+    """The part of the world a check-in meets: real certificates and who answers."""
+
+    cert: np.ndarray  # generation each manager presents
+    unreachable: np.ndarray  # bool: down (restart) or retired
+    retired: np.ndarray  # bool: gone for good
+
+
+@dataclass
+class StateTable:
+    """Interned client trust states: (list variant, secure on, heartbeat minutes, cert per manager)."""
+
+    topo: Topology
+    msl: list[int] = field(default_factory=list)
+    secure: list[bool] = field(default_factory=list)
+    heartbeat: list[float] = field(default_factory=list)
+    certs: list[np.ndarray] = field(default_factory=list)  # full length M, -1 where not on the list
+    _index: dict[tuple[int, bool, float, bytes], int] = field(default_factory=dict)
+
+    def intern(self, msl: int, secure: bool, heartbeat: float, cert_all: np.ndarray) -> int:
+        """The state a client holds after learning a group's settings and the certificates of its list."""
+        certs = np.full(self.topo.n_managers, -1, np.int64)
+        members = list(self.topo.variants[msl].managers)
+        certs[members] = cert_all[members]
+        key = (int(msl), bool(secure), float(heartbeat), certs.tobytes())
+        idx = self._index.get(key)
+        if idx is None:
+            idx = len(self.msl)
+            self._index[key] = idx
+            self.msl.append(int(msl))
+            self.secure.append(bool(secure))
+            self.heartbeat.append(float(heartbeat))
+            self.certs.append(certs)
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.msl)
+
+    def heartbeat_array(self) -> np.ndarray:
+        return np.asarray(self.heartbeat, dtype=float)
+
+    # ---- the gates
+
+    def entry_status(self, s: int, world: WorldStatus) -> list[list[tuple[int, int]]]:
+        """Per tier, (manager, status) for every entry of the state's list.
+
+        Transport gate: an https entry needs the cached certificate to match the manager's.
+        Signature gate: with secure communications on, so does every entry (KB 187099 step 7: "even if you
+        normally do not use HTTPS"). A manager that is down or retired does not answer.
+        """
+        out: list[list[tuple[int, int]]] = []
+        certs = self.certs[s]
+        for tier in self.topo.variants[self.msl[s]].tiers:
+            row = []
+            for m, https in tier:
+                if world.unreachable[m]:
+                    st = UNREACHABLE
+                elif certs[m] != world.cert[m] and (https or self.secure[s]):
+                    st = MISMATCH
+                else:
+                    st = VIABLE
+                row.append((m, st))
+            out.append(row)
+        return out
+
+    def is_dead(self, s: int, world: WorldStatus) -> bool:
+        """Orphan rule: no manager on the list can ever accept this cache again without repair by hand.
+
+        Certificates only move forward and a retired manager never returns, so a closed gate on every entry
+        (or retirement) is permanent; a manager that is only down is not.
+        """
+        certs = self.certs[s]
+        for tier in self.topo.variants[self.msl[s]].tiers:
+            for m, https in tier:
+                if world.retired[m]:
+                    continue
+                if certs[m] != world.cert[m] and (https or self.secure[s]):
+                    continue
+                return False
+        return True
+
+    def trusts(self, s: int, cert: np.ndarray, retired: np.ndarray) -> bool:
+        """The cache holds ``cert`` for every manager on its list that is not retired."""
+        certs = self.certs[s]
+        return all(certs[m] == cert[m] for m in self.topo.variants[self.msl[s]].managers if not retired[m])
+
+    def newer_available(self, s: int, cert: np.ndarray) -> bool:
+        """Some manager on the list already presents a newer certificate than the cache holds."""
+        certs = self.certs[s]
+        return any(cert[m] > certs[m] for m in self.topo.variants[self.msl[s]].managers)
+
+    def members(self, s: int) -> tuple[int, ...]:
+        return self.topo.variants[self.msl[s]].managers
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Where a check-in ends, as a distribution: a uniform pick among ``servers``; ``fatal[i]`` marks a pick
+    that meets a certificate mismatch on a client that does not fail over on it. No servers: it fails."""
+
+    servers: tuple[int, ...]
+    fatal: tuple[bool, ...]
+
+
+def choose_server(
+    table: StateTable, s: int, last_used: int, fatal_client: bool, world: WorldStatus, top_tier_only: bool = False
+) -> Choice:
+    """The analytic form of fact 13 and 14: the last server that worked first (if it is on the list), then the
+    tiers in order, random within a tier. In a uniformly random order of a tier the first of any subset is
+    uniform over that subset, so the walk reduces to a uniform pick among the first tier that has a server
+    that answers. ``last_used = -1`` (or ``top_tier_only``, a failback) starts from the top tier."""
+    tiers = table.entry_status(s, world)
+    if last_used >= 0 and not top_tier_only:
+        for tier in tiers:
+            for m, st in tier:
+                if m == last_used:
+                    if st == VIABLE:
+                        return Choice((m,), (False,))
+                    if st == MISMATCH and fatal_client:
+                        return Choice((m,), (True,))
+    for tier in tiers:
+        picks = [
+            (m, st == MISMATCH)
+            for m, st in tier
+            if m != last_used or top_tier_only
+            if st == VIABLE or (st == MISMATCH and fatal_client)
+        ]
+        if picks:
+            return Choice(tuple(m for m, _ in picks), tuple(f for _, f in picks))
+    return Choice((), ())

@@ -1,0 +1,313 @@
+"""The server side as SimPy processes: the operator working through the runbook, managers restarting,
+site databases replicating. The fleet is not in here: engines listen for changes of the world.
+
+Every change of what a client could learn or of who answers goes through ``World._changing``, which tells
+the listeners (the engines) just before and just after, so a fleet engine can catch up to the moment of the
+change in one batch and then see the new world.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from sim.model.topology import Topology
+from sim.scenario.runbook import (
+    AssignMsl,
+    GroupStep,
+    MslProtocol,
+    Retire,
+    SecureComms,
+    SetHeartbeat,
+    Step,
+    UpdateCertificate,
+    Wait,
+    step_name,
+)
+
+FIELDS = ("msl", "secure", "heartbeat")
+
+
+class WorldListener(Protocol):
+    def before_change(self, t: float) -> None: ...
+
+    def after_change(self, t: float) -> None: ...
+
+
+@dataclass
+class SiteView:
+    """What one site's database says: each group's effective list, secure setting and heartbeat, and the
+    certificate generation of every manager. Last writer wins by the time the change was made."""
+
+    msl: np.ndarray
+    secure: np.ndarray
+    heartbeat: np.ndarray  # minutes
+    cert: np.ndarray  # generation per manager; 0 is the certificate every client holds at the start
+    stamp: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def copy_settings(self, fld: str) -> np.ndarray:
+        return {"msl": self.msl, "secure": self.secure, "heartbeat": self.heartbeat}[fld]
+
+
+@dataclass
+class StepRecord:
+    index: int
+    name: str
+    kind: str
+    start_hours: float
+    end_hours: float
+    detail: str
+
+
+@dataclass
+class Change:
+    time: float
+    origin: int
+    kind: str  # a field of FIELDS, or "cert"
+    values: dict[int, Any]  # group -> value, or manager -> generation
+
+
+class World:
+    """Sites, managers and the runbook interpreter, driven by a SimPy environment."""
+
+    def __init__(self, env: simpy.Environment, topo: Topology, steps: list[Step], replication_hours: float):
+        self.env = env
+        self.topo = topo
+        self.steps = steps
+        self.replication_hours = replication_hours
+        G, M = topo.n_groups, topo.n_managers
+        self.views = [
+            SiteView(
+                msl=topo.init_msl.copy(),
+                secure=topo.init_secure.copy(),
+                heartbeat=topo.init_heartbeat.copy(),
+                cert=np.zeros(M, np.int64),
+                stamp={f: np.full(G, -math.inf) for f in FIELDS} | {"cert": np.full(M, -math.inf)},
+            )
+            for _ in topo.site_names
+        ]
+        self.down = np.zeros(M, bool)
+        self.retired = np.zeros(M, bool)
+        self.listeners: list[WorldListener] = []
+        self.step_records: list[StepRecord] = []
+        self.events: list[dict[str, Any]] = []
+        self.version = 0  # bumped on every change: engines cache per-version tables
+        # reach bookkeeping for "missed-group": ((kind, value), group, time, "reach" | "miss")
+        self._reach_events: list[tuple[tuple[str, str], int, float, str]] = []
+        self.step_done: dict[str, float] = {}
+        self.first_cert_update: float | None = None
+
+    # ------------------------------------------------------------------ state as the fleet sees it
+
+    @property
+    def cert_actual(self) -> np.ndarray:
+        """The certificate each manager really presents: the one in its own site's database."""
+        site = self.topo.manager_site
+        return np.array([self.views[site[m]].cert[m] for m in range(self.topo.n_managers)], np.int64)
+
+    @property
+    def final_cert(self) -> np.ndarray:
+        """Certificate generation each manager will have when the runbook is done (known from the steps)."""
+        gen = np.zeros(self.topo.n_managers, np.int64)
+        for st in self.steps:
+            if isinstance(st, UpdateCertificate):
+                for m in self._managers(st.managers):
+                    gen[m] += 1
+        return gen
+
+    @property
+    def final_retired(self) -> np.ndarray:
+        out = np.zeros(self.topo.n_managers, bool)
+        for st in self.steps:
+            if isinstance(st, Retire):
+                out[self._managers(st.managers)] = True
+        return out
+
+    def missed_groups(self) -> set[int]:
+        """Groups an all-groups step missed, at any time (see ``missed_intervals``)."""
+        return set(self.missed_intervals())
+
+    def missed_intervals(self) -> dict[int, list[tuple[float, float]]]:
+        """Per group, when it was missed: from an all-groups step that did not reach it, and would have
+        changed it, until a step of the same kind and value reached it (or for ever). A miss of a change the
+        group already had (it was reached earlier, or already held that value) is no miss."""
+        out: dict[int, list[tuple[float, float]]] = {}
+        events = sorted(self._reach_events, key=lambda e: (e[2], e[3]))
+        state: dict[tuple[tuple[str, str], int], float] = {}  # (key, group) -> missed since
+        reached: set[tuple[tuple[str, str], int]] = set()
+        for key, g, t, kind in events:
+            k = (key, g)
+            if kind == "reach":
+                reached.add(k)
+                if k in state:
+                    out.setdefault(g, []).append((state.pop(k), t))
+            elif k not in reached and k not in state:
+                state[k] = t
+        for (_, g), t0 in state.items():
+            out.setdefault(g, []).append((t0, math.inf))
+        return out
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self) -> None:
+        self.env.process(self.run_runbook())
+
+    def run_runbook(self) -> Generator[simpy.Event, Any, None]:
+        """The operator: one step after the other, each landing its change at the end of its hands-on time."""
+        for i, step in enumerate(self.steps):
+            name = step_name(step, i)
+            start = self.env.now
+            if isinstance(step, Wait):
+                yield self.env.timeout(self._wait_hours(step))
+                detail = f"waited {self.env.now - start:.2f} h"
+            else:
+                if step.operator_minutes > 0:
+                    yield self.env.timeout(step.operator_minutes / 60.0)
+                detail = self._apply_step(step, name)
+            self.step_done[name] = self.env.now
+            self.step_records.append(StepRecord(i, name, step.kind, start, self.env.now, detail))
+            self._log("step", "", name, detail)
+
+    def _wait_hours(self, step: Wait) -> float:
+        if step.hours is not None:
+            if step.after_step is not None:
+                return max(0.0, self.step_done[step.after_step] + step.hours - self.env.now)
+            return step.hours
+        assert step.heartbeats is not None
+        groups = None if step.groups == "all" else [self.topo.group_index(g) for g in step.groups]
+        view = self.views[0]
+        return step.heartbeats * self.topo.slowest_heartbeat_hours(view.heartbeat, groups)
+
+    def restart_manager(self, m: int) -> Generator[simpy.Event, Any, None]:
+        """A certificate update restarts the manager's services: it answers no one for a while (fact 18)."""
+        hours = float(self.topo.restart_hours[m])
+        if hours <= 0:
+            return
+        self._changing()
+        self.down[m] = True
+        self._log("down", self.topo.site_names[self.topo.manager_site[m]], self.topo.manager_names[m], "restart")
+        self._changed()
+        yield self.env.timeout(hours)
+        self._changing()
+        self.down[m] = False
+        self._log("up", self.topo.site_names[self.topo.manager_site[m]], self.topo.manager_names[m], "")
+        self._changed()
+
+    def deliver(self, change: Change, site: int) -> Generator[simpy.Event, Any, None]:
+        """Replication: another site learns the change at the first replication tick after it was made."""
+        tick = (math.floor(change.time / self.replication_hours) + 1) * self.replication_hours
+        yield self.env.timeout(tick - self.env.now)
+        self._changing()
+        self._write(site, change)
+        self._log("replicate", self.topo.site_names[site], change.kind, f"from {self.topo.site_names[change.origin]}")
+        self._changed()
+
+    # ------------------------------------------------------------------ applying steps
+
+    def _managers(self, names: list[str] | str) -> list[int]:
+        if names == "all":
+            return list(range(self.topo.n_managers))
+        return [self.topo.manager_index(n) for n in names]
+
+    def _apply_step(self, step: Step, name: str) -> str:
+        if isinstance(step, UpdateCertificate):
+            ms = self._managers(step.managers)
+            self._changing()
+            for m in ms:
+                site = int(self.topo.manager_site[m])
+                gen = int(self.views[site].cert[m]) + 1
+                self._make(Change(self.env.now, site, "cert", {m: gen}))
+            if self.first_cert_update is None:
+                self.first_cert_update = self.env.now
+            self._changed()
+            for m in ms:
+                self.env.process(self.restart_manager(m))
+            return "new certificate on " + ", ".join(self.topo.manager_names[m] for m in ms)
+        if isinstance(step, Retire):
+            ms = self._managers(step.managers)
+            self._changing()
+            self.retired[ms] = True
+            for m in ms:
+                self._log("retire", "", self.topo.manager_names[m], "")
+            self._changed()
+            return "retired " + ", ".join(self.topo.manager_names[m] for m in ms)
+        assert isinstance(step, GroupStep)
+        site = 0 if step.site is None else self.topo.site_names.index(step.site)
+        targets = None if step.groups == "all" else [self.topo.group_index(g) for g in step.groups]
+        reached, missed = self.topo.reach(targets, step.include_non_inheriting)
+        view = self.views[site]
+        fld, key, values = self._group_values(step, view, reached)
+        now = self.env.now
+        self._reach_events += [(key, g, now, "reach") for g in reached]
+        if missed:
+            _, _, would = self._group_values(step, view, missed)
+            current = view.copy_settings(fld)
+            self._reach_events += [(key, g, now, "miss") for g in missed if current[g] != would[g]]
+        self._changing()
+        self._make(Change(self.env.now, site, fld, values))
+        self._changed()
+        detail = f"{key[0]}={key[1]} on {len(reached)} group(s)"
+        if missed:
+            detail += "; not reached: " + ", ".join(sorted(self.topo.group_names[g] for g in missed))
+        return detail
+
+    def _group_values(
+        self, step: GroupStep, view: SiteView, reached: set[int]
+    ) -> tuple[str, tuple[str, str], dict[int, Any]]:
+        if isinstance(step, SecureComms):
+            return "secure", ("secure-comms", str(step.enabled)), {g: step.enabled for g in reached}
+        if isinstance(step, SetHeartbeat):
+            return "heartbeat", ("heartbeat", f"{step.minutes:g}"), {g: step.minutes for g in reached}
+        if isinstance(step, AssignMsl):
+            base = self.topo.msl_names.index(step.msl)
+            v = self.topo.variant(base, None)
+            return "msl", ("msl", step.msl), {g: v for g in reached}
+        if isinstance(step, MslProtocol):
+            proto = None if step.protocol == "original" else step.protocol
+            vals = {g: self.topo.variant(self.topo.variants[int(view.msl[g])].base, proto, step.port) for g in reached}
+            return "msl", ("msl-protocol", step.protocol), vals
+        raise TypeError(type(step).__name__)
+
+    # ------------------------------------------------------------------ the change log
+
+    def _make(self, change: Change) -> None:
+        """A change made at its origin site now; the other sites get it at the next replication."""
+        self._write(change.origin, change)
+        target = ", ".join(
+            (self.topo.manager_names if change.kind == "cert" else self.topo.group_names)[k] for k in change.values
+        )
+        self._log(
+            change.kind, self.topo.site_names[change.origin], target, str(sorted(set(map(str, change.values.values()))))
+        )
+        for s in range(len(self.views)):
+            if s != change.origin:
+                self.env.process(self.deliver(change, s))
+
+    def _write(self, site: int, change: Change) -> None:
+        view = self.views[site]
+        stamp = view.stamp[change.kind]
+        arr = view.cert if change.kind == "cert" else view.copy_settings(change.kind)
+        for k, v in change.values.items():
+            if change.time >= stamp[k]:
+                arr[k] = v
+                stamp[k] = change.time
+        self.version += 1
+
+    def _changing(self) -> None:
+        for listener in self.listeners:
+            listener.before_change(self.env.now)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in self.listeners:
+            listener.after_change(self.env.now)
+
+    def _log(self, kind: str, site: str, target: str, detail: str) -> None:
+        self.events.append(
+            {"time_hours": self.env.now, "event": kind, "site": site, "target": target, "detail": detail}
+        )

@@ -1,0 +1,514 @@
+"""Figures of the risk report and the scenario comparison, drawn from result tables only.
+
+Why this shape: every function takes tidy tables (DataFrames and plain numbers that ``sim.reporting`` computed
+from ``Result``/``Replications``) and returns a ``matplotlib.figure.Figure``; none runs a simulation, so a
+figure can be redrawn from a saved table and tested on a hand-made one. Functions that show one scenario
+take a mapping ``label -> table`` so that the comparison draws the very same figure with the scenarios
+overlaid.
+
+House rules, checked by the tests: every figure has a title, axis labels with units, and uses the
+Okabe-Ito palette (distinguishable with the common colour-vision deficiencies); line styles or hatching
+carry the meaning too where colours alone would. Figures are created with ``Figure`` directly, not pyplot:
+no global state, no GUI backend, safe in worker threads.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sim.model.causes import CAUSES
+
+# Okabe & Ito (2008), "Color Universal Design": safe for protanopia, deuteranopia and tritanopia.
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow (last: weak contrast on white)
+)
+
+
+T = TypeVar("T")
+
+
+CAUSE_COLOURS: dict[str, str] = dict(zip(CAUSES, OKABE_ITO[:6], strict=True))
+
+
+LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")
+
+
+THRESHOLD_COLOUR = "#000000"  # black dashed: never one of the series colours
+
+
+TOP_CATEGORIES = 15  # bars per panel; the tables have all of them
+
+
+DPI = 100
+
+
+FONT_SIZE = 10
+
+
+SERIES: tuple[str, ...] = OKABE_ITO[:6]  # black is kept for the threshold, yellow is too pale for a line
+
+
+def colour(i: int) -> str:
+    """The i-th series colour (cycling through the palette; line styles tell series apart past six)."""
+    return SERIES[i % len(SERIES)]
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return fig
+
+
+def _style(ax: Axes) -> None:
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=FONT_SIZE - 1)
+
+
+def _plain(text: object) -> str:
+    """Text from input files drawn as typed: a '$' would otherwise start matplotlib's math mode (and an
+    invalid formula would fail the whole report)."""
+    return str(text).replace("$", r"\$")
+
+
+def _keys(m: Mapping[str, T]) -> dict[str, T]:
+    """A mapping keyed by labels safe to draw (see ``_plain``)."""
+    return {_plain(k): v for k, v in m.items()}
+
+
+def _short(text: str, n: int = 28) -> str:
+    text = str(text)
+    return _plain(text if len(text) <= n else text[: n - 1] + "\u2026")
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (Agg renderer, the figure's own DPI)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return buf.getvalue()
+
+
+def time_axis(horizon_hours: float) -> tuple[float, str]:
+    """(divisor, unit) for a time axis: days once the span is longer than three days, else hours."""
+    return (24.0, "days") if horizon_hours > 72 else (1.0, "hours")
+
+
+def orphans_distribution_figure(
+    values: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    threshold: float,
+    interval: Mapping[str, tuple[float | None, float | None]],
+    xlabel: str = "orphaned clients per rotation (count)",
+) -> Figure:
+    """Histogram of the per-replication orphans (or orphan rate), the 95% interval of the mean shaded and
+    the threshold drawn: the picture behind the verdict."""
+    values, interval = _keys(values), _keys(interval)
+    fig = _figure(9, 4.2)
+    ax = fig.add_subplot()
+    _style(ax)
+    allv = np.concatenate([np.asarray(v, float) for v in values.values()]) if values else np.zeros(1)
+    lo, hi = float(np.nanmin(allv)), float(np.nanmax(allv))
+    span = max(hi - lo, 1e-9)
+    integer = bool(np.all(np.mod(allv, 1) == 0))
+    if integer and span <= 60:
+        bins = [float(b) for b in np.arange(lo - 0.5, hi + 1.5, 1.0)]
+    else:
+        bins = [float(b) for b in np.linspace(lo - span * 0.02, hi + span * 0.02 + 1e-9, 31)]
+    multi = len(values) > 1
+    for i, (label, v) in enumerate(values.items()):
+        c = colour(i)
+        ax.hist(
+            np.asarray(v, float),
+            bins=bins,
+            color=c,
+            alpha=0.45 if multi else 0.8,
+            edgecolor="white",
+            label=f"{label}: replications",
+        )
+        low, high = interval.get(label, (None, None))
+        if low is not None and high is not None:
+            ax.axvspan(low, high, color=c, alpha=0.18, hatch="//" if i % 2 else None, label=f"{label}: 95% interval")
+        ax.axvline(float(np.mean(v)), color=c, linestyle=LINESTYLES[i % 4], linewidth=2, label=f"{label}: mean")
+    ax.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2, label=f"threshold ({threshold:g})")
+    ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
+    ax.set_ylabel("replications (count)", fontsize=FONT_SIZE)
+    n = sum(len(v) for v in values.values())
+    ax.set_title(f"Orphans per replication against the threshold ({n} replications)", fontsize=FONT_SIZE + 2)
+    ax.legend(fontsize=FONT_SIZE - 1, loc="best", frameon=False)
+    return fig
+
+
+def breakdown_figure(
+    tables: Mapping[str, Mapping[str, pd.DataFrame]], *, unit: str = "orphaned clients per rotation (mean)"
+) -> Figure:
+    """Orphans by cause, by group and by version: bars of the mean with the 95% interval as error bars.
+
+    ``tables[label][key]`` has columns ``key`` (the category), ``mean``, ``ci95_low``, ``ci95_high``; with
+    more than one label the scenarios are drawn side by side in each category.
+    """
+    tables = _keys(tables)
+    keys = ("cause", "group", "version")
+    cats: dict[str, list[str]] = {}
+    for key in keys:
+        totals: dict[str, float] = {}
+        for t in tables.values():
+            df = t.get(key)
+            if df is None:
+                continue
+            for cat, m in zip(df[key].astype(str), df["mean"].astype(float), strict=True):
+                totals[cat] = totals.get(cat, 0.0) + m
+        ranked = sorted(totals, key=lambda c: -totals[c])
+        cats[key] = [c for c in ranked if totals[c] > 0][:TOP_CATEGORIES]
+    rows = max([len(c) for c in cats.values()] + [1])
+    series = len(tables)
+    fig = _figure(13, max(3.4, 1.6 + rows * 0.32 * max(1, series * 0.7)))
+    axes = fig.subplots(1, 3)
+    for ax, key in zip(axes, keys, strict=True):
+        _style(ax)
+        names = cats[key]
+        more = "" if len(names) < TOP_CATEGORIES else f" (top {TOP_CATEGORIES})"
+        ax.set_title(f"By {key}{more}", fontsize=FONT_SIZE + 1)
+        ax.set_xlabel(unit, fontsize=FONT_SIZE - 1)
+        if not names:
+            ax.text(0.5, 0.5, "no orphans", ha="center", va="center", transform=ax.transAxes, fontsize=FONT_SIZE)
+            ax.set_yticks([])
+            continue
+        y = np.arange(len(names))
+        height = 0.8 / series
+        for i, (label, t) in enumerate(tables.items()):
+            df = t.get(key)
+            df = df.set_index(df[key].astype(str)) if df is not None else pd.DataFrame()
+            mean = np.array([float(df["mean"].get(n, 0.0)) if len(df) else 0.0 for n in names])
+            lo = np.array([_num(df["ci95_low"].get(n)) if len(df) else 0.0 for n in names])
+            hi = np.array([_num(df["ci95_high"].get(n)) if len(df) else 0.0 for n in names])
+            lo = np.where(np.isnan(lo), mean, lo)
+            hi = np.where(np.isnan(hi), mean, hi)
+            if series == 1 and key == "cause":
+                colours: list[str] | str = [CAUSE_COLOURS.get(n, OKABE_ITO[0]) for n in names]
+            else:
+                colours = colour(i)
+            ax.barh(
+                y - 0.4 + height * (i + 0.5),
+                mean,
+                height=height * 0.92,
+                xerr=np.vstack([np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)]),
+                color=colours,
+                hatch=None if i % 2 == 0 else "//",
+                edgecolor="white",
+                error_kw={"ecolor": "#333333", "capsize": 2, "linewidth": 1},
+                label=label,
+            )
+        ax.set_yticks(y, [_short(n) for n in names], fontsize=FONT_SIZE - 1)
+        ax.invert_yaxis()
+    fig.suptitle("Orphans by cause, group and version (bars: mean; whiskers: 95% interval)", fontsize=FONT_SIZE + 2)
+    if series > 1:
+        handles, labels = axes[0].get_legend_handles_labels()
+        if not handles:
+            handles, labels = next(
+                (a.get_legend_handles_labels() for a in axes if a.get_legend_handles_labels()[0]), ([], [])
+            )
+        fig.legend(
+            handles, labels, loc="outside lower center", ncols=min(series, 3), fontsize=FONT_SIZE - 1, frameon=False
+        )
+    return fig
+
+
+def _num(v: object) -> float:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def orphans_compare_figure(table: pd.DataFrame, *, threshold: float | None, xlabel: str) -> Figure:
+    """One bar per scenario: expected orphans with the 95% interval, and the threshold."""
+    n = len(table)
+    fig = _figure(9, max(2.8, 1.4 + 0.45 * n))
+    ax = fig.add_subplot()
+    _style(ax)
+    y = np.arange(n)
+    mean = table["mean"].astype(float).to_numpy()
+    lo = table["ci95_low"].astype(float).to_numpy()
+    hi = table["ci95_high"].astype(float).to_numpy()
+    ax.barh(
+        y,
+        mean,
+        color=[colour(i) for i in range(n)],
+        xerr=np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)]),
+        error_kw={"ecolor": "#333333", "capsize": 3},
+    )
+    if threshold is not None:
+        ax.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2, label=f"threshold ({threshold:g})")
+        ax.legend(fontsize=FONT_SIZE - 1, frameon=False)
+    ax.set_yticks(y, [_short(str(s), 40) for s in table["label"]], fontsize=FONT_SIZE - 1)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
+    ax.set_title("Expected orphans per scenario (bars: mean; whiskers: 95% interval)", fontsize=FONT_SIZE + 2)
+    return fig
+
+
+@dataclass
+class CurveSpec:
+    """One orphans-versus-retention (or wait) curve: ``curve`` has the parameter column, ``orphaned_mean``,
+    ``ci95_low`` and ``ci95_high`` (``Replications.curve()``)."""
+
+    curve: pd.DataFrame
+    parameter: str
+    unit: str
+    current: float | None = None
+    recommended: float | None = None
+
+
+AXIS_LABELS = {
+    "retention_days": "retention of the old certificate (days after the first update)",
+    "wait_hours": "wait before the certificate update (hours)",
+}
+
+
+def curve_figure(curves: Mapping[str, CurveSpec], *, threshold: float | None) -> Figure:
+    """Expected orphans had the retention (kb-multi-server) or the wait (kb-single-server) been x, with the
+    95% band, the scenario's own setting and the smallest setting that meets the threshold."""
+    curves = _keys(curves)
+    params = sorted({c.parameter for c in curves.values()})
+    fig = _figure(9 if len(params) < 2 else 13, 4.4)
+    axes = fig.subplots(1, max(len(params), 1), squeeze=False)[0]
+    for ax, param in zip(axes, params, strict=True):
+        _style(ax)
+        for i, (label, spec) in enumerate(curves.items()):
+            if spec.parameter != param:
+                continue
+            c = colour(i)
+            df = spec.curve
+            x = df[param].astype(float).to_numpy()
+            ax.plot(x, df["orphaned_mean"].astype(float), color=c, linestyle=LINESTYLES[i % 4], lw=2, label=label)
+            ax.fill_between(
+                x, df["ci95_low"].astype(float), df["ci95_high"].astype(float), color=c, alpha=0.2, linewidth=0
+            )
+            if spec.current is not None:
+                ax.axvline(spec.current, color=c, linestyle=":", lw=1.5)
+                ax.annotate(
+                    f"{label}: now {spec.current:g}",
+                    (spec.current, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                    fontsize=FONT_SIZE - 2,
+                    color=c,
+                    in_layout=False,
+                )
+            if spec.recommended is not None:
+                at = np.interp(spec.recommended, x, df["orphaned_mean"].astype(float)) if len(x) else 0.0
+                ax.plot([spec.recommended], [at], marker="D", color=c, markersize=7, markeredgecolor="black")
+        if threshold is not None:
+            ax.axhline(threshold, color=THRESHOLD_COLOUR, linestyle="--", lw=1.5, label=f"threshold ({threshold:g})")
+        if param == "wait_hours":
+            # waits span minutes to weeks: linear up to 1 hour, logarithmic beyond, ticks in plain hours
+            ax.set_xscale("symlog", linthresh=1.0, linscale=0.6)
+            top = max([float(s.curve[param].max()) for s in curves.values() if s.parameter == param] + [1.0])
+            ticks = [t for t in (0, 0.5, 1, 3, 6, 12, 24, 48, 168, 336, 720, 1440, 2160) if t <= top]
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.set_xlim(0, top * 1.05)
+        else:
+            ax.set_xlim(left=0)
+        ax.set_xlabel(AXIS_LABELS.get(param, param), fontsize=FONT_SIZE)
+        ax.set_ylabel("orphaned clients (mean, count)", fontsize=FONT_SIZE)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=FONT_SIZE - 1, frameon=False, loc="upper right")
+        what = "retention" if param == "retention_days" else "wait"
+        ax.set_title(f"Orphans against the {what}", fontsize=FONT_SIZE + 1)
+    fig.suptitle(
+        "What a longer or shorter setting gives (band: 95% interval; \u25c6: smallest setting that meets the target)",
+        fontsize=FONT_SIZE + 1,
+    )
+    if not params:
+        ax = axes[0]
+        ax.set_title("No retention or wait to plan for this runbook", fontsize=FONT_SIZE + 1)
+        ax.set_xlabel("retention or wait", fontsize=FONT_SIZE)
+        ax.set_ylabel("orphaned clients (count)", fontsize=FONT_SIZE)
+    return fig
+
+
+KIND_COLOURS = {
+    "wait": "#BBBBBB",
+    "update-certificate": OKABE_ITO[3],
+    "retire": OKABE_ITO[6],
+    "secure-comms": OKABE_ITO[0],
+    "msl-protocol": OKABE_ITO[5],
+    "assign-msl": OKABE_ITO[2],
+    "set-heartbeat": OKABE_ITO[4],
+}
+
+
+def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
+    """The runbook as a timeline: one row per step, its start to its end (waits as grey hatched bars,
+    changes as coloured markers), with each wait's length written beside it."""
+    steps = _keys(steps)
+    n_rows = sum(max(len(df), 1) for df in steps.values())
+    fig = _figure(11, max(2.8, 1.2 + 0.34 * n_rows + 0.5 * len(steps)))
+    heights = [max(len(df), 1) for df in steps.values()]
+    axes = fig.subplots(len(steps), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    for ax, (label, df) in zip(axes, steps.items(), strict=True):
+        # each runbook on its own scale: a 3-hour procedure next to a 90-day retention would be invisible
+        end = max(float(df["end_hours"].max()) if len(df) else 1.0, 1e-3)
+        div, unit = time_axis(end)
+        _style(ax)
+        ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
+        ax.grid(False, axis="y")
+        y = np.arange(len(df))
+        starts = df["start_hours"].to_numpy(dtype=float)
+        ends = df["end_hours"].to_numpy(dtype=float)
+        for yi, kind, start_h, end_h in zip(y, df["kind"].astype(str), starts, ends, strict=True):
+            s, e = start_h / div, end_h / div
+            c = KIND_COLOURS.get(kind, OKABE_ITO[1])
+            if kind == "wait":
+                ax.barh(yi, max(e - s, end / div * 0.004), left=s, height=0.6, color=c, hatch="//", edgecolor="#666666")
+                text = _duration(end_h - start_h)
+            else:
+                if e - s > end / div * 0.004:
+                    ax.barh(yi, e - s, left=s, height=0.6, color=c)
+                ax.plot([e], [yi], marker="o", color=c, markersize=7, markeredgecolor="black")
+                text = f"at {_duration(end_h)}"
+            ax.annotate(text, (e, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=FONT_SIZE - 2)
+        ax.set_yticks(y, [_short(str(n), 30) for n in df["name"]], fontsize=FONT_SIZE - 1)
+        ax.set_ylim(len(df) - 0.5, -0.5)
+        ax.set_xlim(-end / div * 0.01, end / div * 1.18)
+        ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
+        ax.set_title(f"Runbook timeline: {label}" if len(steps) > 1 else "Runbook timeline", fontsize=FONT_SIZE + 1)
+    fig.suptitle("Steps and waits (hatched: waits; dots: when a change landed)", fontsize=FONT_SIZE + 2)
+    return fig
+
+
+def _duration(hours: float) -> str:
+    if hours >= 48:
+        return f"{hours / 24:.1f} d"
+    if hours >= 1:
+        return f"{hours:.1f} h"
+    return f"{hours * 60:.0f} min"
+
+
+def trust_figure(
+    trust: Mapping[str, pd.DataFrame], markers: Mapping[str, Sequence[tuple[float, str]]] | None = None
+) -> Figure:
+    """Share of returning clients that trust the new certificates over time: the mean across replications
+    and the band holding the middle 95% of them, with the runbook's certificate changes (and the end of the
+    retention) marked.
+
+    ``trust[label]`` has columns ``time_hours``, ``mean``, ``low`` and ``high`` (shares, 0 to 1).
+    """
+    trust, markers = _keys(trust), _keys(markers or {})
+    multi = len(trust) > 1
+    fig = _figure(10, 4.6 + (0.3 * len(trust) if multi else 0))
+    ax = fig.add_subplot()
+    _style(ax)
+    end = max([float(df["time_hours"].max()) for df in trust.values() if len(df)] + [1.0])
+    div, unit = time_axis(end)
+    for i, (label, df) in enumerate(trust.items()):
+        c = colour(i)
+        t = df["time_hours"].astype(float).to_numpy() / div
+        ax.plot(
+            t,
+            100 * df["mean"].astype(float),
+            color=c,
+            lw=2,
+            linestyle=LINESTYLES[i % 4],
+            label=label if multi else f"{label}: mean",
+        )
+        if not np.array_equal(df["low"].to_numpy(float), df["high"].to_numpy(float)):  # one run has no band
+            ax.fill_between(
+                t,
+                100 * df["low"].astype(float),
+                100 * df["high"].astype(float),
+                color=c,
+                alpha=0.2,
+                linewidth=0,
+                label=None if multi else f"{label}: middle 95% of replications",
+            )
+    for i, (_label, marks) in enumerate(markers.items()):
+        c = colour(i)
+        for x, text in marks:
+            ax.axvline(x / div, color=c, linestyle=LINESTYLES[i % 4] if multi else ":", lw=1.2)
+            ax.annotate(
+                _short(text, 40),
+                (x / div, 0.04),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                rotation=90,
+                va="bottom",
+                ha="left",
+                fontsize=FONT_SIZE - 2,
+                color=c if multi else "#333333",
+                annotation_clip=True,
+                in_layout=False,  # a label never squeezes the plot
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            )
+    ax.set_ylim(0, 102)
+    ax.set_xlim(0, end / div)
+    ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
+    ax.set_ylabel("clients trusting the new certificates (% of clients not gone)", fontsize=FONT_SIZE - 1)
+    if multi:
+        ax.set_title(
+            "Clients trusting the new certificates over time (bands: middle 95% of replications)",
+            fontsize=FONT_SIZE + 2,
+        )
+        fig.legend(loc="outside lower center", ncols=2, fontsize=FONT_SIZE - 1, frameon=False)
+    else:
+        ax.set_title("Clients trusting the new certificates over time", fontsize=FONT_SIZE + 2)
+        ax.legend(fontsize=FONT_SIZE - 1, loc="lower right", frameon=False)
+    return fig
+
+
+LOAD_COLUMNS = ("time_hours", "manager", "offered_per_second", "capacity_per_second")
+
+
+MAX_LOAD_POINTS = 2000
+
+
+def load_figure(load_df: pd.DataFrame) -> Figure:
+    """Manager load against capacity: check-ins offered per second (solid) and what the manager can serve
+    (dashed), one colour per manager. ``load_df`` is tidy, with the columns of ``LOAD_COLUMNS``."""
+    missing = [c for c in LOAD_COLUMNS if c not in load_df.columns]
+    if missing:
+        raise ValueError(f"load table lacks columns {missing}")
+    fig = _figure(10, 4.4)
+    ax = fig.add_subplot()
+    _style(ax)
+    end = float(load_df["time_hours"].max()) if len(load_df) else 1.0
+    div, unit = time_axis(end)
+    for i, (manager, g) in enumerate(load_df.groupby("manager", sort=True)):
+        g = g.sort_values("time_hours")
+        t = g["time_hours"].astype(float).to_numpy()
+        offered = g["offered_per_second"].astype(float).to_numpy()
+        cap = g["capacity_per_second"].astype(float).to_numpy()
+        if len(t) > MAX_LOAD_POINTS:  # 5-minute bins over months: keep each chunk's peak, which is what matters
+            k = int(np.ceil(len(t) / MAX_LOAD_POINTS))
+            cut = len(t) // k * k
+            t = t[:cut:k]
+            offered = offered[:cut].reshape(-1, k).max(axis=1)
+            cap = cap[:cut].reshape(-1, k).min(axis=1)
+        c = colour(i)
+        ax.plot(t / div, offered, color=c, lw=1.8, label=f"{_plain(manager)}: offered")
+        ax.plot(t / div, cap, color=c, lw=1.2, linestyle="--", label=f"{_plain(manager)}: capacity")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
+    ax.set_ylabel("check-ins per second", fontsize=FONT_SIZE)
+    ax.set_title("Manager load against capacity", fontsize=FONT_SIZE + 2)
+    ax.legend(fontsize=FONT_SIZE - 1, frameon=False, ncols=2)
+    return fig

@@ -1,0 +1,50 @@
+"""The figure of ``rotasim fleet import``: observed ages of the last check-ins against the fitted model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.calibration.fit import PresenceFit
+
+OKABE_ITO = {"exponential": "#E69F00", "lognormal": "#0072B2", "pareto": "#009E73", "observed": "#999999"}
+
+
+def plot_fit(fit: PresenceFit, title: str) -> bytes:
+    """PNG: the observed ages of the offline clients against each family's fitted counts, per bin (top) and
+    as the number of clients not seen for longer than x days (bottom, where the tail is easier to read)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 8.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    e = fit.model.edges / 24.0
+    obs = fit.counts.bins.astype(float)
+    tau, purge = fit.settings.absence_days, fit.settings.purge_days
+    top.bar(e[:-1], obs, width=np.diff(e), align="edge", color=OKABE_ITO["observed"], alpha=0.55, label="observed")
+    bottom.step(e, np.append(obs[::-1].cumsum()[::-1], 0.0), where="post", color="#000000", lw=1.6, label="observed")
+    for fam, ff in sorted(fit.families.items(), key=lambda kv: kv[0] != fit.best):
+        best = fam == fit.best
+        style = {"color": OKABE_ITO[fam], "lw": 2.0 if best else 1.2, "ls": "-" if best else "--"}
+        label = f"{fam}{' (chosen)' if best else ''}, AIC {ff.aic:.1f}"
+        top.step(e, np.append(ff.fitted, ff.fitted[-1]), where="post", label=label, **style)
+        bottom.plot(e, np.append(ff.fitted[::-1].cumsum()[::-1], 0.0), label=label, **style)
+    for ax in (top, bottom):
+        ax.axvspan(0, tau, color="#F0E442", alpha=0.18, lw=0, label=f"up to {tau:g} days: one class in the fit")
+        ax.set_yscale("log")
+        ax.set_xlim(0, purge)
+        ax.grid(True, which="major", alpha=0.3)
+    top.set_ylim(bottom=0.5)
+    bottom.set_ylim(bottom=0.8)
+    top.set_ylabel(f"offline clients per {fit.settings.bin_hours:g}-hour bin")
+    bottom.set_ylabel("offline clients not seen for longer than x")
+    bottom.set_xlabel(f"x: age of the last check-in at the snapshot (days); older than {purge:g} days: gone")
+    c = fit.counts
+    top.set_title(f"{title}\n{c.n} clients: {c.online} online, {c.absent} absent, {c.gone} gone", fontsize=10)
+    top.legend(fontsize=8, loc="upper right")
+    bottom.legend(fontsize=8, loc="lower left")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Runbook templates: each expands its parameters into steps and knows its planning axis."""

@@ -1,0 +1,301 @@
+"""The scenario document: the top-level schema with its cross-references, and how a file becomes one.
+
+Why one place: every way a scenario comes to exist (a YAML file, ``Scenario.with_`` in a notebook, a
+``--set`` override, a written import) goes through ``build_scenario``, which turns pydantic's report into one
+``InputError`` naming the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sim.errors import InputError
+from sim.scenario.fields import (
+    DEFAULT_VERSIONS,
+    MAX_HORIZON_DAYS,
+    FleetSpec,
+    GroupSpec,
+    LoadSpec,
+    ManagerSpec,
+    MslSpec,
+    PresenceSpec,
+    SiteSpec,
+    Strict,
+    VersionSpec,
+)
+from sim.scenario.runbook import (
+    TAGS,
+    AssignMsl,
+    KbMultiServer,
+    KbSingleServer,
+    Naive,
+    Retire,
+    Runbook,
+    UpdateCertificate,
+    Wait,
+)
+
+
+class Scenario(Strict):
+    """One world to replay a runbook in. Paths in it are relative to the scenario file."""
+
+    name: str = "scenario"
+    description: str = ""
+    horizon_days: float = Field(
+        120.0, gt=0, le=MAX_HORIZON_DAYS, description="Simulated time after the runbook starts."
+    )
+    seed: int = Field(0, ge=0, description="Root seed used when none is given on the command line.")
+    replication_interval_hours: float = Field(
+        1.0, gt=0, le=24 * 7, description="Database replication between sites (fact 16, A)."
+    )
+    repair_minutes: float = Field(30.0, ge=0, description="Hands-on time to repair one orphan (A).")
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    sites: list[SiteSpec] = Field(min_length=1)
+    msls: list[MslSpec] = Field(min_length=1)
+    groups: list[GroupSpec] = Field(min_length=1)
+    versions: dict[str, VersionSpec] = Field(
+        default_factory=lambda: dict(DEFAULT_VERSIONS),
+        description="Capabilities by client version, merged over the defaults (14.2 and 14.2.1 do not fail over "
+        "on a certificate mismatch); unlisted versions fail over normally.",
+    )
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    runbook: Runbook
+    base_dir: Path = Field(Path("."), exclude=True, description="Folder the scenario was read from.")
+    source: str = Field("<scenario>", exclude=True)
+
+    @field_validator("versions", mode="after")
+    @classmethod
+    def _keep_default_versions(cls, v: dict[str, VersionSpec]) -> dict[str, VersionSpec]:
+        """Listing one version does not forget what the KB says of 14.2 and 14.2.1."""
+        return {**DEFAULT_VERSIONS, **v}
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        managers = [m.name for s in self.sites for m in s.managers]
+        _unique("sites", [s.name for s in self.sites])
+        _unique("managers", managers)
+        _unique("msls", [m.name for m in self.msls])
+        _unique("groups", [g.name for g in self.groups])
+        known = set(managers)
+        for m in self.msls:
+            for t in m.tiers:
+                for name in t:
+                    if name not in known:
+                        raise ValueError(f"msls: list {m.name!r} names unknown manager {name!r}")
+        groups = {g.name: g for g in self.groups}
+        roots = [g.name for g in self.groups if g.parent is None]
+        if len(roots) != 1:
+            raise ValueError(f"groups: exactly one group must have no parent (found {len(roots)})")
+        msl_names = {m.name for m in self.msls}
+        for g in self.groups:
+            if g.parent is not None and g.parent not in groups:
+                raise ValueError(f"groups: {g.name!r} has unknown parent {g.parent!r}")
+            if g.msl is not None and g.msl not in msl_names:
+                raise ValueError(f"groups: {g.name!r} uses unknown msl {g.msl!r}")
+            own = [f for f in ("msl", "secure_comms", "heartbeat_minutes") if getattr(g, f) is not None]
+            if g.parent is not None and g.inherit and own:
+                raise ValueError(
+                    f"groups: {g.name!r} inherits from its parent, so it cannot set {own[0]}; "
+                    "set inherit: false to give it its own"
+                )
+        for g in self.groups:  # cycles
+            seen = {g.name}
+            p = g.parent
+            while p is not None:
+                if p in seen:
+                    raise ValueError(f"groups: parent chain of {g.name!r} loops")
+                seen.add(p)
+                p = groups[p].parent
+        if groups[roots[0]].msl is None:
+            raise ValueError(f"groups: the root group {roots[0]!r} needs an msl")
+        if self.fleet.groups is not None:
+            for name in self.fleet.groups:
+                if name not in groups:
+                    raise ValueError(f"fleet.groups: unknown group {name!r}")
+        self._check_runbook(set(groups), known, [s.name for s in self.sites])
+        return self
+
+    def _check_runbook(self, groups: set[str], managers: set[str], sites: list[str]) -> None:
+        rb = self.runbook
+
+        def _mgrs(where: str, names: list[str] | str | None) -> None:
+            if isinstance(names, list):
+                for n in names:
+                    if n not in managers:
+                        raise ValueError(f"runbook.{where}: unknown manager {n!r}")
+
+        if isinstance(rb, KbMultiServer):
+            _mgrs("order", rb.order)
+            if rb.order is not None and len(set(rb.order)) != len(rb.order):
+                raise ValueError("runbook.order: a manager is listed twice")
+            if rb.retain is not None:
+                _mgrs("retain", [rb.retain])
+                if rb.order is not None and rb.retain not in rb.order:
+                    raise ValueError("runbook.retain: the retained manager must be in 'order'")
+            if len(rb.order or managers) < 2:
+                raise ValueError("runbook: kb-multi-server needs at least two managers")
+        elif isinstance(rb, KbSingleServer | Naive):
+            _mgrs("managers", rb.managers)
+        else:
+            names: set[str] = set()
+            for i, st in enumerate(rb.steps):
+                where = f"steps[{i}]"
+                if st.name is not None:
+                    if st.name in names:
+                        raise ValueError(f"runbook.{where}.name: duplicate step name {st.name!r}")
+                    names.add(st.name)
+                if isinstance(st, UpdateCertificate | Retire):
+                    _mgrs(where + ".managers", st.managers)
+                tg = getattr(st, "groups", "all")
+                if isinstance(tg, list):
+                    for g in tg:
+                        if g not in groups:
+                            raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
+                site = getattr(st, "site", None)
+                if site is not None and site not in sites:
+                    raise ValueError(f"runbook.{where}.site: unknown site {site!r}")
+                if isinstance(st, AssignMsl) and st.msl not in {m.name for m in self.msls}:
+                    raise ValueError(f"runbook.{where}.msl: unknown msl {st.msl!r}")
+                if isinstance(st, Wait) and st.after_step is not None and st.after_step not in names:
+                    raise ValueError(f"runbook.{where}.after_step: no earlier step named {st.after_step!r}")
+
+    # ---- conveniences for planners in code
+
+    def with_(self, **changes: Any) -> Scenario:
+        """A copy with fields changed; dotted keys reach nested fields: ``s.with_(**{"fleet.clients": 500})``."""
+        data = self.model_dump(mode="python", exclude_none=False)
+        if "fleet.presence_file" in changes:
+            data["fleet"].pop("presence")  # to be read from the new file
+        else:
+            data["fleet"]["presence_file"] = None  # already read into fleet.presence
+        for key, value in changes.items():
+            set_dotted(data, key, value)
+        return build_scenario(data, source=self.source, base_dir=self.base_dir)
+
+    @property
+    def managers(self) -> list[ManagerSpec]:
+        return [m for s in self.sites for m in s.managers]
+
+
+def _unique(what: str, names: list[str]) -> None:
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{what}: duplicate names {dup}")
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key == "a.b"``, refusing keys that do not exist."""
+    parts = key.split(".")
+    cur: Any = data
+    for p in parts[:-1]:
+        if isinstance(cur, list):
+            cur = cur[int(p)]
+        elif isinstance(cur, dict) and p in cur and cur[p] is not None:
+            cur = cur[p]
+        else:
+            raise InputError("scenario", key, f"no field {p!r} to change")
+    last = parts[-1]
+    if isinstance(cur, list):
+        cur[int(last)] = value
+    else:
+        cur[last] = value
+
+
+def _format_validation(exc: ValidationError) -> tuple[str, str]:
+    """The first problem as (dotted field path, what is expected), without pydantic's union bookkeeping."""
+    err = exc.errors()[0]
+    parts = [str(p) for p in err["loc"] if not str(p).startswith("function-") and str(p) not in TAGS]
+    etype = err["type"]
+    msg = err["msg"]
+    if etype in ("union_tag_invalid", "union_tag_not_found"):
+        field = "template" if parts == ["runbook"] else "kind" if parts[:2] == ["runbook", "steps"] else ""
+        if field == "template":
+            msg = "expected template: kb-single-server, kb-multi-server or naive, or steps: [...] (a list of steps)"
+        elif field == "kind":
+            msg = (
+                "expected kind: assign-msl, msl-protocol, secure-comms, set-heartbeat, wait, "
+                "update-certificate or retire"
+            )
+        else:
+            msg = "expected " + ", ".join(str(t) for t in (err.get("ctx") or {}).get("expected_tags", "").split(","))
+        tag = (err.get("ctx") or {}).get("tag")
+        if tag is not None:
+            msg += f" (got {tag!r})"
+        if field == "template":
+            parts.append(field)
+        loc = ".".join(parts)
+        return loc, msg
+    if etype == "extra_forbidden":
+        msg = "unknown field (check the spelling; see docs/model.md for the fields)"
+    elif etype == "missing":
+        msg = "required field is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    inp = err.get("input")
+    if etype not in ("missing", "extra_forbidden") and isinstance(inp, str | int | float) and len(str(inp)) < 60:
+        msg += f" (got {inp!r})"
+    more = len(exc.errors()) - 1
+    if more > 0:
+        msg += f" [and {more} more problem{'s' if more > 1 else ''}]"
+    return ".".join(parts), msg
+
+
+def build_scenario(data: Any, source: str = "<scenario>", base_dir: Path = Path(".")) -> Scenario:
+    """Validate parsed data into a Scenario, turning pydantic's report into one readable InputError."""
+    if not isinstance(data, dict):
+        raise InputError(source, "", "expected a mapping of scenario fields at the top level")
+    data = dict(data)
+    data.pop("base_dir", None)
+    data.pop("source", None)
+    fleet = data.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("presence_file"), str):
+        if "presence" in fleet:
+            raise InputError(source, "fleet.presence_file", "give either presence or presence_file, not both")
+        data["fleet"] = {**fleet, "presence": load_presence(base_dir / fleet["presence_file"])}
+    try:
+        sc = Scenario.model_validate({**data, "base_dir": base_dir, "source": source})
+    except ValidationError as exc:
+        loc, msg = _format_validation(exc)
+        raise InputError(source, loc, msg) from None
+    return sc
+
+
+def load_presence(path: Path) -> PresenceSpec:
+    """A presence model from its own YAML file (fields of ``fleet.presence``)."""
+    data = _read_yaml(path, "no such presence file")
+    try:
+        return PresenceSpec.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = _format_validation(exc)
+        raise InputError(str(path), loc, msg) from None
+
+
+def _read_yaml(p: Path, missing: str) -> Any:
+    if not p.is_file():
+        raise InputError(str(p), "", missing)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(p), "", f"cannot read the file ({exc.__class__.__name__})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise InputError(str(p), where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed)."""
+    p = Path(path)
+    data = _read_yaml(p, "no such scenario file")
+    return build_scenario(data, source=str(p), base_dir=p.resolve().parent)

@@ -1,0 +1,287 @@
+"""The sections of a scenario file: sites and managers, lists, groups, versions, presence, fleet, load.
+
+Validated with pydantic so that a typo is refused with the field and what is expected, instead of silently
+becoming a default. Every default comes from ``../shared/docs/domain-facts.md`` (cited as "fact N") or is an
+assumption listed in ``docs/model.md``. Units are in the field names (``_minutes``, ``_hours``, ``_days``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+MAX_CLIENTS = 5_000_000
+
+
+MAX_HORIZON_DAYS = 3 * 365
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
+class Strict(BaseModel):
+    """Base for every scenario section: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ManagerSpec(Strict):
+    name: str = Field(description="Unique manager (SEPM) name, used in MSLs and runbook steps.")
+    restart_minutes: float = Field(
+        10.0, ge=0, description="Downtime while the manager's services restart for a new certificate (fact 18, A)."
+    )
+    capacity_per_second: float | None = Field(
+        None, gt=0, le=10_000, description="Check-ins per second it serves; default: load.capacity_per_second."
+    )
+
+
+class SiteSpec(Strict):
+    name: str = Field(description="Site name; each site has its own database (fact 16).")
+    managers: list[ManagerSpec] = Field(min_length=1, description="Managers of this site.")
+
+
+class MslSpec(Strict):
+    name: str = Field(description="Management server list name.")
+    protocol: Literal["https", "http"] = Field("https", description="Protocol of every entry (fact 4).")
+    port: int | None = Field(None, ge=1, le=65535, description="Port of every entry; default 443 (https), 8014 (http).")
+    tiers: list[list[str]] = Field(
+        min_length=1, description="Priority tiers, highest first; each a list of manager names (fact 13)."
+    )
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_not_empty(cls, v: list[list[str]]) -> list[list[str]]:
+        if any(len(t) == 0 for t in v):
+            raise ValueError("every tier needs at least one manager")
+        flat = [m for t in v for m in t]
+        if len(flat) != len(set(flat)):
+            raise ValueError("a manager may appear only once in a list")
+        return v
+
+
+class GroupSpec(Strict):
+    name: str = Field(description="Group name, unique in the scenario.")
+    parent: str | None = Field(None, description="Parent group; exactly one group (the root) has none.")
+    inherit: bool = Field(True, description="Inherit the parent's policy and MSL (fact 15).")
+    msl: str | None = Field(None, description="MSL assigned to this group (required on the root).")
+    secure_comms: bool | None = Field(None, description="Secure communications on (fact 3). Root default: on.")
+    heartbeat_minutes: float | None = Field(
+        None, gt=0, le=24 * 60, description="Heartbeat interval (fact 7). Root default: 5 minutes."
+    )
+
+
+class VersionSpec(Strict):
+    fails_over_on_cert_mismatch: bool = Field(
+        True,
+        description="False: a certificate mismatch is fatal, the client does not try another manager (fact 6, A).",
+    )
+
+
+DEFAULT_VERSIONS = {
+    "14.2": VersionSpec(fails_over_on_cert_mismatch=False),
+    "14.2.1": VersionSpec(fails_over_on_cert_mismatch=False),
+}
+
+
+class Exponential(Strict):
+    distribution: Literal["exponential"]
+    mean: float = Field(gt=0)
+
+
+class LogNormal(Strict):
+    distribution: Literal["lognormal"]
+    median: float = Field(gt=0)
+    sigma: float = Field(gt=0, le=5)
+
+
+class Pareto(Strict):
+    distribution: Literal["pareto"]
+    minimum: float = Field(gt=0, description="Scale: the smallest value.")
+    alpha: float = Field(gt=0.5, le=10, description="Tail index; smaller is heavier.")
+
+
+class Fixed(Strict):
+    distribution: Literal["fixed"]
+    value: float = Field(ge=0)
+
+
+class Uniform(Strict):
+    distribution: Literal["uniform"]
+    low: float = Field(ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError("high must be at least low")
+        return self
+
+
+Distribution = Annotated[Exponential | LogNormal | Pareto | Fixed | Uniform, Field(discriminator="distribution")]
+
+
+class PatternSpec(Strict):
+    name: str
+    share: float = Field(ge=0, le=1, description="Share of clients with this pattern.")
+    schedule: Literal["always", "weekly"] = Field("weekly", description="always: on day and night.")
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
+    start_hour: float = Field(8.0, ge=0, lt=24, description="Local time the machine comes online.")
+    end_hour: float = Field(18.0, gt=0, le=24, description="Local time it goes offline.")
+    start_spread_hours: float = Field(
+        1.0, ge=0, le=12, description="Std. dev. of a per-client fixed shift of the working window (A)."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> PatternSpec:
+        if self.schedule == "weekly" and self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be after start_hour")
+        if self.schedule == "weekly" and not self.days:
+            raise ValueError("a weekly pattern needs at least one day")
+        return self
+
+
+class LeaveSpec(Strict):
+    rate_per_year: float = Field(0.0, ge=0, le=52, description="Leave spells started per client per year (A).")
+    duration_days: Distribution = Field(
+        default_factory=lambda: LogNormal(distribution="lognormal", median=5.0, sigma=1.0),
+        description="Length of a leave spell; heavy-tailed by default (fact 12, A).",
+    )
+    max_days: float = Field(365.0, gt=0, le=3 * 365, description="Longest spell; longer draws are cut.")
+
+
+class AwayAtStartSpec(Strict):
+    share: float = Field(0.0, ge=0, le=1, description="Share of clients away when the runbook starts.")
+    remaining_days: Distribution = Field(
+        default_factory=lambda: Exponential(distribution="exponential", mean=14.0),
+        description="Time until they come back.",
+    )
+
+
+class PresenceSpec(Strict):
+    patterns: list[PatternSpec] = Field(
+        default_factory=lambda: [PatternSpec(name="always-on", share=1.0, schedule="always")]
+    )
+    timezones: dict[float, float] = Field(
+        default_factory=lambda: {0.0: 1.0}, description="UTC offset in hours -> share of clients."
+    )
+    leave: LeaveSpec = Field(default_factory=LeaveSpec)
+    away_at_start: AwayAtStartSpec = Field(default_factory=AwayAtStartSpec)
+    gone_share: float = Field(
+        0.0, ge=0, le=1, description="Share of listed clients that never come back (decommissioned)."
+    )
+    start_weekday: Weekday = Field("mon", description="UTC weekday on which the runbook starts.")
+    start_hour_utc: float = Field(9.0, ge=0, lt=24, description="UTC hour at which the runbook starts.")
+    online_checkin_delay_seconds: float = Field(
+        30.0, ge=0, le=600, description="Mean of the U(0, 2x) delay of the check-in on coming online (fact 9)."
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _shares(cls, v: list[PatternSpec]) -> list[PatternSpec]:
+        if not v:
+            raise ValueError("at least one pattern")
+        _check_shares({p.name: p.share for p in v})
+        return v
+
+    @field_validator("timezones")
+    @classmethod
+    def _tz(cls, v: dict[float, float]) -> dict[float, float]:
+        for off in v:
+            if not -12 <= off <= 14:
+                raise ValueError(f"UTC offset {off} is outside -12..14")
+        _check_shares({str(k): s for k, s in v.items()})
+        return v
+
+
+def _check_shares(shares: dict[str, float]) -> None:
+    total = sum(shares.values())
+    if any(s < 0 for s in shares.values()):
+        raise ValueError("shares must not be negative")
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"shares must add up to 1 (they add up to {total:g})")
+
+
+class FleetFiles(Strict):
+    clients: str = Field(description="clients.csv: client_id,group,version[,heartbeat_minutes,mode,timezone].")
+    absences: str | None = Field(
+        None, description="absences.csv: client_id,offline_from,offline_until (ISO time or hours)."
+    )
+    start_time: str | None = Field(
+        None, description="ISO time of the runbook start; needed when absences use ISO times."
+    )
+    background_presence: bool = Field(
+        False, description="Apply the presence model on top of the listed absences (else: online throughout)."
+    )
+
+
+class FleetSpec(Strict):
+    clients: int = Field(1000, ge=1, le=MAX_CLIENTS, description="Number of generated clients.")
+    groups: dict[str, float] | None = Field(
+        None, description="Group -> share of generated clients. Default: even over leaf groups."
+    )
+    versions: dict[str, float] = Field(default_factory=lambda: {"14.3": 1.0}, description="Version -> share.")
+    push_share: float = Field(0.0, ge=0, le=1, description="Share of clients in push mode (fact 8).")
+    jitter: float = Field(
+        0.0, ge=0, lt=1, description="Heartbeat interval is U(h(1-j), h(1+j)); none documented (fact 10, A)."
+    )
+    use_last_server: bool = Field(True, description="Return to the last server that worked (fact 14).")
+    failback_hours: float | None = Field(
+        24.0, ge=0, description="Fail back to the top tier after this long in contact (fact 14); null: never."
+    )
+    presence: PresenceSpec = Field(default_factory=PresenceSpec)
+    presence_file: str | None = Field(
+        None, description="YAML presence model (as `rotasim fleet import` writes it); replaces `presence`."
+    )
+    files: FleetFiles | None = Field(None, description="Read the fleet from files instead of generating it.")
+
+    @field_validator("groups", "versions")
+    @classmethod
+    def _shares(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("at least one entry")
+            _check_shares(v)
+        return v
+
+
+class LoadSpec(Strict):
+    """Manager load and overload (issue: failover surges against capacity). Off unless enabled."""
+
+    enabled: bool = Field(False, description="Compute the check-in load on each manager and apply overload.")
+    capacity_per_second: float = Field(
+        3.5, gt=0, le=10_000, description="Check-ins per second a manager serves (fact 19: 50,000 clients at 4 h)."
+    )
+    overload: Literal["fluid", "erlang-b"] = Field(
+        "fluid",
+        description="fluid: the share of check-ins beyond capacity times out; erlang-b: a loss system with "
+        "capacity x session_seconds sessions (A).",
+    )
+    session_seconds: float = Field(
+        2.0, gt=0, le=30, description="How long a check-in holds a session (erlang-b only) (A)."
+    )
+    timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="A check-in that gets no session this long fails until the next heartbeat (fact 11).",
+    )
+    bin_minutes: float = Field(5.0, ge=1, le=240, description="Resolution of the load table.")
+    iterations: int = Field(
+        2, ge=1, le=10, description="Passes of the load/overload fixed point (load moves who learns when)."
+    )
+    max_exact_clients: int = Field(
+        200_000, ge=1000, description="Above this many clients the load is estimated from a random sample."
+    )

@@ -1,0 +1,47 @@
+"""The override grammar shared by ``--set``, ``rotasim sweep`` and ``rotasim compare``: dotted fields and
+values (``a.b=1``, a range ``0:90:10`` with both ends included, a list ``1,2,4``), values read as YAML."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+
+from sim.errors import InputError
+
+MAX_POINTS = 10_000  # values of one --set, and (times 10) runs of one sweep
+
+
+def parse_values(spec: str) -> list[Any]:
+    """'0:120:10' (a range, both ends included), '1,2,4' (a list) or one value; each parsed as YAML."""
+    spec = spec.strip()
+    if not spec:
+        raise InputError("--set", spec, "expected values after '='")
+    if spec.count(":") in (1, 2) and "," not in spec:
+        parts = spec.split(":")
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise InputError("--set", spec, "a range is START:STOP[:STEP] with numbers") from None
+        start, stop = nums[0], nums[1]
+        step = nums[2] if len(nums) == 3 else 1.0
+        if step <= 0 or stop < start:
+            raise InputError("--set", spec, "a range needs STOP >= START and a positive STEP")
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if count > MAX_POINTS:
+            raise InputError("--set", spec, f"more than {MAX_POINTS} values")
+        vals = [start + i * step for i in range(count)]
+        return [int(v) if all(float(p).is_integer() for p in nums) else round(v, 10) for v in vals]
+    return [yaml.safe_load(v.strip()) for v in spec.split(",")]
+
+
+def parse_set(items: list[str]) -> dict[str, list[Any]]:
+    """['runbook.retention_days=0:90:30', 'fleet.jitter=0,0.2'] -> {field: values}."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError("--set", item, "expected FIELD=VALUES, for example runbook.retention_days=0:90:10")
+        key, spec = item.split("=", 1)
+        out[key.strip()] = parse_values(spec)
+    return out

@@ -1,9 +1,19 @@
-"""Errors a user can fix: each names the file, the field (or line) and what was expected.
+"""Errors and warnings a user can act on: each names the file, the field (or line) and what was expected.
 
-The CLI turns these into one readable line and exit code 2; nothing else should reach a user as a traceback.
+The CLI turns an ``InputError`` into one readable line and exit code 2, and an ``InputWarning`` into one line
+``warning: <file>: <field>: <message>`` on stderr; nothing else should reach a user as a traceback.
+
+Why warnings go through Python's ``warnings`` module: library users (notebooks) see them as ordinary
+warnings and can filter or record them; the CLI formats them as one line each, without internal paths.
 """
 
 from __future__ import annotations
+
+import warnings
+
+
+def _where(source: str, location: str) -> str:
+    return f"{source}: {location}" if location else source
 
 
 class InputError(Exception):
@@ -13,5 +23,20 @@ class InputError(Exception):
         self.source = source
         self.location = location
         self.message = message
-        where = f"{source}: {location}" if location else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{_where(source, location)}: {message}")
+
+
+class InputWarning(UserWarning):
+    """Input that can be used but deserves a look: a placeholder left in a scenario, a version no rule
+    knows, an implausible date in an export. Same parts as ``InputError``."""
+
+    def __init__(self, source: str, location: str, message: str) -> None:
+        self.source = source
+        self.location = location
+        self.message = message
+        super().__init__(f"{_where(source, location)}: {message}")
+
+
+def warn(source: str, location: str, message: str) -> None:
+    """Issue an ``InputWarning`` (shown once per distinct text, as Python shows warnings)."""
+    warnings.warn(InputWarning(source, location, message), stacklevel=2)

@@ -51,6 +51,15 @@ WORK_END_H = 18.0
 KIND_NAMES = ("trip", "vacation", "long-leave", "outage")  # outage: always-on machines only
 # 14.3 builds as a console shows them (four dotted fields); no 14.2 build: the truth knows nothing of
 # version rules (a 14.2 client is orphaned by the multi-server method whatever the retention).
+EXPORT_COLUMNS = (
+    "Computer Name",
+    "IP Address",
+    "Group",
+    "Version",
+    "Operating System",
+    "Last Check-in Time",
+    "Online Status",
+)
 VERSIONS = ("14.3.8259.5000", "14.3.9816.7000", "14.3.10148.8000", "14.3.11213.9000")
 
 
@@ -348,9 +357,7 @@ def export_console(fleet: Fleet, path: str | Path, purge_days: float = 30.0) -> 
     idx = np.flatnonzero(keep)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
-        w.writerow(
-            ["Computer Name", "IP Address", "Group", "Version", "Operating System", "Last Check-in Time", "Online Status"]
-        )
+        w.writerow(EXPORT_COLUMNS)
         for j, i in enumerate(idx):
             w.writerow(
                 [

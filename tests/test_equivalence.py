@@ -427,7 +427,9 @@ def test_exact_laptops_leave_and_absent_at_start(tmp_path: Path) -> None:
 
 def failback_world(tmp: Path) -> Scenario:
     """sepm1 (tier 1) restarts for an hour at 0.125: clients move to sepm2 (tier 2). Failback after 2 h.
-    'reboot' (14.2) is offline from 15 h to 19.75 h; sepm2 gets its new certificate at 20.125 h."""
+    'reboot' (14.2) is offline from 15 h to 19.75 h; sepm2 gets its new certificate at 20.125 h. The
+    restart-timing reading of the 14.2 warning (fleet.restart_saves_unsupported) lets 'reboot' fail over
+    during sepm1's restart, which is what the failback clock needs to be tested on."""
     files = write_fleet(
         tmp, [("steady", "g", "14.3", "", "pull"), ("reboot", "g", "14.2", "", "pull")], [("reboot", 15.0, 19.75)]
     )
@@ -437,7 +439,13 @@ def failback_world(tmp: Path) -> Scenario:
         {"kind": "update-certificate", "managers": ["sepm2"]},
     ]
     sc = one_site(tmp, files, {"steps": steps}, managers=("sepm1", "sepm2"), failback=2.0)
-    return sc.with_(**{"sites.0.managers.0.restart_minutes": 60, "sites.0.managers.1.restart_minutes": 0})
+    return sc.with_(
+        **{
+            "sites.0.managers.0.restart_minutes": 60,
+            "sites.0.managers.1.restart_minutes": 0,
+            "fleet.restart_saves_unsupported": True,
+        }
+    )
 
 
 def test_reference_fails_back_after_uninterrupted_contact(tmp_path: Path) -> None:

@@ -76,7 +76,10 @@ def world(
     """Two managers on one site (restarts of 20 minutes), an https list with secure communications on, 20%
     14.2 clients; always-on machines and weekday laptops (08:00-18:00, time zone +0.3 h so that spells never
     fall on the runbook's times). Default runbook: heartbeat 15 -> 30 min, m0's certificate (its clients
-    fail over to m1 during the restart, or on the mismatch after it), heartbeat 60 min, then m1's."""
+    fail over to m1 during the restart, or on the mismatch after it), heartbeat 60 min, then m1's. The 14.2
+    clients follow the restart-timing reading of KB 187099's warning (fleet.restart_saves_unsupported): these
+    tests are about failover surges and the load they move, which that reading produces (the KB's default
+    reading orphans every 14.2 client at its manager's update; tests/test_versions.py covers it)."""
     steps = steps or [
         {"kind": "set-heartbeat", "minutes": 30, "operator_minutes": 7.5},
         {"kind": "wait", "hours": 6},
@@ -100,6 +103,7 @@ def world(
             "versions": {"14.3": 0.8, "14.2": 0.2},
             "jitter": jitter,
             "failback_hours": failback,
+            "restart_saves_unsupported": True,
             "presence": {
                 "online_checkin_delay_seconds": delay_seconds,
                 "timezones": {0.3: 1.0},
@@ -232,7 +236,8 @@ def test_offered_load_equals_counted_checkins_bin_by_bin(always_on: float) -> No
     sc = world(always_on)
     p = run_pair(sc, seed=1)
     # the same trajectories: who is orphaned when, who first learnt a new certificate when
-    np.testing.assert_array_equal(p.fast.orphaned_at, p.ref.orphaned_at)
+    # (to a nanosecond: the engines add heartbeat intervals in a different order)
+    np.testing.assert_allclose(p.fast.orphaned_at, p.ref.orphaned_at, rtol=0, atol=1e-9)
     assert p.fast.learnt_at is not None and p.ref.learnt_at is not None
     np.testing.assert_allclose(p.fast.learnt_at, p.ref.learnt_at, atol=1e-9)
     assert p.fast.assignments is not None

@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.engines.common import heartbeat_hours, initial_last_used, view_states, world_status
 from sim.engines.outcome import EngineOutput
-from sim.model.causes import DeathFacts
+from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
 from sim.model.heartbeat import EPS, first_checkin
 from sim.model.load import Assignments
@@ -52,7 +52,7 @@ class FastEngine:
         self.lu = initial_last_used(fleet, topo)
         self.state = self.vs[topo.manager_site[self.lu], fleet.group]
         self.gone = fleet.presence.gone.copy()
-        self.dead = np.zeros(n, bool)
+        self.orphaned = np.zeros(n, bool)
         self.orphaned_at = np.full(n, np.nan)
         self.detected_at = np.full(n, np.nan)
         self.new_cert_at = np.full(n, np.nan)
@@ -64,7 +64,7 @@ class FastEngine:
         self.fail_time = np.full(n, -np.inf)
         self.active = np.zeros(n, bool)
         self.deferred = np.zeros(n, bool)  # next_ci is a failback check-in, not the next heartbeat
-        self.facts = DeathFacts.empty(n)
+        self.facts = OrphanFacts.empty(n)
         self.checkins = 0
         self.now = 0.0
         self.dirty = False
@@ -99,7 +99,7 @@ class FastEngine:
         self.advance_to(horizon)
         if self.dirty:
             self._world_changed(self.now)
-        self.new_cert_at[self.dead | self.gone] = np.nan
+        self.new_cert_at[self.orphaned | self.gone] = np.nan
         return EngineOutput(
             self.orphaned_at,
             self.detected_at,
@@ -119,7 +119,7 @@ class FastEngine:
         """Per-state facts in the current world, as arrays indexed by state."""
         S = len(self.table)
         ws = self.ws
-        self.dead_tab = np.array([self.table.is_dead(s, ws) for s in range(S)], bool)
+        self.orphan_tab = np.array([self.table.is_orphaned(s, ws) for s in range(S)], bool)
         self.trusts = np.array([self.table.trusts(s, self.final_cert, self.final_retired) for s in range(S)], bool)
         self.has_new = np.array([bool((self.table.certs[s] > 0).any()) for s in range(S)], bool)
         self.hb_tab = self.table.heartbeat_array()
@@ -130,10 +130,10 @@ class FastEngine:
         self.ws = world_status(self.world)
         self.vs = view_states(self.world, self.table)
         self._tables()
-        alive = ~self.dead & ~self.gone
-        newly = np.flatnonzero(alive & self.dead_tab[self.state])
+        alive = ~self.orphaned & ~self.gone
+        newly = np.flatnonzero(alive & self.orphan_tab[self.state])
         if len(newly):
-            self._record_deaths(newly, t)
+            self._record_orphans(newly, t)
         alive[newly] = False
         idx = np.flatnonzero(alive)
         behind = self.state[idx] != self.vs[self.topo.manager_site[self.lu[idx]], self.fleet.group[idx]]
@@ -159,7 +159,7 @@ class FastEngine:
         saved_next, saved_last = self.next_ci[on].copy(), self.hb_last[on].copy()
         h_before = heartbeat_hours(self.fleet, self.hb_tab, self.state, on)
         self._checkin(on, np.full(len(on), t))
-        same = (heartbeat_hours(self.fleet, self.hb_tab, self.state, on) == h_before) & ~self.dead[on]
+        same = (heartbeat_hours(self.fleet, self.hb_tab, self.state, on) == h_before) & ~self.orphaned[on]
         self.next_ci[on[same]] = saved_next[same]
         self.hb_last[on[same]] = saved_last[same]
 
@@ -181,12 +181,12 @@ class FastEngine:
         self.deferred[low] = True  # not its next heartbeat: recompute that if the world changes first
         self.active[low] = True
 
-    def _record_deaths(self, idx: np.ndarray, t: float) -> None:
-        self.dead[idx] = True
+    def _record_orphans(self, idx: np.ndarray, t: float) -> None:
+        self.orphaned[idx] = True
         self.orphaned_at[idx] = t
         g = self.fleet.group[idx]
         rescue = self.prev_vs[self.topo.manager_site[self.lu[idx]], g]
-        self.facts.rescue_ok[idx] = ~self.dead_tab[rescue]
+        self.facts.rescue_ok[idx] = ~self.orphan_tab[rescue]
         newer = np.array([self.table.newer_available(s, self.prev_ws.cert) for s in range(len(self.table))], bool)
         self.facts.newer_available[idx] = newer[self.state[idx]]
         ps = self.pending_since[idx]
@@ -200,16 +200,24 @@ class FastEngine:
     # ------------------------------------------------------------------ who could learn something
 
     def _choices(self, keys: np.ndarray, ws: WorldStatus) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Choice per (state, last used, fatal, failback) key, as (servers, fatal flags) arrays."""
+        """Choice per (state, last used, unsupported, failback) key, as (servers, orphaning flags) arrays."""
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         M = self.topo.n_managers
         for k in np.unique(keys):
             kk = int(k)
             fb, rest = kk % 2, kk // 2
-            fatal, rest = rest % 2, rest // 2
+            unsupported, rest = rest % 2, rest // 2
             lu, s = rest % M, rest // M
-            c = choose_server(self.table, s, lu, bool(fatal), ws, top_tier_only=bool(fb))
-            out[kk] = (np.array(c.servers, np.int64), np.array(c.fatal, bool))
+            c = choose_server(
+                self.table,
+                s,
+                lu,
+                bool(unsupported),
+                ws,
+                top_tier_only=bool(fb),
+                restart_saves_unsupported=self.topo.restart_saves_unsupported,
+            )
+            out[kk] = (np.array(c.servers, np.int64), np.array(c.orphaning, bool))
         return out
 
     def _key(self, idx: np.ndarray, failback: np.ndarray | None = None) -> np.ndarray:
@@ -218,7 +226,7 @@ class FastEngine:
         fb = np.zeros(len(idx), np.int64) if failback is None else failback.astype(np.int64)
         if not self.fleet.use_last_server:
             fb = np.ones(len(idx), np.int64)  # every check-in walks from the top tier
-        return ((self.state[idx] * M + lu) * 2 + self.fleet.fatal[idx]) * 2 + fb
+        return ((self.state[idx] * M + lu) * 2 + self.fleet.unsupported[idx]) * 2 + fb
 
     def _settled(self, idx: np.ndarray) -> np.ndarray:
         """True where every server the next check-in could reach accepts the client and would teach it
@@ -227,10 +235,10 @@ class FastEngine:
         choices = self._choices(keys, self.ws)
         out = np.zeros(len(idx), bool)
         g = self.fleet.group[idx]
-        for k, (servers, fatal) in choices.items():
+        for k, (servers, orphaning) in choices.items():
             sel = np.flatnonzero(keys == k)
-            if len(servers) == 0 or fatal.any():
-                continue  # fails (retry at the next change) or may die: play it
+            if len(servers) == 0 or orphaning.any():
+                continue  # fails (retry at the next change) or may be orphaned: play it
             ok = np.ones(len(sel), bool)
             for m in servers:
                 ok &= self.vs[self.topo.manager_site[m], g[sel]] == self.state[idx[sel]]
@@ -278,29 +286,29 @@ class FastEngine:
         keys = self._key(idx, fb)
         choices = self._choices(keys, self.ws)
         server = np.full(len(idx), -1, np.int64)
-        fatal = np.zeros(len(idx), bool)
-        for k, (servers, fat) in choices.items():
+        orphaning = np.zeros(len(idx), bool)
+        for k, (servers, orph) in choices.items():
             sel = np.flatnonzero(keys == k)
             if len(servers) == 0:
                 continue
             u = self.streams.uniform(idx[sel])
             pick = np.minimum((u * len(servers)).astype(np.int64), len(servers) - 1)
             server[sel] = servers[pick]
-            fatal[sel] = fat[pick]
+            orphaning[sel] = orph[pick]
         timed_out = self._overload(idx, when, server)
         server[timed_out] = -1
-        fatal[timed_out] = False
-        # a fatal mismatch: orphaned there and then
-        dead = idx[fatal]
-        if len(dead):
-            self.dead[dead] = True
-            self.active[dead] = False
-            self.orphaned_at[dead] = when[fatal]
-            self.detected_at[dead] = when[fatal]
-            self.facts.fatal_hit[dead] = True
+        orphaning[timed_out] = False
+        # an unsupported version met a mismatch: orphaned there and then
+        hit = idx[orphaning]
+        if len(hit):
+            self.orphaned[hit] = True
+            self.active[hit] = False
+            self.orphaned_at[hit] = when[orphaning]
+            self.detected_at[hit] = when[orphaning]
+            self.facts.unsupported_hit[hit] = True
         failed = idx[server < 0]
         self.fail_time[failed] = when[server < 0]
-        ok = (server >= 0) & ~fatal
+        ok = (server >= 0) & ~orphaning
         good, gw, gs = idx[ok], when[ok], server[ok]
         switched = gs != self.lu[good]
         self.switch_time[good[switched]] = gw[switched]
@@ -321,8 +329,8 @@ class FastEngine:
         self.learnt_at[good[first]] = gw[first]
         self.new_cert_at[good[lost]] = np.nan
         # next heartbeat, and whether it can still teach anything before the world changes
-        live = idx[~fatal]
-        lw = when[~fatal]
+        live = idx[~orphaning]
+        lw = when[~orphaning]
         self.deferred[idx] = False
         self.hb_last[live] = lw
         self.next_ci[live] = self._first_checkin(live, lw + EPS)
@@ -348,6 +356,7 @@ class FastEngine:
         if self.fail_prob is None:
             return out
         sel = np.flatnonzero(server >= 0)
+        sel = sel[~self.ws.unreachable[server[sel]]]  # a restarting manager met by an unsupported version
         if len(sel) == 0:
             return out
         b = np.minimum((when[sel] / self.bin_hours).astype(np.int64), self.fail_prob.shape[1] - 1)

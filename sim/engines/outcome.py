@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.model.causes import DeathFacts
+from sim.model.causes import OrphanFacts
 from sim.model.load import Assignments
 
 
@@ -17,7 +17,7 @@ class EngineOutput:
     new_cert_at: np.ndarray  # since when it holds the final certificates, NaN if not at the horizon
     last_server: np.ndarray  # manager index it last used
     checkins: int  # check-ins the engine evaluated (a cost measure)
-    facts: DeathFacts
+    facts: OrphanFacts
     assignments: Assignments | None = None
     timeouts: int = 0  # check-ins the engine played that timed out on an overloaded manager
     learnt_at: np.ndarray | None = None  # first time each client held any new certificate

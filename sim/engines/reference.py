@@ -26,7 +26,7 @@ client uses" (its log of assignments starts a new segment at the check-in that s
 
 - the manager it learns from (on a switch, the new one: the switching check-in is the first on it);
 - the manager that timed it out (overload, below);
-- the manager whose certificate killed it (a 14.2 client's fatal mismatch);
+- the manager whose certificate orphaned it (an unsupported version's mismatch);
 - its last-used manager when no manager answers (all down or retired) or every one refuses it;
 - an orphan keeps checking in on its heartbeat cycle (it never learns a new heartbeat) and counts at its
   last-used manager: the model counts orphans' load there (they keep trying it), gone clients never.
@@ -59,7 +59,7 @@ from simpy.exceptions import Interrupt
 
 from sim.engines.common import initial_last_used
 from sim.engines.outcome import EngineOutput
-from sim.model.causes import DeathFacts
+from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
 from sim.model.heartbeat import forward_recurrence
 from sim.model.topology import Topology
@@ -110,8 +110,8 @@ class ClientState:
     """One client's memory. Plain attributes, read and written only by the engine."""
 
     __slots__ = (
-        "c", "group", "fatal", "push", "override", "cache", "trusting", "lu", "switch_time", "fail_time",
-        "pending_since", "dead", "proc", "t_next", "coming_online", "spell_start", "spell_end", "anchor", "k",
+        "c", "group", "unsupported", "push", "override", "cache", "trusting", "lu", "switch_time", "fail_time",
+        "pending_since", "orphaned", "proc", "t_next", "coming_online", "spell_start", "spell_end", "anchor", "k",
         "h_anchor", "seed", "gen", "ubuf", "ui", "timeout_seed", "timeout_gen",
     )  # fmt: skip
 
@@ -119,7 +119,7 @@ class ClientState:
         self,
         c: int,
         group: int,
-        fatal: bool,
+        unsupported: bool,
         push: bool,
         override: float,
         cache: Cache,
@@ -127,7 +127,7 @@ class ClientState:
         seed: int,
         timeout_seed: int,
     ):
-        self.c, self.group, self.fatal, self.push = c, group, fatal, push
+        self.c, self.group, self.unsupported, self.push = c, group, unsupported, push
         self.override: float | None = None if math.isnan(override) else override
         self.cache = cache
         self.trusting = False
@@ -135,7 +135,7 @@ class ClientState:
         self.switch_time = -math.inf
         self.fail_time = -math.inf
         self.pending_since = math.nan
-        self.dead = False
+        self.orphaned = False
         self.proc: simpy.Process | None = None
         self.t_next = math.inf  # the next heartbeat, or the check-in on coming online
         self.coming_online = False  # t_next is the check-in on coming online (kept even if the spell ended)
@@ -197,6 +197,7 @@ class ReferenceEngine:
         self.final_retired = [bool(x) for x in world.final_retired]
         self.jitter = float(fleet.jitter)
         self.use_last = bool(fleet.use_last_server)
+        self.restart_saves = bool(topo.restart_saves_unsupported)
         self.failback = float(fleet.failback_hours)
         self._lists: dict[int, ListInfo] = {}
         n = fleet.n
@@ -204,7 +205,7 @@ class ReferenceEngine:
         self.detected_at = np.full(n, np.nan)
         self.new_cert_at = np.full(n, np.nan)
         self.learnt_at = np.full(n, np.nan)  # first time it held any certificate generation > 0
-        self.facts = DeathFacts.empty(n)
+        self.facts = OrphanFacts.empty(n)
         self.checkins = 0
         self.snap = self._snapshot()
         self.before = self.snap
@@ -217,8 +218,8 @@ class ReferenceEngine:
             lu, g = int(lu0[c]), int(fleet.group[c])
             view = self.snap.views[self.site[lu]][g]
             override = float(fleet.heartbeat_override[c])
-            fatal, push = bool(fleet.fatal[c]), bool(fleet.push[c])
-            cl = ClientState(c, g, fatal, push, override, view, lu, seeds[c][0], seeds[c][1])
+            unsupported, push = bool(fleet.unsupported[c]), bool(fleet.push[c])
+            cl = ClientState(c, g, unsupported, push, override, view, lu, seeds[c][0], seeds[c][1])
             cl.trusting = self.snap.trusts[self.site[lu]][g]
             if cl.trusting and not gone[c]:
                 self.new_cert_at[c] = 0.0
@@ -278,7 +279,7 @@ class ReferenceEngine:
         """Holds the final certificate of every manager on its list that the runbook does not retire."""
         return all(gen == self.final_cert[m] for m, gen in cache.certs.items() if not self.final_retired[m])
 
-    def _is_dead(self, cache: Cache, snap: Snapshot) -> bool:
+    def _is_orphaned(self, cache: Cache, snap: Snapshot) -> bool:
         """Orphan rule: every entry is retired or has a closed gate (cached certificate differs from the real
         one, and the entry is https or secure communications are on). A manager merely down still counts."""
         info = self._list(cache.msl)
@@ -308,29 +309,41 @@ class ReferenceEngine:
 
     def _checkin(self, cl: ClientState, t: float, spell_start: float) -> None:
         """Walk the cached list: last-used server first (unless a failback is due), then each tier in a random
-        order, skipping a server already tried. Success teaches the server's site view; a mismatch is fatal
-        to a client that does not fail over on it; no answer at all is a failed connect."""
+        order, skipping a server already tried. Success teaches the server's site view; a mismatch orphans an
+        unsupported version (it does not fail over on it); no answer at all is a failed connect.
+
+        Under the KB's reading of the 14.2 warning (``restart_saves_unsupported`` false), a manager restarting
+        for a certificate an unsupported version does not hold is that mismatch, not silence."""
         self.checkins += 1
         snap = self._current()
         cache = cl.cache
         info = self._list(cache.msl)
-        real, unreachable = snap.real, snap.unreachable
+        real, unreachable, retired = snap.real, snap.unreachable, snap.retired
+        strict = cl.unsupported and not self.restart_saves
+
+        def closed(m: int) -> bool:
+            return cache.certs[m] != real[m] and (info.https[m] or cache.secure)
+
         first = -1
         lu = cl.lu
         if self.use_last and lu in info.https:
             due = lu not in info.top and t - max(cl.switch_time, cl.fail_time, spell_start) >= self.failback
             if not due:
                 first = lu
+        if first >= 0 and strict and unreachable[first] and not retired[first] and closed(first):
+            self._tally(first, t)
+            self._orphan_unsupported(cl, t)
+            return
         if first >= 0 and not unreachable[first]:
             if self._timed_out(cl, first, t):
                 return
-            if cache.certs[first] == real[first] or not (info.https[first] or cache.secure):
+            if not closed(first):
                 self._tally(first, t)
                 self._learn(cl, first, t, snap)
                 return
-            if cl.fatal:
+            if cl.unsupported:
                 self._tally(first, t)
-                self._die_fatal(cl, t)
+                self._orphan_unsupported(cl, t)
                 return
         for tier in info.tiers:
             rest = [m for m in tier if m != first]
@@ -338,16 +351,20 @@ class ReferenceEngine:
                 n = len(rest)
                 m = rest.pop(0 if n == 1 else min(int(self._u(cl) * n), n - 1))  # a uniform permutation, lazily
                 if unreachable[m]:
+                    if strict and not retired[m] and closed(m):
+                        self._tally(m, t)
+                        self._orphan_unsupported(cl, t)
+                        return
                     continue
                 if self._timed_out(cl, m, t):
                     return
-                if cache.certs[m] == real[m] or not (info.https[m] or cache.secure):
+                if not closed(m):
                     self._tally(m, t)
                     self._learn(cl, m, t, snap)
                     return
-                if cl.fatal:
+                if cl.unsupported:
                     self._tally(m, t)
-                    self._die_fatal(cl, t)
+                    self._orphan_unsupported(cl, t)
                     return
         self._tally(cl.lu, t)  # nobody answered, or every one refused: it keeps trying its manager
         cl.fail_time = t
@@ -392,11 +409,11 @@ class ReferenceEngine:
             cl.trusting = trusting
             cl.cache = view
 
-    def _die_fatal(self, cl: ClientState, t: float) -> None:
-        cl.dead = True
+    def _orphan_unsupported(self, cl: ClientState, t: float) -> None:
+        cl.orphaned = True
         self.orphaned_at[cl.c] = t
         self.detected_at[cl.c] = t
-        self.facts.fatal_hit[cl.c] = True
+        self.facts.unsupported_hit[cl.c] = True
 
     # ------------------------------------------------------------------ time: one client's process
 
@@ -465,7 +482,7 @@ class ReferenceEngine:
                 h = self._hours(cl)
                 assert isinstance(push.cause, float)
                 self._checkin(cl, now, push.cause)
-                if cl.dead and not self.counting:
+                if cl.orphaned and not self.counting:
                     return
                 if self._hours(cl) != h:
                     cl.spell_start, cl.spell_end = self._spell(cl.c, now)
@@ -474,7 +491,7 @@ class ReferenceEngine:
             ev = None
             w = env.now
             was_online = cl.coming_online
-            if cl.dead:
+            if cl.orphaned:
                 if math.isnan(self.detected_at[cl.c]):  # orphaned at a change: first seen failing now
                     self.detected_at[cl.c] = w
                 if not self.counting:
@@ -484,7 +501,7 @@ class ReferenceEngine:
                 continue
             h = self._hours(cl)
             self._checkin(cl, w, cl.spell_start)
-            if cl.dead and not self.counting:
+            if cl.orphaned and not self.counting:
                 return
             self._advance(cl, w, was_online or self._hours(cl) != h)
 
@@ -508,10 +525,10 @@ class ReferenceEngine:
         before = self.before
         survivors: list[ClientState] = []
         for cl in self.alive:
-            if cl.dead:
+            if cl.orphaned:
                 continue
-            if self._is_dead(cl.cache, new):
-                self._record_death(cl, t, before, new)
+            if self._is_orphaned(cl.cache, new):
+                self._record_orphan(cl, t, before, new)
             else:
                 survivors.append(cl)
         self.alive = survivors
@@ -529,11 +546,11 @@ class ReferenceEngine:
                     assert cl.proc is not None
                     cl.proc.interrupt(start)
 
-    def _record_death(self, cl: ClientState, t: float, before: Snapshot, new: Snapshot) -> None:
+    def _record_orphan(self, cl: ClientState, t: float, before: Snapshot, new: Snapshot) -> None:
         c = cl.c
-        cl.dead = True
+        cl.orphaned = True
         self.orphaned_at[c] = t
-        self.facts.rescue_ok[c] = not self._is_dead(before.views[self.site[cl.lu]][cl.group], new)
+        self.facts.rescue_ok[c] = not self._is_orphaned(before.views[self.site[cl.lu]][cl.group], new)
         self.facts.newer_available[c] = any(before.real[m] > gen for m, gen in cl.cache.certs.items())
         ps = cl.pending_since
         if math.isnan(ps):
@@ -545,8 +562,8 @@ class ReferenceEngine:
 
     def finish(self) -> EngineOutput:
         gone = self.fleet.presence.gone
-        dead = np.array([cl.dead for cl in self.clients], bool)
-        self.new_cert_at[dead | gone] = np.nan
+        orphaned = np.array([cl.orphaned for cl in self.clients], bool)
+        self.new_cert_at[orphaned | gone] = np.nan
         last = np.array([cl.lu for cl in self.clients], np.int64)
         counted = None
         if self._count is not None:

@@ -162,7 +162,7 @@ def build_result(
         in_group = fleet.group == g
         for t0, t1 in spans:
             missed |= in_group & (out.orphaned_at >= t0) & (out.orphaned_at < t1)
-    cause = classify(f.fatal_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available)
+    cause = classify(f.unsupported_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available)
     outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", "ok"))
     clients = pd.DataFrame(
         {

@@ -1,4 +1,4 @@
-"""Why a client was orphaned: one rule, shared by both engines, from facts each engine records at death.
+"""Why a client was orphaned: one rule, shared by both engines, from facts each engine records when it orphans a client.
 
 The order matters: the most specific, most actionable cause wins (docs/model.md, "Causes").
 """
@@ -35,7 +35,7 @@ CAUSE_MEANINGS: dict[str, str] = {
 
 
 def classify(
-    fatal_hit: np.ndarray,
+    unsupported_hit: np.ndarray,
     missed_group: np.ndarray,
     rescue_ok: np.ndarray,
     online_in_window: np.ndarray,
@@ -43,33 +43,33 @@ def classify(
 ) -> np.ndarray:
     """Cause per orphan.
 
-    - fatal_hit: a client version that does not fail over met a certificate mismatch.
+    - unsupported_hit: an unsupported version (it cannot use the multi-server method) met a certificate mismatch.
     - missed_group: its group has inheritance off and an all-groups step did not reach it.
-    - rescue_ok: had it learnt what its site knew just before the fatal change, it would have survived;
+    - rescue_ok: had it learnt what its site knew just before the change that orphaned it, it would have survived;
       if not, the procedure itself left it nothing to fail over to.
     - online_in_window: it was online at some moment between the first change it had not learnt and its
-      death, yet did not learn it (its heartbeat did not come round in time, or its managers were down).
+      orphaning, yet did not learn it (its heartbeat did not come round in time, or its managers were down).
     - newer_available: a manager on its list already had a new certificate it could have learnt by failing
       over, and it came back after the last old-certificate manager was gone.
     """
-    out = np.full(len(fatal_hit), "offline-through-window", dtype=object)
+    out = np.full(len(unsupported_hit), "offline-through-window", dtype=object)
     out[newer_available] = "retired-before-return"
     out[online_in_window] = "wait-too-short"
     out[~rescue_ok] = "no-failover-target"
     out[missed_group] = "missed-group"
-    out[fatal_hit] = "unsupported-version"
+    out[unsupported_hit] = "unsupported-version"
     return out
 
 
 @dataclass
-class DeathFacts:
-    """Facts recorded at each client's death, from which ``sim.causes.classify`` names the cause."""
+class OrphanFacts:
+    """Facts recorded when each client was orphaned, from which ``sim.causes.classify`` names the cause."""
 
-    fatal_hit: np.ndarray
+    unsupported_hit: np.ndarray
     rescue_ok: np.ndarray
     online_in_window: np.ndarray
     newer_available: np.ndarray
 
     @classmethod
-    def empty(cls, n: int) -> DeathFacts:
+    def empty(cls, n: int) -> OrphanFacts:
         return cls(np.zeros(n, bool), np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool))

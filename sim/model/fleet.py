@@ -16,6 +16,7 @@ from sim.errors import InputError
 from sim.model.presence import Presence, generate_presence
 from sim.model.streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from sim.model.topology import Topology
+from sim.model.versions import warn_unmatched
 from sim.scenario.document import Scenario
 from sim.scenario.fields import AwayAtStartSpec, FleetFiles, LeaveSpec, PresenceSpec
 
@@ -26,7 +27,7 @@ class Fleet:
     group: np.ndarray  # int32 group index
     version: np.ndarray  # int index into version_names
     version_names: list[str]
-    fatal: np.ndarray  # bool: a certificate mismatch is fatal (does not fail over on it)
+    unsupported: np.ndarray  # bool: its version cannot use the multi-server method (no failover on a mismatch)
     heartbeat_override: np.ndarray  # hours, NaN: the group's policy
     push: np.ndarray  # bool
     jitter: float
@@ -88,6 +89,7 @@ def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: in
         push,
         presence,
         rng,
+        version_source=(sc.source, "fleet.versions"),
     )
 
 
@@ -103,6 +105,7 @@ def _assemble(
     presence: Presence,
     rng: np.random.Generator,
     keys: np.ndarray | None = None,
+    version_source: tuple[str, str] = ("scenario", "fleet.versions"),
 ) -> Fleet:
     """Per-client uniforms come from the client's key, so a fleet read from files gives every client the
     same draws whatever its row."""
@@ -111,13 +114,15 @@ def _assemble(
     keys = keys_from_index(n) if keys is None else keys
     salt = rng.integers(0, 2**63, size=3, dtype=np.uint64)
     phase_u, choice_u, delay_u = (to_unit(splitmix64(keys ^ s)) for s in salt)
-    fatal_v = np.array([topo.is_fatal(v) for v in vnames], bool)
+    unsupported_v = topo.versions.unsupported(vnames)
+    counts = np.bincount(version, minlength=len(vnames)) if n else np.zeros(len(vnames), np.int64)
+    warn_unmatched(topo.versions, {v: int(k) for v, k in zip(vnames, counts, strict=True)}, *version_source)
     return Fleet(
         client_id=ids,
         group=groups.astype(np.int32),
         version=version.astype(np.int16),
         version_names=vnames,
-        fatal=fatal_v[version] if n else np.zeros(0, bool),
+        unsupported=unsupported_v[version] if n else np.zeros(0, bool),
         heartbeat_override=hb_override,
         push=push,
         jitter=fs.jitter,
@@ -284,7 +289,20 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
         presence.offset = presence.offset - presence.tz + tz
         presence.tz = tz
     ids = df["client_id"].to_numpy()
-    return _assemble(sc, topo, ids, groups, version, vnames, hb, push, presence, rng, keys=keys_from_ids(ids))
+    return _assemble(
+        sc,
+        topo,
+        ids,
+        groups,
+        version,
+        vnames,
+        hb,
+        push,
+        presence,
+        rng,
+        keys=keys_from_ids(ids),
+        version_source=(str(cpath), "version"),
+    )
 
 
 def _no_background(spec: PresenceSpec) -> PresenceSpec:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.model.versions import VersionTable
 from sim.scenario.document import Scenario
 
 HTTP_DEFAULT_PORT = 8014
@@ -42,8 +43,8 @@ class Topology:
     group_inherit: np.ndarray  # bool per group
     msl_names: list[str]
     msl_defs: list[tuple[str, int, tuple[tuple[int, ...], ...]]]  # (protocol, port, tiers) per base list
-    version_names: list[str] = field(default_factory=list)
-    version_fatal: dict[str, bool] = field(default_factory=dict)
+    versions: VersionTable = field(default_factory=lambda: VersionTable({}))
+    restart_saves_unsupported: bool = False
     variants: list[MslVariant] = field(default_factory=list)
     _variant_index: dict[tuple[int, str | None, int], int] = field(default_factory=dict)
     init_msl: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
@@ -117,9 +118,6 @@ class Topology:
     def manager_index(self, name: str) -> int:
         return self.manager_names.index(name)
 
-    def is_fatal(self, version: str) -> bool:
-        return self.version_fatal.get(version, False)
-
 
 def compile_topology(sc: Scenario) -> Topology:
     managers = sc.managers
@@ -149,7 +147,8 @@ def compile_topology(sc: Scenario) -> Topology:
         group_inherit=inherit,
         msl_names=[m.name for m in sc.msls],
         msl_defs=msl_defs,
-        version_fatal={v: not spec.fails_over_on_cert_mismatch for v, spec in sc.versions.items()},
+        versions=VersionTable(sc.versions),
+        restart_saves_unsupported=sc.fleet.restart_saves_unsupported,
     )
     mslidx = {n: i for i, n in enumerate(topo.msl_names)}
     # initial effective settings: top-down, inheriting groups take the parent's, others their own

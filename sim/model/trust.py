@@ -62,21 +62,26 @@ class StateTable:
 
     # ---- the gates
 
-    def entry_status(self, s: int, world: WorldStatus) -> list[list[tuple[int, int]]]:
+    def entry_status(
+        self, s: int, world: WorldStatus, restarting_mismatch: bool = False
+    ) -> list[list[tuple[int, int]]]:
         """Per tier, (manager, status) for every entry of the state's list.
 
         Transport gate: an https entry needs the cached certificate to match the manager's.
         Signature gate: with secure communications on, so does every entry (KB 187099 step 7: "even if you
-        normally do not use HTTPS"). A manager that is down or retired does not answer.
+        normally do not use HTTPS"). A manager that is down or retired does not answer; with
+        ``restarting_mismatch`` (an unsupported version under the KB's reading) a manager restarting for a
+        certificate the client does not hold counts as that mismatch, not as silence.
         """
         out: list[list[tuple[int, int]]] = []
         certs = self.certs[s]
         for tier in self.topo.variants[self.msl[s]].tiers:
             row = []
             for m, https in tier:
-                if world.unreachable[m]:
+                closed = certs[m] != world.cert[m] and (https or self.secure[s])
+                if world.retired[m] or (world.unreachable[m] and not (restarting_mismatch and closed)):
                     st = UNREACHABLE
-                elif certs[m] != world.cert[m] and (https or self.secure[s]):
+                elif closed:
                     st = MISMATCH
                 else:
                     st = VIABLE
@@ -84,7 +89,7 @@ class StateTable:
             out.append(row)
         return out
 
-    def is_dead(self, s: int, world: WorldStatus) -> bool:
+    def is_orphaned(self, s: int, world: WorldStatus) -> bool:
         """Orphan rule: no manager on the list can ever accept this cache again without repair by hand.
 
         Certificates only move forward and a retired manager never returns, so a closed gate on every entry
@@ -116,35 +121,45 @@ class StateTable:
 
 @dataclass(frozen=True)
 class Choice:
-    """Where a check-in ends, as a distribution: a uniform pick among ``servers``; ``fatal[i]`` marks a pick
-    that meets a certificate mismatch on a client that does not fail over on it. No servers: it fails."""
+    """Where a check-in ends, as a distribution: a uniform pick among ``servers``; ``orphaning[i]`` marks a
+    pick that meets a certificate mismatch on an unsupported version, which orphans it. No servers: it fails."""
 
     servers: tuple[int, ...]
-    fatal: tuple[bool, ...]
+    orphaning: tuple[bool, ...]
 
 
 def choose_server(
-    table: StateTable, s: int, last_used: int, fatal_client: bool, world: WorldStatus, top_tier_only: bool = False
+    table: StateTable,
+    s: int,
+    last_used: int,
+    unsupported: bool,
+    world: WorldStatus,
+    top_tier_only: bool = False,
+    restart_saves_unsupported: bool = False,
 ) -> Choice:
     """The analytic form of fact 13 and 14: the last server that worked first (if it is on the list), then the
     tiers in order, random within a tier. In a uniformly random order of a tier the first of any subset is
     uniform over that subset, so the walk reduces to a uniform pick among the first tier that has a server
-    that answers. ``last_used = -1`` (or ``top_tier_only``, a failback) starts from the top tier."""
-    tiers = table.entry_status(s, world)
+    that answers. ``last_used = -1`` (or ``top_tier_only``, a failback) starts from the top tier.
+
+    An ``unsupported`` version (it cannot use the multi-server method) stops at the first mismatch instead of
+    failing over; unless ``restart_saves_unsupported``, a manager restarting for a new certificate is that
+    mismatch (KB 187099's reading, docs/model.md "Client versions")."""
+    tiers = table.entry_status(s, world, restarting_mismatch=unsupported and not restart_saves_unsupported)
     if last_used >= 0 and not top_tier_only:
         for tier in tiers:
             for m, st in tier:
                 if m == last_used:
                     if st == VIABLE:
                         return Choice((m,), (False,))
-                    if st == MISMATCH and fatal_client:
+                    if st == MISMATCH and unsupported:
                         return Choice((m,), (True,))
     for tier in tiers:
         picks = [
             (m, st == MISMATCH)
             for m, st in tier
             if m != last_used or top_tier_only
-            if st == VIABLE or (st == MISMATCH and fatal_client)
+            if st == VIABLE or (st == MISMATCH and unsupported)
         ]
         if picks:
             return Choice(tuple(m for m, _ in picks), tuple(f for _, f in picks))

@@ -31,6 +31,7 @@ from sim.scenario.fields import (
     SiteSpec,
     Strict,
     VersionSpec,
+    version_key,
 )
 from sim.scenario.runbook import (
     TAGS,
@@ -64,8 +65,9 @@ class Scenario(Strict):
     groups: list[GroupSpec] = Field(min_length=1)
     versions: dict[str, VersionSpec] = Field(
         default_factory=lambda: dict(DEFAULT_VERSIONS),
-        description="Capabilities by client version, merged over the defaults (14.2 and 14.2.1 do not fail over "
-        "on a certificate mismatch); unlisted versions fail over normally.",
+        description="Version rules: a console version string or pattern (* matches any text) -> its release and "
+        "capabilities, merged over the defaults (14.2 and 14.2.1 and their builds do not fail over on a certificate "
+        "mismatch, KB 187099); a version no rule matches is a warning and fails over.",
     )
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     runbook: Runbook
@@ -75,8 +77,10 @@ class Scenario(Strict):
     @field_validator("versions", mode="after")
     @classmethod
     def _keep_default_versions(cls, v: dict[str, VersionSpec]) -> dict[str, VersionSpec]:
-        """Listing one version does not forget what the KB says of 14.2 and 14.2.1."""
-        return {**DEFAULT_VERSIONS, **v}
+        """Listing one version does not forget what the KB says of 14.2 and 14.2.1: a rule given here replaces
+        the default rule with the same key (compared as ``version_key`` does), the other defaults stay."""
+        given = {version_key(k) for k in v}
+        return {**{k: d for k, d in DEFAULT_VERSIONS.items() if version_key(k) not in given}, **v}
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:

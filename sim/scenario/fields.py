@@ -84,15 +84,58 @@ class GroupSpec(Strict):
 
 
 class VersionSpec(Strict):
+    """What a client version can do, for every console version string a rule (a key of ``versions``) matches."""
+
+    release: str | None = Field(
+        None, description="The release the rule names, as consoles and the KB call it (14.2, 14.2 RU1 ...)."
+    )
     fails_over_on_cert_mismatch: bool = Field(
         True,
-        description="False: a certificate mismatch is fatal, the client does not try another manager (fact 6, A).",
+        description="False: the version cannot use the multi-server procedure (KB 187099: 14.2/14.2.1): a "
+        "certificate mismatch at its manager orphans it instead of sending it to another manager (fact 6).",
     )
 
 
-DEFAULT_VERSIONS = {
-    "14.2": VersionSpec(fails_over_on_cert_mismatch=False),
-    "14.2.1": VersionSpec(fails_over_on_cert_mismatch=False),
+def version_key(text: str) -> str:
+    """A version string or rule as compared: case and runs of spaces do not matter (``14.2 ru1`` = ``14.2 RU1``)."""
+    return " ".join(str(text).split()).casefold()
+
+
+def _unsupported(release: str) -> VersionSpec:
+    return VersionSpec(release=release, fails_over_on_cert_mismatch=False)
+
+
+def _supported(release: str) -> VersionSpec:
+    return VersionSpec(release=release, fails_over_on_cert_mismatch=True)
+
+
+# The version rules (docs/model.md, "Client versions"): release names as the KB and consoles write them, and
+# the four-field builds consoles export (fact 26). KB 187099 names 14.2 and 14.2.1 (= 14.2 RU1) as the
+# versions that cannot use the multi-server method; which builds those are is our reading (A): the builds of
+# 14.2, 14.2 MP1, 14.2 RU1 and 14.2 RU1 MP1. A `*` matches any text; an exact key wins over a pattern, a longer
+# pattern over a shorter one. A version no rule matches is a warning, then treated as failing over.
+DEFAULT_VERSIONS: dict[str, VersionSpec] = {
+    "14.2": _unsupported("14.2"),
+    "14.2.0": _unsupported("14.2"),
+    "14.2 MP1": _unsupported("14.2 MP1"),
+    "14.2.758.*": _unsupported("14.2"),
+    "14.2.1015.*": _unsupported("14.2 MP1"),
+    "14.2.1": _unsupported("14.2 RU1"),
+    "14.2 RU1": _unsupported("14.2 RU1"),
+    "14.2 RU1 MP1": _unsupported("14.2 RU1 MP1"),
+    "14.2.1.*": _unsupported("14.2 RU1"),
+    "14.2.3335.*": _unsupported("14.2 RU1"),
+    "14.2.3357.*": _unsupported("14.2 RU1 MP1"),
+    "14.2 RU2": _supported("14.2 RU2"),
+    "14.2 RU2 MP1": _supported("14.2 RU2 MP1"),
+    "14.2.2": _supported("14.2 RU2"),
+    "14.2.5323.*": _supported("14.2 RU2"),
+    "14.2.5569.*": _supported("14.2 RU2 MP1"),
+    "14.3*": _supported("14.3"),
+    "14.1*": _supported("14.1"),
+    "14.0*": _supported("14.0"),
+    "14": _supported("14.0"),
+    "12.1*": _supported("12.1"),
 }
 
 
@@ -238,6 +281,12 @@ class FleetSpec(Strict):
         0.0, ge=0, lt=1, description="Heartbeat interval is U(h(1-j), h(1+j)); none documented (fact 10, A)."
     )
     use_last_server: bool = Field(True, description="Return to the last server that worked (fact 14).")
+    restart_saves_unsupported: bool = Field(
+        False,
+        description="How a version that cannot use the multi-server method meets its manager restarting for a "
+        "new certificate: false (KB 187099, 'cannot use this method'): lost whatever the restart timing; true "
+        "(A, the restart-timing reading): a restarting manager does not answer, so the client fails over.",
+    )
     failback_hours: float | None = Field(
         24.0, ge=0, description="Fail back to the top tier after this long in contact (fact 14); null: never."
     )

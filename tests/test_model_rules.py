@@ -249,3 +249,26 @@ def test_gone_clients_are_reported_apart(tmp_path: Path) -> None:
     assert outcome(r, "x")["outcome"] == "gone"
     assert outcome(r, "x")["cause"] == ""
     assert r.gone == 1 and r.orphaned == 1
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_heartbeat_phase_after_an_absence_that_ended_before_the_start(tmp_path: Path, engine: str) -> None:
+    """Facts 8 and 9: a client checks in when it comes online, then every heartbeat. 'back' returned at -5 h with
+    a 24-hour heartbeat, so it checked in at -5 h and next at 19 h: with secure communications off from 0 h
+    (kb-single-server, 3 heartbeats = 72 h wait) it first hears of the relaxation at 19 h (before, it got a
+    random phase, as if it had been online since ever). An always-on client
+    with no absence has no known first check-in: its first one after 0 is somewhere in its first cycle."""
+    sc = tiny_world(
+        tmp_path,
+        [("back", "g", "14.3"), ("ever", "g", "14.3")],
+        [("back", -100.0, -5.0)],
+        runbook=SINGLE,
+        heartbeat_minutes=24 * 60,
+        horizon_days=10,
+    )
+    r = sim.simulate(sc, seed=1, engine=engine)
+    assert outcome(r, "back")["first_contact_hours"] == pytest.approx(19.0)
+    # the engine's own heartbeats keep that phase: the certificate (72 h) reaches it at 19 + 3 x 24 = 91 h
+    assert outcome(r, "back")["new_cert_at_hours"] == pytest.approx(91.0)
+    assert 0.0 <= outcome(r, "ever")["first_contact_hours"] < 24.0
+    assert r.orphaned == 0

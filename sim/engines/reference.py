@@ -62,6 +62,7 @@ from sim.engines.outcome import EngineOutput
 from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
 from sim.model.heartbeat import forward_recurrence
+from sim.model.presence import FAR
 from sim.model.topology import Topology
 from sim.model.world import World
 
@@ -425,20 +426,37 @@ class ReferenceEngine:
         return float(self.fleet.online_delay(np.array([c]), np.array([s]))[0])
 
     def _start(self, cl: ClientState) -> None:
-        """The first check-in: on coming online, or, online since before the start, at a random point of the
-        heartbeat cycle (forward recurrence)."""
+        """The first check-in at or after 0: on coming online; for a client that came online before the start
+        (a working window that opened earlier, an absence that ended), its heartbeats since then, stepped one by
+        one; only a client online since ever is at a random point of its cycle (forward recurrence)."""
         s, e = self._spell(cl.c, 0.0)
         cl.spell_start, cl.spell_end = s, e
         if not math.isfinite(s):
             cl.t_next = math.inf
             return
-        if s < 0:
+        if s <= -FAR / 2:
             h = self._hours(cl)
             u = np.array([self.fleet.phase_u[cl.c]])
             cl.t_next = float(forward_recurrence(u, np.array([h]), self.jitter)[0])
             cl.anchor, cl.k, cl.h_anchor = cl.t_next, 0, h
             cl.coming_online = False
             self._fit(cl)
+        elif s < 0:
+            cl.t_next = s + self._delay(cl.c, s)
+            cl.coming_online = True
+            if cl.t_next < 0:  # its check-ins before the start taught nothing: step to the first at or after 0
+                h = self._hours(cl)
+                if self.jitter > 0:
+                    w = cl.t_next
+                    while w < 0:
+                        w += h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
+                    cl.t_next = w
+                else:
+                    cl.anchor, cl.h_anchor = cl.t_next, h
+                    cl.k = max(1, math.ceil(-cl.t_next / h - 1e-12))
+                    cl.t_next = cl.anchor + cl.k * h
+                cl.coming_online = False
+                self._fit(cl)
         else:
             cl.t_next = s + self._delay(cl.c, s)
             cl.coming_online = True

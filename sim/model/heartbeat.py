@@ -2,11 +2,13 @@
 
 Rules (docs/model.md, "Heartbeat"): on coming online a client checks in at once (after a short delay,
 fact 9), then every heartbeat interval while online; an interval is U(h(1-j), h(1+j)) (jitter j, fact 10).
-A client online since before the start is at a uniformly random point of its cycle (its forward-recurrence
-time). Jitter needs memory of phase: we keep each client's last known check-in and step through jittered
-intervals when the target is near (fewer than ``STEP_LIMIT`` intervals); farther away the next check-in is
-drawn from the forward-recurrence (equilibrium) distribution, which a renewal process reaches after a few
-intervals (measured error in ../shared/docs/performance-notes.md; tested in tests/test_heartbeat.py).
+A client that came online before the start (its working window opened, an absence ended) checked in then and
+every interval since; only one online since ever (always on, no absence) is at a uniformly random point of its
+cycle (its forward-recurrence time). Jitter needs memory of phase: we keep each client's last known check-in
+and step through jittered intervals when the target is near (fewer than ``STEP_LIMIT`` intervals); farther
+away the next check-in is drawn from the forward-recurrence (equilibrium) distribution, which a renewal process
+reaches after a few intervals (measured error in ../shared/docs/performance-notes.md; tested in
+tests/test_heartbeat.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.model.fleet import Fleet
+from sim.model.presence import FAR
 
 Draw = Callable[[np.ndarray], np.ndarray]  # client indices -> one uniform each, from that client's stream
 
@@ -60,13 +63,15 @@ def first_checkin(
         return out
     s_on, e_on, t_on, h_on = s[on], e[on], t[on], h[on]
     ci = idx[on]
-    # anchor: the last check-in in this spell, else the spell's first check-in
+    # anchor: the last check-in in this spell, else the spell's first check-in: on coming online, also when
+    # that was before the start (a working window that opened at 08:00, an absence that ended last night);
+    # only a client online since ever has no known first check-in and is at a random point of its cycle
     anchor = last[on].copy()
     fresh = ~(anchor >= s_on)  # NaN or from an earlier spell
-    before_start = fresh & (s_on < 0)
-    came_online = fresh & ~before_start
+    since_ever = fresh & (s_on <= -FAR / 2)
+    came_online = fresh & ~since_ever
     anchor[came_online] = s_on[came_online] + fleet.online_delay(ci[came_online], s_on[came_online])
-    anchor[before_start] = forward_recurrence(fleet.phase_u[ci[before_start]], h_on[before_start], fleet.jitter)
+    anchor[since_ever] = forward_recurrence(fleet.phase_u[ci[since_ever]], h_on[since_ever], fleet.jitter)
     # anchors at or after t are the answer; anchors before t were not the start of a new cycle for
     # clients online since before the start, except when they fall after t
     nxt = np.where(anchor >= t_on, anchor, _step(ci, anchor, t_on, h_on, fleet.jitter, draw))

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from sim.errors import InputError
+from sim.io import check_out_dir
 from sim.presentation.compare import compare_command_line, run_compare, write_comparison
 from sim.presentation.report import (
     DEFAULT_MAX_REPLICATIONS,
@@ -26,7 +27,6 @@ from sim.presentation.report import (
     Threshold,
     canonical_command,
     check_counts,
-    check_out_dir,
     generate_report,
 )
 from sim.scenario.document import load_scenario

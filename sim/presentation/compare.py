@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from sim._version import __version__
 from sim.errors import InputError
-from sim.io import jsonable
+from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.model.causes import CAUSES
 from sim.presentation import figures as figs
 from sim.presentation.report import (
@@ -45,13 +45,10 @@ from sim.presentation.report import (
     Table,
     Threshold,
     build_report,
-    check_out_dir,
-    csv_bytes,
     render_html,
     render_markdown,
     run_sequential,
     runbook_text,
-    write_outputs,
 )
 from sim.scenario.document import Scenario, load_scenario
 

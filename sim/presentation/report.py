@@ -28,17 +28,13 @@ figures) and rendered twice, to HTML and to Markdown, so both carry the same con
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as _dt
 import functools
 import html
 import json
 import math
-import os
 import re
 import shlex
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +53,7 @@ from sim.errors import InputError
 from sim.experiments.digest import BLOCKING, Digest, _digest
 from sim.experiments.execution import run_tasks
 from sim.experiments.simulate import Engine
-from sim.io import jsonable
+from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.model.causes import CAUSE_MEANINGS, CAUSES
 from sim.presentation import figures as figs
 from sim.runbooks.axis import plan_axis
@@ -1426,79 +1422,6 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
             "files": sorted(files),
         }
     )
-
-
-def check_out_dir(out: Path, option: str = "--out") -> None:
-    """Refuse an unusable output folder before any simulation runs."""
-    if out.exists() and not out.is_dir():
-        raise InputError(option, str(out), "exists and is not a folder")
-    p = out
-    while not p.exists():
-        p = p.parent
-    if not p.is_dir():
-        raise InputError(option, str(out), f"{p} is not a folder")
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise InputError(option, str(out), f"cannot write in {p}")
-
-
-def write_outputs(
-    out: Path, files: Mapping[str, bytes], *, last: Sequence[str] = (), owned: Iterable[str] = ()
-) -> None:
-    """Write ``files`` (name -> bytes) into ``out`` so that no reader sees a half-written file.
-
-    Everything is first written and fsynced in a staging folder on the same file system. A new ``out`` is
-    then one atomic rename of the whole folder; an existing one gets each file renamed into place, the names
-    in ``last`` at the end (the verdict file a pipeline reads), and loses files of ``owned`` (earlier
-    outputs of the same kind) that this run did not produce. On any interruption the staging folder is
-    removed and ``out`` is as it was, save for files already renamed, each complete.
-    """
-    check_out_dir(out)
-    fresh = not out.exists()
-    parent = out.parent if fresh else out
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
-    try:
-        for name, data in files.items():
-            with open(staging / name, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        for p in [staging, *staging.iterdir()]:
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        if fresh:
-            try:
-                os.rename(staging, out)
-                _fsync_dir(parent)
-                return
-            except OSError:
-                out.mkdir(parents=True, exist_ok=True)  # created meanwhile: fall back to file by file
-        order = [n for n in files if n not in last] + [n for n in last if n in files]
-        for name in order:
-            os.replace(staging / name, out / name)
-        for name in owned:
-            if name not in files:
-                with contextlib.suppress(FileNotFoundError):
-                    (out / name).unlink()
-        _fsync_dir(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, na_rep="", float_format="%.6g", lineterminator="\n").encode("utf-8")
 
 
 def report_files(rep: Report) -> dict[str, bytes]:

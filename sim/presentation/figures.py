@@ -1,6 +1,6 @@
 """Figures of the risk report and the scenario comparison, drawn from result tables only.
 
-Why this shape: every function takes tidy tables (DataFrames and plain numbers that ``sim.reporting`` computed
+Why this shape: every function takes tidy tables (DataFrames and plain numbers that ``sim.analysis`` computed
 from ``Result``/``Replications``) and returns a ``matplotlib.figure.Figure``; none runs a simulation, so a
 figure can be redrawn from a saved table and tested on a hand-made one. Functions that show one scenario
 take a mapping ``label -> table`` so that the comparison draws the very same figure with the scenarios

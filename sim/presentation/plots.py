@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.analysis.tables import trust_markers
 from sim.presentation import figures
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ def trust(result: Result) -> Figure:
     """Share of returning clients holding the new certificates, and orphans so far, over time."""
     t = result.trust
     df = t.assign(mean=t["share_trusting_new"], low=t["share_trusting_new"], high=t["share_trusting_new"])
-    from sim.presentation.report import trust_markers
-
     return figures.trust_figure(
         {f"{result.scenario.name} (one run, seed {result.seed})": df[["time_hours", "mean", "low", "high"]]},
         {result.scenario.name: trust_markers(result.steps, result.horizon_hours)},

@@ -19,18 +19,9 @@ from sim.analysis.report import runbook_text
 from sim.analysis.verdict import CONFIDENCE
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
-from sim.presentation.report import (
-    Block,
-    Bullets,
-    Code,
-    Document,
-    Fig,
-    Para,
-    Section,
-    Table,
-    render_html,
-    render_markdown,
-)
+from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
+from sim.presentation.html import render_html
+from sim.presentation.markdown import render_markdown
 
 FIGURE_FILES = {
     "orphans": "compare-orphans.png",

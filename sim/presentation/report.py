@@ -1,39 +1,18 @@
-"""The risk report: one command before a real rotation, a report for the change-advisory board and a
-verdict a pipeline can gate on.
+"""The risk report for people and pipelines: one command before a real rotation, a report for the
+change-advisory board and a verdict a pipeline can gate on.
 
-What it does, and why:
-
-- **Verdict, graded.** The forecast is the mean of the per-replication orphans (or orphan rate) with its
-  95% Student-t interval. GO: the whole interval lies at or under the threshold; NO-GO: it lies over it;
-  INCONCLUSIVE: it straddles it. One replication is an anecdote and a fixed count either wastes runs or
-  leaves the answer open, so the report samples *sequentially*: it starts with ``replications`` and, while the
-  interval straddles the threshold, doubles the count (replications n..2n-1 are new runs under the same root
-  seed, so nothing is re-run) up to ``max_replications``. It says how many it ran and when each batch stopped.
-- **Repair work.** Orphans times ``Scenario.repair_minutes`` (an assumption, stated as such): a board sees
-  hours of hands-on work, not only counts.
-- **Frugal with memory.** Each replication runs in a worker that keeps only what the report shows: the
-  orphaned clients' rows, the hourly share of clients trusting the new certificates, the runbook steps, the
-  live clients per (group, version, presence) profile. Full per-client tables are never gathered.
-- **Atomic.** Every file is first written into a staging folder next to (or inside) the output folder and
-  only then renamed into place, ``report.json`` (the machine-read verdict) last; an interrupted run leaves
-  the previous report or the new one, never a half-written file.
-- **Safe HTML.** Every string that came from an input file (names of scenarios, groups, versions, clients,
-  steps, descriptions) is escaped; the page carries a Content-Security-Policy that allows nothing but its
-  inline CSS and its embedded images, and it needs no script.
-
-The report's sections are built once as a small document model (``Section`` with paragraphs, tables,
-figures) and rendered twice, to HTML and to Markdown, so both carry the same content in the same order.
+The numbers are ``sim.analysis``'s (``verdict``: the graded verdict; ``sampling``: the sequential
+replications; ``report``: the record of every table). Here they become figures, a document of eight sections
+(one function each, in ``SECTIONS``), rendered to HTML and Markdown, ``report.json`` for machines and the
+at-risk CSV, all written atomically into one folder (``sim.io.write_outputs``), ``report.json`` (the
+machine-read verdict) last: an interrupted run leaves the previous report or the new one, never a
+half-written file.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +21,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim._version import __version__
-from sim.analysis.format import duration, n1, n2, pct
+from sim.analysis.format import duration, n1, pct
 from sim.analysis.provenance import MODEL_DOC
 from sim.analysis.report import Report, build_report, canonical_command, runbook_text
 from sim.analysis.sampling import DEFAULT_MAX_REPLICATIONS, DEFAULT_REPLICATIONS, Log, Sampling, run_sequential
 from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
+from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
+from sim.presentation.html import render_html
+from sim.presentation.markdown import render_markdown
 from sim.scenario.document import Scenario
 
 TOP_AT_RISK = 15
@@ -118,74 +100,13 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
     return out
 
 
-@dataclass
-class Para:
-    text: str
-    strong: bool = False
-
-
-@dataclass
-class Bullets:
-    items: list[str]
-
-
-@dataclass
-class Table:
-    df: pd.DataFrame
-    caption: str = ""
-    formats: dict[str, str] = field(default_factory=dict)  # column -> "pct" | "n1" | "n2" | "h"
-
-
-@dataclass
-class Fig:
-    name: str  # key into the document's figures
-    caption: str
-
-
-@dataclass
-class Code:
-    text: str
-
-
-Block = Para | Bullets | Table | Fig | Code
-
-
-@dataclass
-class Section:
-    title: str
-    anchor: str
-    blocks: list[Block]
-
-
-@dataclass
-class Document:
-    """A report or a comparison before rendering: text is plain (escaped when rendered)."""
-
-    title: str
-    subtitle: str
-    badge: str | None  # GO / NO-GO / INCONCLUSIVE
-    headline: str
-    sections: list[Section]
-    figures: dict[str, tuple[bytes, str, str]]  # name -> (png, file name, alt text)
-
-
-def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> Document:
-    """The report's sections, in the order the issue asks for."""
-    pngs = {k: (figs.to_png(f), FIGURE_FILES[k], alt) for k, (f, alt) in figures.items()}
+def _verdict_section(rep: Report) -> Section:
+    """The verdict, what it rests on and how the sampling reached it."""
     sc = rep.scenario
     th = rep.threshold
-    j = rep.judgement
     fmt = pct if th.is_rate else n1
-    lo, hi = j["ci95"]
     o = rep.orphans
     sampling = rep.sampling
-    headline = (
-        f"{rep.verdict}: expected {'orphan rate' if th.is_rate else 'orphans'} {fmt(j['mean'])} "
-        f"(95% interval {fmt(lo)} to {fmt(hi)}); threshold: {th.describe()}."
-    )
-    sections: list[Section] = []
-
-    # 1. verdict
     b: list[Block] = [Para(_verdict_meaning(rep.verdict, th), strong=True)]
     b.append(
         Bullets(
@@ -216,10 +137,12 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
             "Sequential sampling: the verdict after each batch.",
         )
     )
-    sections.append(Section("Verdict", "verdict", b))
+    return Section("Verdict", "verdict", b)
 
-    # 2. what would reach GO
-    b = []
+
+def _reach_go_section(rep: Report) -> Section:
+    """The retention or wait that meets the threshold, and what no setting cures."""
+    b: list[Block] = []
     if rep.plan is not None:
         pl = rep.plan
         what = "retention" if pl.parameter == "retention_days" else "wait"
@@ -258,10 +181,12 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
                 "cannot cure."
             )
         )
-    sections.append(Section("What would reach GO", "reach-go", b))
+    return Section("What would reach GO", "reach-go", b)
 
-    # 3. orphans by cause, group, version
-    b = [Fig("breakdown", "Orphans per rotation by cause, group and version (whiskers: 95% interval).")]
+
+def _breakdown_section(rep: Report) -> Section:
+    """Orphans per rotation by cause, group and version."""
+    b: list[Block] = [Fig("breakdown", "Orphans per rotation by cause, group and version (whiskers: 95% interval).")]
     for key in ("cause", "group", "version"):
         df = rep.breakdown[key]
         if len(df):
@@ -274,12 +199,16 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
             )
         else:
             b.append(Para(f"By {key}: no orphans in any replication."))
-    sections.append(Section("Orphans by cause, group and version", "breakdown", b))
+    return Section("Orphans by cause, group and version", "breakdown", b)
 
-    # 4. clients most at risk
+
+def _at_risk_section(rep: Report) -> Section:
+    """The profiles and clients most often orphaned."""
+    sc = rep.scenario
+    sampling = rep.sampling
     n = sampling.n
     generated = sc.fleet.files is None
-    b = [
+    b: list[Block] = [
         Para(
             f"Risk is the share of the {n} replications in which a client was orphaned. "
             + (
@@ -326,10 +255,12 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
         )
     else:
         b.append(Para("No client was orphaned in any replication; at-risk-clients.csv has the header only."))
-    sections.append(Section("Clients most at risk", "at-risk", b))
+    return Section("Clients most at risk", "at-risk", b)
 
-    # 5. runbook
-    b = []
+
+def _runbook_section(rep: Report) -> Section:
+    """The runbook's steps and waits."""
+    b: list[Block] = []
     if len(rep.steps):
         st = rep.steps.assign(
             duration=lambda d: [
@@ -346,10 +277,12 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
         )
     else:
         b.append(Para("The runbook has no steps."))
-    sections.append(Section("Runbook timeline", "runbook", b))
+    return Section("Runbook timeline", "runbook", b)
 
-    # 6. trust over time
-    b = []
+
+def _trust_section(rep: Report) -> Section:
+    """The share of clients trusting the new certificates over time."""
+    b: list[Block] = []
     if len(rep.trust):
         t = rep.trust
         days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
@@ -374,9 +307,13 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
                 {"mean": "pct", "low": "pct", "high": "pct"},
             )
         )
-    sections.append(Section("Clients trusting the new certificates", "trust", b))
+    return Section("Clients trusting the new certificates", "trust", b)
 
-    # 7. manager load
+
+def _load_section(rep: Report) -> Section:
+    """Manager load against capacity, when the scenario models it."""
+    sampling = rep.sampling
+    b: list[Block]
     if rep.load is not None or rep.load_summary is not None:
         b = []
         if rep.load is not None:
@@ -392,10 +329,13 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
             )
     else:
         b = [Para("Manager capacity is not modelled in this scenario: no load is shown.")]
-    sections.append(Section("Manager load against capacity", "load", b))
+    return Section("Manager load against capacity", "load", b)
 
-    # 8. assumptions and reproduction
-    b = [
+
+def _assumptions_section(rep: Report) -> Section:
+    """Every parameter with its source, and the command that reproduces the report."""
+    sampling = rep.sampling
+    b: list[Block] = [
         Para(
             f"Every parameter of the scenario, its value and where it comes from: the scenario file, the command "
             f"line or the default; 'domain fact N' cites the numbered facts and 'assumption' marks a value the "
@@ -414,7 +354,35 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
         Code(rep.command),
         Table(rep.assumptions, "Scenario parameters."),
     ]
-    sections.append(Section("Assumptions and reproduction", "assumptions", b))
+    return Section("Assumptions and reproduction", "assumptions", b)
+
+
+# The report's sections, in the order the issue asks for.
+SECTIONS: tuple[Callable[[Report], Section], ...] = (
+    _verdict_section,
+    _reach_go_section,
+    _breakdown_section,
+    _at_risk_section,
+    _runbook_section,
+    _trust_section,
+    _load_section,
+    _assumptions_section,
+)
+
+
+def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> Document:
+    """The report's sections, in the order the issue asks for."""
+    pngs = {k: (figs.to_png(f), FIGURE_FILES[k], alt) for k, (f, alt) in figures.items()}
+    th = rep.threshold
+    j = rep.judgement
+    fmt = pct if th.is_rate else n1
+    lo, hi = j["ci95"]
+    headline = (
+        f"{rep.verdict}: expected {'orphan rate' if th.is_rate else 'orphans'} {fmt(j['mean'])} "
+        f"(95% interval {fmt(lo)} to {fmt(hi)}); threshold: {th.describe()}."
+    )
+    sc = rep.scenario
+    sections = [section(rep) for section in SECTIONS]
     return Document(
         title=f"Certificate rotation risk report: {sc.name}",
         subtitle=f"rotasim {__version__}; {sc.description.strip()}"
@@ -447,179 +415,6 @@ def _sampling_text(s: Sampling) -> str:
         f"Replications: {s.n}. Sequential sampling: the interval straddled the threshold after {s.initial}, so "
         f"the report added replications ({steps}) {how} (cap {s.cap})."
     )
-
-
-CSS = """
-:root { --fg:#1a1a1a; --muted:#555; --line:#d0d0d0; --go:#009E73; --nogo:#D55E00; --inc:#E69F00; }
-* { box-sizing: border-box; }
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg);
-  margin: 0; background: #fff; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 64px; }
-h1 { font-size: 1.7em; margin: 0 0 4px; }
-h2 { font-size: 1.3em; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
-.subtitle { color: var(--muted); margin: 0 0 16px; }
-.badge { display: inline-block; font-weight: 700; font-size: 1.4em; padding: 4px 16px; border-radius: 6px;
-  color: #fff; letter-spacing: .04em; margin-right: 12px; }
-.badge.GO { background: var(--go); } .badge.NO-GO { background: var(--nogo); }
-.badge.INCONCLUSIVE { background: var(--inc); color: #000; }
-.headline { display: flex; align-items: center; flex-wrap: wrap; gap: 8px; padding: 12px 16px;
-  border: 1px solid var(--line); border-radius: 8px; background: #fafafa; }
-.headline p { margin: 0; font-weight: 600; }
-nav ol { columns: 2; margin: 12px 0; padding-left: 20px; }
-p.strong { font-weight: 600; }
-figure { margin: 16px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-figcaption { color: var(--muted); font-size: .9em; margin-top: 4px; }
-.table-wrap { overflow-x: auto; margin: 12px 0; }
-table { border-collapse: collapse; font-size: .88em; min-width: 40%; }
-caption { caption-side: top; text-align: left; color: var(--muted); padding: 4px 0; }
-th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.nw { white-space: nowrap; }
-tbody tr:nth-child(even) { background: #fafafa; }
-pre { background: #f4f4f4; padding: 10px 12px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap;
-  word-break: break-all; }
-@media print { main { max-width: none; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
-"""
-
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def esc(text: Any) -> str:
-    """HTML-escape any value (quotes too: safe in attributes)."""
-    return html.escape(str(text), quote=True)
-
-
-def _cell(v: Any, kind: str | None) -> tuple[str, bool]:
-    """(text, is-number) of one table cell."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "", False
-    if kind == "pct":
-        return pct(float(v)), True
-    if kind in ("n1", "n2"):
-        return (n1 if kind == "n1" else n2)(float(v)), True
-    if kind == "h":
-        return f"{float(v):.2f}", True
-    if isinstance(v, bool | np.bool_):
-        return ("true" if v else "false"), False
-    if isinstance(v, int | np.integer):
-        return str(int(v)), True
-    if isinstance(v, float | np.floating):
-        return f"{float(v):.4g}", True
-    return str(v), False
-
-
-def render_html(doc: Document) -> str:
-    """One self-contained page: inline CSS, figures as data: URIs, every text escaped, no script."""
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(doc.title)}</title>",
-        f"<style>{CSS}</style></head><body><main>",
-        f"<h1>{esc(doc.title)}</h1>",
-        f'<p class="subtitle">{esc(doc.subtitle)}</p>',
-    ]
-    if doc.badge is not None:
-        out.append(
-            f'<div class="headline" role="status"><span class="badge {esc(doc.badge)}">{esc(doc.badge)}</span>'
-            f"<p>{esc(doc.headline)}</p></div>"
-        )
-    else:
-        out.append(f'<div class="headline"><p>{esc(doc.headline)}</p></div>')
-    out.append("<nav><ol>" + "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in doc.sections))
-    out.append("</ol></nav>")
-    for s in doc.sections:
-        out.append(f'<section id="{esc(s.anchor)}"><h2>{esc(s.title)}</h2>')
-        for blk in s.blocks:
-            out.append(_html_block(blk, doc))
-        out.append("</section>")
-    out.append("</main></body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _html_block(blk: Block, doc: Document) -> str:
-    if isinstance(blk, Para):
-        return f'<p class="strong">{esc(blk.text)}</p>' if blk.strong else f"<p>{esc(blk.text)}</p>"
-    if isinstance(blk, Bullets):
-        return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in blk.items) + "</ul>"
-    if isinstance(blk, Code):
-        return f"<pre><code>{esc(blk.text)}</code></pre>"
-    if isinstance(blk, Fig):
-        if blk.name not in doc.figures:
-            return ""
-        png, _name, alt = doc.figures[blk.name]
-        data = base64.b64encode(png).decode("ascii")
-        return (
-            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
-            f"<figcaption>{esc(blk.caption)}</figcaption></figure>"
-        )
-    df = blk.df
-    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
-    rows = []
-    for rec in df.itertuples(index=False):
-        cells = []
-        for col, v in zip(df.columns, rec, strict=True):
-            text, num = _cell(v, blk.formats.get(str(col)))
-            if num:
-                cells.append(f'<td class="num">{esc(text)}</td>')
-            else:  # short labels (names, causes) stay on one line; long text wraps
-                cells.append(f'<td class="nw">{esc(text)}</td>' if len(text) <= 24 else f"<td>{esc(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{esc(blk.caption)}</caption>" if blk.caption else ""
-    body = "".join(rows)
-    return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def md_text(text: Any) -> str:
-    """Markdown-safe text: HTML special characters escaped (Markdown viewers pass raw HTML through) and the
-    characters that would start emphasis, links or tables backslash-escaped."""
-    s = html.escape(str(text), quote=False)
-    return re.sub(r"([\\`*_\[\]|#])", r"\\\1", s).replace("\n", " ")
-
-
-def render_markdown(doc: Document) -> str:
-    """The same document as Markdown; figures are referenced as the PNG files written beside it."""
-    out = [f"# {md_text(doc.title)}", "", f"_{md_text(doc.subtitle)}_", ""]
-    out += [f"**{md_text(doc.headline)}**", ""]
-    for i, s in enumerate(doc.sections, 1):
-        out += [f"## {i}. {md_text(s.title)}", ""]
-        for blk in s.blocks:
-            out += _md_block(blk, doc) + [""]
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _md_block(blk: Block, doc: Document) -> list[str]:
-    if isinstance(blk, Para):
-        return [f"**{md_text(blk.text)}**" if blk.strong else md_text(blk.text)]
-    if isinstance(blk, Bullets):
-        return [f"- {md_text(i)}" for i in blk.items]
-    if isinstance(blk, Code):
-        fence = "~~~" if "```" in blk.text else "```"
-        return [fence + "bash", blk.text, fence]
-    if isinstance(blk, Fig):
-        if blk.name not in doc.figures:
-            return []
-        _png, name, alt = doc.figures[blk.name]
-        return [f"![{md_text(alt)}]({name})", "", f"_{md_text(blk.caption)}_"]
-    df = blk.df
-    lines = [f"_{md_text(blk.caption)}_", ""] if blk.caption else []
-    lines.append("| " + " | ".join(md_text(c) for c in df.columns) + " |")
-    lines.append("|" + "|".join("---:" if _numeric(df[c]) else "---" for c in df.columns) + "|")
-    for rec in df.itertuples(index=False):
-        lines.append(
-            "| "
-            + " | ".join(md_text(_cell(v, blk.formats.get(str(c)))[0]) for c, v in zip(df.columns, rec, strict=True))
-            + " |"
-        )
-    return lines
-
-
-def _numeric(s: pd.Series) -> bool:
-    return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
 
 
 def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:

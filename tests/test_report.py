@@ -25,6 +25,7 @@ from sim.analysis.replications import replicate
 from sim.analysis.report import Report
 from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_sequential
 from sim.analysis.verdict import Threshold, judge
+from sim.calibration.fit import FAMILIES
 from sim.cli.app import _RotasimGroup
 from sim.cli.report import compare_command, report_command
 from sim.errors import InputError
@@ -521,6 +522,15 @@ def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tup
     trust_ax = made["trust"][0].axes[0]
     assert trust_ax.get_ylabel().startswith("clients trusting the new certificates (%")
     assert trust_ax.get_ylim() == (0, 102)
+
+
+def test_fit_figure_colours_come_from_the_one_palette() -> None:
+    """The fit figure of ``rotasim fleet import`` colours each presence family from the figures' palette: one
+    distinct Okabe-Ito colour per family the fit knows."""
+    assert set(figs.FAMILY_COLOURS) == set(FAMILIES)
+    assert set(figs.FAMILY_COLOURS.values()) <= set(figs.OKABE_ITO)
+    assert len(set(figs.FAMILY_COLOURS.values())) == len(FAMILIES)
+    assert figs.HIGHLIGHT_COLOUR in figs.OKABE_ITO
 
 
 def test_breakdown_figure_with_no_orphans_says_so() -> None:

@@ -36,3 +36,12 @@ def duration(hours: float) -> str:
     if hours >= 1:
         return f"{hours:.2f} h"
     return f"{hours * 60:.0f} min"
+
+
+def duration_short(hours: float) -> str:
+    """A length of time for a figure label, one decimal: ``3.5 d``, ``2.0 h``, ``45 min``."""
+    if hours >= 48:
+        return f"{hours / 24:.1f} d"
+    if hours >= 1:
+        return f"{hours:.1f} h"
+    return f"{hours * 60:.0f} min"

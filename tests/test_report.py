@@ -300,6 +300,13 @@ def test_model_doc_index_maps_fields_to_sections(tmp_path: Path) -> None:
     assert provenance.model_doc_index(str(tmp_path / "missing.md")) == {}
 
 
+def test_model_doc_index_reads_the_source_trees_model_doc_by_default() -> None:
+    """In a source checkout the assumptions cite docs/model.md's sections (the default path finds the file)."""
+    index = provenance.model_doc_index()
+    assert index and index == provenance.model_doc_index(str(ROOT / "docs" / "model.md"))
+    assert provenance.doc_section("runbook.retention_days", index) is not None
+
+
 # ------------------------------------------------------------------------------------------- the report files
 
 

@@ -60,7 +60,8 @@ def model_doc_index(path: str | None = None) -> dict[str, str]:
     """Field path (list entries as ``[]``, dict keys as ``*``) -> anchor of the first docs/model.md section that
     names it. Read from the source tree (``docs/model.md`` beside the package); empty when not there (an
     installed wheel), and the sources then cite the file without a section."""
-    p = Path(path) if path is not None else Path(__file__).resolve().parent.parent / MODEL_DOC
+    # sim/analysis/provenance.py: the source tree is three folders up
+    p = Path(path) if path is not None else Path(__file__).resolve().parents[2] / MODEL_DOC
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -14,15 +14,15 @@ Result objects have ``plot_*`` methods returning matplotlib Figures. Errors in i
 """
 
 from sim._version import __version__  # first: modules below read it while the package initialises
+from sim.analysis.comparison import Comparison
 from sim.analysis.planning import Plan
 from sim.analysis.replications import Replications, replicate
+from sim.analysis.report import Report
 from sim.analysis.sweeps import Sweep, sweep
 from sim.api import compare, import_inventory, plan, report
 from sim.errors import InputError
 from sim.experiments.result import Result
 from sim.experiments.simulate import simulate
-from sim.presentation.compare import Comparison
-from sim.presentation.report import Report
 from sim.scenario.document import Scenario, load_scenario
 
 __all__ = [

@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from sim.analysis import planning
+from sim.analysis.comparison import Comparison, Variant, run_variants
 from sim.analysis.planning import Plan
 from sim.analysis.replications import Replications, replicate
+from sim.analysis.report import Report
+from sim.analysis.verdict import Threshold
 from sim.calibration.importer import ImportOptions, ImportResult, run_import
 from sim.errors import InputError
-from sim.presentation.compare import Comparison, Variant, run_variants, write_comparison
+from sim.presentation.compare import write_comparison
 from sim.presentation.fit_figure import plot_fit
-from sim.presentation.report import Report, Threshold, generate_report
+from sim.presentation.report import generate_report
 from sim.scenario.document import Scenario, load_scenario
 
 

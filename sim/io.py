@@ -4,6 +4,10 @@ Why: a run can fail or be interrupted (Ctrl-C) while it writes, and a half-writt
 worse than no file at all. Each helper writes to a temporary file in the target's own folder (same file
 system, so the final rename is atomic), flushes and fsyncs it, then ``os.replace``\\ s it over the target. On
 any failure, KeyboardInterrupt included, the temporary file is removed and the target is left as it was.
+
+A folder of outputs (a report, a comparison) is written the same way as a whole: ``write_outputs`` stages
+every file in a folder beside the target, then renames them into place, the file a pipeline reads last.
+``check_out_dir`` refuses an unusable folder before any work starts.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sim.errors import InputError
 
 CSV_FLOAT_FORMAT = "%.6f"  # hours to 6 decimals: 3.6 ms, far below any heartbeat
 
@@ -113,3 +120,64 @@ def jsonable(v: Any) -> Any:
 def dumps(obj: Any) -> str:
     """Indented, strict JSON (any JSON reader accepts it) of ``jsonable(obj)``."""
     return json.dumps(jsonable(obj), indent=2, allow_nan=False)
+
+
+def check_out_dir(out: Path, option: str = "--out") -> None:
+    """Refuse an unusable output folder before any simulation runs."""
+    if out.exists() and not out.is_dir():
+        raise InputError(option, str(out), "exists and is not a folder")
+    p = out
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(option, str(out), f"{p} is not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(option, str(out), f"cannot write in {p}")
+
+
+def write_outputs(
+    out: Path, files: Mapping[str, bytes], *, last: Sequence[str] = (), owned: Iterable[str] = ()
+) -> None:
+    """Write ``files`` (name -> bytes) into ``out`` so that no reader sees a half-written file.
+
+    Everything is first written and fsynced in a staging folder on the same file system. A new ``out`` is
+    then one atomic rename of the whole folder; an existing one gets each file renamed into place, the names
+    in ``last`` at the end (the verdict file a pipeline reads), and loses files of ``owned`` (earlier
+    outputs of the same kind) that this run did not produce. On any interruption the staging folder is
+    removed and ``out`` is as it was, save for files already renamed, each complete.
+    """
+    check_out_dir(out)
+    fresh = not out.exists()
+    parent = out.parent if fresh else out
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+    try:
+        for name, data in files.items():
+            with open(staging / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for p in [staging, *staging.iterdir()]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        if fresh:
+            try:
+                os.rename(staging, out)
+                _fsync_folder(parent)
+                return
+            except OSError:
+                out.mkdir(parents=True, exist_ok=True)  # created meanwhile: fall back to file by file
+        order = [n for n in files if n not in last] + [n for n in last if n in files]
+        for name in order:
+            os.replace(staging / name, out / name)
+        for name in owned:
+            if name not in files:
+                with contextlib.suppress(FileNotFoundError):
+                    (out / name).unlink()
+        _fsync_folder(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """A table as the CSV bytes of a report's or comparison's folder (six significant digits, ``\\n`` line ends)."""
+    return df.to_csv(index=False, na_rep="", float_format="%.6g", lineterminator="\n").encode("utf-8")

@@ -7,7 +7,6 @@ Small fleets (300-500 clients) and few replications keep the file well under a m
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,19 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 import sim
+from sim.analysis import provenance, tables
+from sim.analysis.comparison import load_variants
 from sim.analysis.replications import replicate
+from sim.analysis.report import Report
+from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_sequential
+from sim.analysis.verdict import Threshold, judge
+from sim.calibration.fit import FAMILIES
 from sim.cli.app import _RotasimGroup
 from sim.cli.report import compare_command, report_command
 from sim.errors import InputError
 from sim.presentation import figures as figs
 from sim.presentation import report as rp
-from sim.presentation.compare import load_variants, parse_variant
-from sim.presentation.report import RepExtra, Threshold, judge
+from sim.scenario.overrides import parse_variant
 from tests.tiny import tiny_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +119,7 @@ def test_sequential_sampling_doubles_until_decided_and_reuses_runs(
         if j["verdict"] != "INCONCLUSIVE":
             break
     logs: list[str] = []
-    s = rp.run_sequential(
+    s = run_sequential(
         multi,
         Threshold(max_orphans=threshold),
         replications=4,
@@ -135,7 +139,7 @@ def test_sequential_sampling_doubles_until_decided_and_reuses_runs(
 
 
 def test_sequential_sampling_stops_at_once_when_the_first_batch_decides(multi: sim.Scenario) -> None:
-    s = rp.run_sequential(
+    s = run_sequential(
         multi,
         Threshold(max_orphans=10_000),
         replications=3,
@@ -150,9 +154,9 @@ def test_sequential_sampling_stops_at_once_when_the_first_batch_decides(multi: s
 
 def test_replication_counts_are_checked() -> None:
     with pytest.raises(InputError, match="at least 2"):
-        rp.check_counts(1, 10)
+        check_counts(1, 10)
     with pytest.raises(InputError, match="at least --replications"):
-        rp.check_counts(20, 10)
+        check_counts(20, 10)
 
 
 # ------------------------------------------------------------------------------------------- hand-made tables
@@ -177,7 +181,7 @@ def _extra(
             }
             for c, g, v, p, cause, fc in orphans
         ],
-        columns=rp.ORPHAN_COLUMNS,
+        columns=ORPHAN_COLUMNS,
     )
     prof = pd.DataFrame([{"group": g, "version": v, "presence": p, "clients": n} for (g, v, p), n in profiles.items()])
     steps = pd.DataFrame(columns=["name", "kind", "start_hours", "end_hours", "detail"])
@@ -206,7 +210,7 @@ def test_at_risk_per_client_and_per_profile_by_hand() -> None:
         prof,
         [0, 1],
     )
-    clients, profiles = rp.at_risk_tables([e0, e1])
+    clients, profiles = tables.at_risk_tables([e0, e1])
     assert list(clients["client_id"]) == ["a", "b", "c"]
     assert list(clients["orphaned_share"]) == [1.0, 0.5, 0.5]
     assert list(clients["orphaned_replications"]) == [2, 1, 1]
@@ -217,7 +221,7 @@ def test_at_risk_per_client_and_per_profile_by_hand() -> None:
     assert lap["orphaned_share"] == pytest.approx(0.375)
     assert lap["orphans_per_rotation"] == pytest.approx(1.5) and lap["clients_per_rotation"] == 4
     assert lap["main_cause"] == "wait-too-short"
-    apart = rp.handle_apart_table([e0, e1])
+    apart = tables.handle_apart_table([e0, e1])
     assert apart.to_dict(orient="records")[0] | {"advice": ""} == {
         "cause": "missed-group",
         "group": "desktops",
@@ -229,7 +233,7 @@ def test_at_risk_per_client_and_per_profile_by_hand() -> None:
 
 def test_trust_band_mean_and_quantiles() -> None:
     ex = [_extra(k, [], {("g", "v", "p"): 1}, [0.0, s]) for k, s in enumerate([0.2, 0.4, 0.6])]
-    band = rp.trust_band(ex)
+    band = tables.trust_band(ex)
     assert band["mean"].tolist() == pytest.approx([0.0, 0.4])
     assert band["low"].iloc[1] == pytest.approx(np.quantile([0.2, 0.4, 0.6], 0.025))
     assert band["high"].iloc[1] == pytest.approx(np.quantile([0.2, 0.4, 0.6], 0.975))
@@ -246,7 +250,7 @@ def test_trust_markers_name_the_end_of_the_retention() -> None:
         ],
         columns=["name", "kind", "start_hours", "end_hours"],
     )
-    marks = rp.trust_markers(steps, 2880.0)
+    marks = tables.trust_markers(steps, 2880.0)
     # update-b lands within 1% of the horizon after update-a: merged
     assert marks == [(0.1, "update-a"), (720.1, "retention ends: update-c (30 d)")]
 
@@ -254,7 +258,7 @@ def test_trust_markers_name_the_end_of_the_retention() -> None:
 def test_assumptions_list_every_parameter_with_value_and_source(multi: sim.Scenario) -> None:
     index = {"repair_minutes": "orphaning", "sites[].managers[].restart_minutes": "sites", "duration_days": "presence"}
     over = {"fleet.clients": (400, "command line (--clients)")}
-    t = rp.assumptions_table(multi, over, doc_index=index).set_index("parameter")
+    t = provenance.assumptions_table(multi, over, doc_index=index).set_index("parameter")
     assert t.loc["repair_minutes", "value"] == "30"
     assert t.loc["repair_minutes", "description"] == "Hands-on time to repair one orphan (A)."
     assert t.loc["repair_minutes", "source"] == "default; assumption; docs/model.md#orphaning"
@@ -283,24 +287,31 @@ def test_model_doc_index_maps_fields_to_sections(tmp_path: Path) -> None:
         "### kb-multi-server (KB 187099)\nKeep `retention_days` and `versions.<version>.fails_over_on_cert_mismatch`.\n"
         "## Later\n`retention_days` again, `name`.\n"
     )
-    index = rp.model_doc_index(str(doc))
+    index = provenance.model_doc_index(str(doc))
     assert index == {
         "sites[].managers[].restart_minutes": "sites-managers--certificates",
         "retention_days": "kb-multi-server-kb-187099",
         "versions.*.fails_over_on_cert_mismatch": "kb-multi-server-kb-187099",
         "name": "later",
     }
-    assert rp.doc_section("runbook.retention_days", index) == "kb-multi-server-kb-187099"
-    assert rp.doc_section("versions.*.fails_over_on_cert_mismatch", index) == "kb-multi-server-kb-187099"
-    assert rp.doc_section("sites[].name", index) is None  # 'name' alone is too vague to cite
-    assert rp.model_doc_index(str(tmp_path / "missing.md")) == {}
+    assert provenance.doc_section("runbook.retention_days", index) == "kb-multi-server-kb-187099"
+    assert provenance.doc_section("versions.*.fails_over_on_cert_mismatch", index) == "kb-multi-server-kb-187099"
+    assert provenance.doc_section("sites[].name", index) is None  # 'name' alone is too vague to cite
+    assert provenance.model_doc_index(str(tmp_path / "missing.md")) == {}
+
+
+def test_model_doc_index_reads_the_source_trees_model_doc_by_default() -> None:
+    """In a source checkout the assumptions cite docs/model.md's sections (the default path finds the file)."""
+    index = provenance.model_doc_index()
+    assert index and index == provenance.model_doc_index(str(ROOT / "docs" / "model.md"))
+    assert provenance.doc_section("runbook.retention_days", index) is not None
 
 
 # ------------------------------------------------------------------------------------------- the report files
 
 
 @pytest.fixture(scope="module")
-def single_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[rp.Report, Path]:
+def single_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     out = tmp_path_factory.mktemp("rep") / "report"
     sc = sim.load_scenario(SINGLE)
     rep = rp.generate_report(
@@ -317,7 +328,7 @@ def single_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[rp.Report, 
     return rep, out
 
 
-def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[rp.Report, Path]) -> None:
+def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[Report, Path]) -> None:
     rep, out = single_report
     names = {p.name for p in out.iterdir()}
     expected = {
@@ -353,7 +364,7 @@ def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[rp.R
     assert j["reach_go"]["plan"]["parameter"] == "wait_hours"
 
 
-def test_at_risk_csv_accounts_for_every_orphan(single_report: tuple[rp.Report, Path]) -> None:
+def test_at_risk_csv_accounts_for_every_orphan(single_report: tuple[Report, Path]) -> None:
     rep, out = single_report
     csv = pd.read_csv(out / "at-risk-clients.csv", dtype={"client_id": str})
     assert list(csv.columns[:4]) == ["client_id", "orphaned_share", "orphaned_replications", "replications"]
@@ -365,7 +376,7 @@ def test_at_risk_csv_accounts_for_every_orphan(single_report: tuple[rp.Report, P
     assert {"cause", "group", "version", "presence", "first_contact_hours_median"} <= set(csv.columns)
 
 
-def test_report_sections_come_in_the_issue_order(single_report: tuple[rp.Report, Path]) -> None:
+def test_report_sections_come_in_the_issue_order(single_report: tuple[Report, Path]) -> None:
     _, out = single_report
     page = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
@@ -457,9 +468,7 @@ def test_report_with_no_orphan_is_go_with_an_empty_at_risk_list(tmp_path: Path) 
     assert [t.get_text() for ax in rp.report_figures(rep)["breakdown"][0].axes for t in ax.texts] == ["no orphans"] * 3
 
 
-def test_load_hook_draws_capacity_when_a_load_table_exists(
-    single_report: tuple[rp.Report, Path], tmp_path: Path
-) -> None:
+def test_load_hook_draws_capacity_when_a_load_table_exists(single_report: tuple[Report, Path], tmp_path: Path) -> None:
     rep, _ = single_report
     t = np.arange(0, 48.0, 1.0)
     load = pd.concat(
@@ -486,66 +495,6 @@ def test_load_hook_draws_capacity_when_a_load_table_exists(
     assert "capacity not modelled" not in files["report.html"].decode()
 
 
-# ------------------------------------------------------------------------------------------- atomic writing
-
-
-def test_write_outputs_fresh_folder_and_stale_files(tmp_path: Path) -> None:
-    out = tmp_path / "new" / "rep"
-    rp.write_outputs(out, {"a.txt": b"A", "report.json": b"{}"}, last=("report.json",))
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "report.json"]
-    (out / "manager-load.png").write_bytes(b"old")
-    rp.write_outputs(out, {"a.txt": b"A2", "report.json": b"{1}"}, last=("report.json",), owned=rp.REPORT_FILES)
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "report.json"]  # the stale figure is gone
-    assert (out / "a.txt").read_bytes() == b"A2"
-    assert [p.name for p in (tmp_path / "new").iterdir()] == ["rep"]  # no staging folder left
-
-
-def test_interrupted_write_leaves_the_previous_verdict_and_no_partial_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out = tmp_path / "rep"
-    rp.write_outputs(out, {"report.html": b"old page", "report.json": b"old verdict"}, last=("report.json",))
-    calls = {"n": 0}
-    real = os.replace
-
-    def interrupted(a: Any, b: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        real(a, b)
-
-    monkeypatch.setattr(rp.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        rp.write_outputs(
-            out,
-            {"report.html": b"new page", "report.md": b"new md", "report.json": b"new verdict"},
-            last=("report.json",),
-        )
-    assert (out / "report.json").read_bytes() == b"old verdict"  # written last: never reached
-    assert (out / "report.html").read_bytes() == b"new page"  # complete, renamed before the interruption
-    assert not (out / "report.md").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no staging left
-
-
-def test_interrupted_write_of_a_new_folder_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*a: Any, **k: Any) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(rp.os, "fsync", boom)
-    with pytest.raises(KeyboardInterrupt):
-        rp.write_outputs(tmp_path / "rep", {"report.json": b"x"})
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_out_must_be_a_folder(tmp_path: Path) -> None:
-    f = tmp_path / "file"
-    f.write_text("x")
-    with pytest.raises(InputError, match="not a folder"):
-        rp.check_out_dir(f)
-    with pytest.raises(InputError, match="not a folder"):
-        rp.check_out_dir(f / "sub")
-
-
 # ------------------------------------------------------------------------------------------- figures
 
 
@@ -568,7 +517,7 @@ def _check_figure(fig: Figure) -> None:
                 assert c.lower() in allowed, c
 
 
-def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tuple[rp.Report, Path]) -> None:
+def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tuple[Report, Path]) -> None:
     rep, _ = single_report
     made = rp.report_figures(rep)
     assert set(made) == {"verdict", "curve", "breakdown", "timeline", "trust"}
@@ -580,6 +529,15 @@ def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tup
     trust_ax = made["trust"][0].axes[0]
     assert trust_ax.get_ylabel().startswith("clients trusting the new certificates (%")
     assert trust_ax.get_ylim() == (0, 102)
+
+
+def test_fit_figure_colours_come_from_the_one_palette() -> None:
+    """The fit figure of ``rotasim fleet import`` colours each presence family from the figures' palette: one
+    distinct Okabe-Ito colour per family the fit knows."""
+    assert set(figs.FAMILY_COLOURS) == set(FAMILIES)
+    assert set(figs.FAMILY_COLOURS.values()) <= set(figs.OKABE_ITO)
+    assert len(set(figs.FAMILY_COLOURS.values())) == len(FAMILIES)
+    assert figs.HIGHLIGHT_COLOUR in figs.OKABE_ITO
 
 
 def test_breakdown_figure_with_no_orphans_says_so() -> None:

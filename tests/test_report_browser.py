@@ -16,6 +16,7 @@ import pytest
 from matplotlib import image as mpimg
 
 import sim
+from sim.analysis.verdict import Threshold
 from sim.presentation import report as rp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sc,
         out,
         source="scenarios/three-manager-failover.yaml",
-        threshold=rp.Threshold(max_orphans=0),
+        threshold=Threshold(max_orphans=0),
         replications=3,
         max_replications=3,
         clients=400,

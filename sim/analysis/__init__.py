@@ -1,1 +1,1 @@
-"""Numbers and DataFrames only: statistics, planning answers, sweeps, the verdict, the report's tables."""
+"""Numbers and DataFrames only: statistics, planning answers, sweeps, the verdict, report and comparison tables."""

@@ -17,18 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
+from sim.analysis.comparison import compare_command_line, run_compare
+from sim.analysis.report import canonical_command
+from sim.analysis.sampling import DEFAULT_MAX_REPLICATIONS, DEFAULT_REPLICATIONS, check_counts
+from sim.analysis.verdict import EXIT_CODES, Threshold
 from sim.errors import InputError
-from sim.presentation.compare import compare_command_line, run_compare, write_comparison
-from sim.presentation.report import (
-    DEFAULT_MAX_REPLICATIONS,
-    DEFAULT_REPLICATIONS,
-    EXIT_CODES,
-    Threshold,
-    canonical_command,
-    check_counts,
-    check_out_dir,
-    generate_report,
-)
+from sim.io import check_out_dir
+from sim.presentation.compare import write_comparison
+from sim.presentation.report import generate_report
 from sim.scenario.document import load_scenario
 
 

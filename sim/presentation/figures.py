@@ -1,6 +1,6 @@
 """Figures of the risk report and the scenario comparison, drawn from result tables only.
 
-Why this shape: every function takes tidy tables (DataFrames and plain numbers that ``sim.reporting`` computed
+Why this shape: every function takes tidy tables (DataFrames and plain numbers that ``sim.analysis`` computed
 from ``Result``/``Replications``) and returns a ``matplotlib.figure.Figure``; none runs a simulation, so a
 figure can be redrawn from a saved table and tested on a hand-made one. Functions that show one scenario
 take a mapping ``label -> table`` so that the comparison draws the very same figure with the scenarios
@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sim.analysis.format import duration_short
 from sim.model.causes import CAUSES
 
 # Okabe & Ito (2008), "Color Universal Design": safe for protanopia, deuteranopia and tritanopia.
@@ -63,17 +64,29 @@ FONT_SIZE = 10
 SERIES: tuple[str, ...] = OKABE_ITO[:6]  # black is kept for the threshold, yellow is too pale for a line
 
 
+# The fit figure of ``rotasim fleet import``: one colour per presence family, the data in grey and black.
+FAMILY_COLOURS: dict[str, str] = {"lognormal": OKABE_ITO[0], "exponential": OKABE_ITO[1], "pareto": OKABE_ITO[2]}
+
+
+OBSERVED_COLOUR = "#999999"  # observed counts: grey bars under the fitted lines
+
+
+HIGHLIGHT_COLOUR = OKABE_ITO[7]  # a pale band marking a range (yellow: weak on white, so only as a fill)
+
+
 def colour(i: int) -> str:
     """The i-th series colour (cycling through the palette; line styles tell series apart past six)."""
     return SERIES[i % len(SERIES)]
 
 
-def _figure(width: float, height: float) -> Figure:
+def figure(width: float, height: float) -> Figure:
+    """A new figure in the house size unit (inches at ``DPI``), laid out so that labels never overlap."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     return fig
 
 
-def _style(ax: Axes) -> None:
+def style(ax: Axes) -> None:
+    """The house style of an axes: a light grid behind the data, no top or right spine, small tick labels."""
     ax.grid(True, color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -81,7 +94,7 @@ def _style(ax: Axes) -> None:
     ax.tick_params(labelsize=FONT_SIZE - 1)
 
 
-def _plain(text: object) -> str:
+def plain(text: object) -> str:
     """Text from input files drawn as typed: a '$' would otherwise start matplotlib's math mode (and an
     invalid formula would fail the whole report)."""
     return str(text).replace("$", r"\$")
@@ -89,12 +102,12 @@ def _plain(text: object) -> str:
 
 def _keys(m: Mapping[str, T]) -> dict[str, T]:
     """A mapping keyed by labels safe to draw (see ``_plain``)."""
-    return {_plain(k): v for k, v in m.items()}
+    return {plain(k): v for k, v in m.items()}
 
 
 def _short(text: str, n: int = 28) -> str:
     text = str(text)
-    return _plain(text if len(text) <= n else text[: n - 1] + "\u2026")
+    return plain(text if len(text) <= n else text[: n - 1] + "\u2026")
 
 
 def to_png(fig: Figure) -> bytes:
@@ -119,9 +132,9 @@ def orphans_distribution_figure(
     """Histogram of the per-replication orphans (or orphan rate), the 95% interval of the mean shaded and
     the threshold drawn: the picture behind the verdict."""
     values, interval = _keys(values), _keys(interval)
-    fig = _figure(9, 4.2)
+    fig = figure(9, 4.2)
     ax = fig.add_subplot()
-    _style(ax)
+    style(ax)
     allv = np.concatenate([np.asarray(v, float) for v in values.values()]) if values else np.zeros(1)
     lo, hi = float(np.nanmin(allv)), float(np.nanmax(allv))
     span = max(hi - lo, 1e-9)
@@ -177,10 +190,10 @@ def breakdown_figure(
         cats[key] = [c for c in ranked if totals[c] > 0][:TOP_CATEGORIES]
     rows = max([len(c) for c in cats.values()] + [1])
     series = len(tables)
-    fig = _figure(13, max(3.4, 1.6 + rows * 0.32 * max(1, series * 0.7)))
+    fig = figure(13, max(3.4, 1.6 + rows * 0.32 * max(1, series * 0.7)))
     axes = fig.subplots(1, 3)
     for ax, key in zip(axes, keys, strict=True):
-        _style(ax)
+        style(ax)
         names = cats[key]
         more = "" if len(names) < TOP_CATEGORIES else f" (top {TOP_CATEGORIES})"
         ax.set_title(f"By {key}{more}", fontsize=FONT_SIZE + 1)
@@ -239,9 +252,9 @@ def _num(v: object) -> float:
 def orphans_compare_figure(table: pd.DataFrame, *, threshold: float | None, xlabel: str) -> Figure:
     """One bar per scenario: expected orphans with the 95% interval, and the threshold."""
     n = len(table)
-    fig = _figure(9, max(2.8, 1.4 + 0.45 * n))
+    fig = figure(9, max(2.8, 1.4 + 0.45 * n))
     ax = fig.add_subplot()
-    _style(ax)
+    style(ax)
     y = np.arange(n)
     mean = table["mean"].astype(float).to_numpy()
     lo = table["ci95_low"].astype(float).to_numpy()
@@ -286,10 +299,10 @@ def curve_figure(curves: Mapping[str, CurveSpec], *, threshold: float | None) ->
     95% band, the scenario's own setting and the smallest setting that meets the threshold."""
     curves = _keys(curves)
     params = sorted({c.parameter for c in curves.values()})
-    fig = _figure(9 if len(params) < 2 else 13, 4.4)
+    fig = figure(9 if len(params) < 2 else 13, 4.4)
     axes = fig.subplots(1, max(len(params), 1), squeeze=False)[0]
     for ax, param in zip(axes, params, strict=True):
-        _style(ax)
+        style(ax)
         for i, (label, spec) in enumerate(curves.items()):
             if spec.parameter != param:
                 continue
@@ -361,14 +374,14 @@ def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
     changes as coloured markers), with each wait's length written beside it."""
     steps = _keys(steps)
     n_rows = sum(max(len(df), 1) for df in steps.values())
-    fig = _figure(11, max(2.8, 1.2 + 0.34 * n_rows + 0.5 * len(steps)))
+    fig = figure(11, max(2.8, 1.2 + 0.34 * n_rows + 0.5 * len(steps)))
     heights = [max(len(df), 1) for df in steps.values()]
     axes = fig.subplots(len(steps), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     for ax, (label, df) in zip(axes, steps.items(), strict=True):
         # each runbook on its own scale: a 3-hour procedure next to a 90-day retention would be invisible
         end = max(float(df["end_hours"].max()) if len(df) else 1.0, 1e-3)
         div, unit = time_axis(end)
-        _style(ax)
+        style(ax)
         ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
         ax.grid(False, axis="y")
         y = np.arange(len(df))
@@ -379,12 +392,12 @@ def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
             c = KIND_COLOURS.get(kind, OKABE_ITO[1])
             if kind == "wait":
                 ax.barh(yi, max(e - s, end / div * 0.004), left=s, height=0.6, color=c, hatch="//", edgecolor="#666666")
-                text = _duration(end_h - start_h)
+                text = duration_short(end_h - start_h)
             else:
                 if e - s > end / div * 0.004:
                     ax.barh(yi, e - s, left=s, height=0.6, color=c)
                 ax.plot([e], [yi], marker="o", color=c, markersize=7, markeredgecolor="black")
-                text = f"at {_duration(end_h)}"
+                text = f"at {duration_short(end_h)}"
             ax.annotate(text, (e, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=FONT_SIZE - 2)
         ax.set_yticks(y, [_short(str(n), 30) for n in df["name"]], fontsize=FONT_SIZE - 1)
         ax.set_ylim(len(df) - 0.5, -0.5)
@@ -393,14 +406,6 @@ def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
         ax.set_title(f"Runbook timeline: {label}" if len(steps) > 1 else "Runbook timeline", fontsize=FONT_SIZE + 1)
     fig.suptitle("Steps and waits (hatched: waits; dots: when a change landed)", fontsize=FONT_SIZE + 2)
     return fig
-
-
-def _duration(hours: float) -> str:
-    if hours >= 48:
-        return f"{hours / 24:.1f} d"
-    if hours >= 1:
-        return f"{hours:.1f} h"
-    return f"{hours * 60:.0f} min"
 
 
 def trust_figure(
@@ -414,9 +419,9 @@ def trust_figure(
     """
     trust, markers = _keys(trust), _keys(markers or {})
     multi = len(trust) > 1
-    fig = _figure(10, 4.6 + (0.3 * len(trust) if multi else 0))
+    fig = figure(10, 4.6 + (0.3 * len(trust) if multi else 0))
     ax = fig.add_subplot()
-    _style(ax)
+    style(ax)
     end = max([float(df["time_hours"].max()) for df in trust.values() if len(df)] + [1.0])
     div, unit = time_axis(end)
     for i, (label, df) in enumerate(trust.items()):
@@ -487,9 +492,9 @@ def load_figure(load_df: pd.DataFrame) -> Figure:
     missing = [c for c in LOAD_COLUMNS if c not in load_df.columns]
     if missing:
         raise ValueError(f"load table lacks columns {missing}")
-    fig = _figure(10, 4.4)
+    fig = figure(10, 4.4)
     ax = fig.add_subplot()
-    _style(ax)
+    style(ax)
     end = float(load_df["time_hours"].max()) if len(load_df) else 1.0
     div, unit = time_axis(end)
     for i, (manager, g) in enumerate(load_df.groupby("manager", sort=True)):
@@ -504,8 +509,8 @@ def load_figure(load_df: pd.DataFrame) -> Figure:
             offered = offered[:cut].reshape(-1, k).max(axis=1)
             cap = cap[:cut].reshape(-1, k).min(axis=1)
         c = colour(i)
-        ax.plot(t / div, offered, color=c, lw=1.8, label=f"{_plain(manager)}: offered")
-        ax.plot(t / div, cap, color=c, lw=1.2, linestyle="--", label=f"{_plain(manager)}: capacity")
+        ax.plot(t / div, offered, color=c, lw=1.8, label=f"{plain(manager)}: offered")
+        ax.plot(t / div, cap, color=c, lw=1.2, linestyle="--", label=f"{plain(manager)}: capacity")
     ax.set_ylim(bottom=0)
     ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
     ax.set_ylabel("check-ins per second", fontsize=FONT_SIZE)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.analysis.tables import trust_markers
 from sim.presentation import figures
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ def trust(result: Result) -> Figure:
     """Share of returning clients holding the new certificates, and orphans so far, over time."""
     t = result.trust
     df = t.assign(mean=t["share_trusting_new"], low=t["share_trusting_new"], high=t["share_trusting_new"])
-    from sim.presentation.report import trust_markers
-
     return figures.trust_figure(
         {f"{result.scenario.name} (one run, seed {result.seed})": df[["time_hours", "mean", "low", "high"]]},
         {result.scenario.name: trust_markers(result.steps, result.horizon_hours)},
@@ -37,12 +36,12 @@ def orphans(result: Result, by: str = "cause") -> Figure:
     if by not in ("cause", "group", "version"):
         raise ValueError("by is cause, group or version")
     counts = result.clients.loc[result.clients["outcome"] == "orphaned", by].value_counts().sort_values()
-    fig = figures._figure(8, 0.8 + 0.4 * max(len(counts), 1))
+    fig = figures.figure(8, 0.8 + 0.4 * max(len(counts), 1))
     ax = fig.add_subplot()
-    figures._style(ax)
-    ax.barh([figures._plain(k) for k in counts.index], counts.to_numpy(), color=figures.colour(0))
+    figures.style(ax)
+    ax.barh([figures.plain(k) for k in counts.index], counts.to_numpy(), color=figures.colour(0))
     ax.set_xlabel("orphaned clients (count)")
-    ax.set_title(f"{figures._plain(result.scenario.name)}: orphans by {by} (seed {result.seed})")
+    ax.set_title(f"{figures.plain(result.scenario.name)}: orphans by {by} (seed {result.seed})")
     if len(counts) == 0:
         ax.text(0.5, 0.5, "no orphans", transform=ax.transAxes, ha="center", va="center")
     return fig
@@ -79,9 +78,9 @@ def sweep(sw: Sweep, x: str | None = None) -> Figure:
     if x not in sw.fields:
         raise ValueError(f"{x!r} was not swept; swept: {', '.join(sw.fields)}")
     others = [f for f in sw.fields if f != x]
-    fig = figures._figure(9, 4.6)
+    fig = figures.figure(9, 4.6)
     ax = fig.add_subplot()
-    figures._style(ax)
+    figures.style(ax)
     groups = table.groupby(others, sort=False) if others else [((), table)]
     for i, (key, g) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)

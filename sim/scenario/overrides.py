@@ -1,9 +1,12 @@
 """The override grammar shared by ``--set``, ``rotasim sweep`` and ``rotasim compare``: dotted fields and
-values (``a.b=1``, a range ``0:90:10`` with both ends included, a list ``1,2,4``), values read as YAML."""
+values (``a.b=1``, a range ``0:90:10`` with both ends included, a list ``1,2,4``), values read as YAML; a
+compared scenario is ``FILE.yaml:a.b=1,c=2`` (``parse_variant``)."""
 
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,6 +14,9 @@ import yaml
 from sim.errors import InputError
 
 MAX_POINTS = 10_000  # values of one --set, and (times 10) runs of one sweep
+
+
+_ARG = re.compile(r"^(?P<path>.+?\.ya?ml)(?::(?P<over>.*))?$", re.I)
 
 
 def parse_values(spec: str) -> list[Any]:
@@ -45,3 +51,24 @@ def parse_set(items: list[str]) -> dict[str, list[Any]]:
         key, spec = item.split("=", 1)
         out[key.strip()] = parse_values(spec)
     return out
+
+
+def parse_variant(arg: str) -> tuple[Path, dict[str, Any]]:
+    """``FILE.yaml[:field=value,field=value]`` -> (path, overrides)."""
+    m = _ARG.match(arg.strip())
+    if m is None:
+        return Path(arg), {}
+    over: dict[str, Any] = {}
+    text = m.group("over")
+    if text is not None:
+        if not text.strip():
+            raise InputError(arg, "", "expected field=value after ':'")
+        for item in text.split(","):
+            if "=" not in item:
+                raise InputError(arg, item, "expected field=value, for example runbook.retention_days=90")
+            key, value = item.split("=", 1)
+            try:
+                over[key.strip()] = yaml.safe_load(value.strip())
+            except yaml.YAMLError:
+                raise InputError(arg, key.strip(), f"cannot read the value {value.strip()!r}") from None
+    return Path(m.group("path")), over

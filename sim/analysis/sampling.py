@@ -1,0 +1,196 @@
+"""Sequential sampling for the report: run replications until the verdict is decided, keeping only what
+the report shows.
+
+- **Sequential.** One replication is an anecdote and a fixed count either wastes runs or leaves the answer
+  open, so the report starts with ``replications`` and, while the interval straddles the threshold, doubles
+  the count (replications n..2n-1 are new runs under the same root seed, so nothing is re-run) up to
+  ``max_replications``. ``Sampling.batches`` records the verdict after each batch.
+- **Frugal with memory.** Each replication runs in a worker that keeps only what the report shows
+  (``RepExtra``): the orphaned clients' rows, the hourly share of clients trusting the new certificates, the
+  runbook steps, the live clients per (group, version, presence) profile. Full per-client tables are never
+  gathered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.format import n1, pct
+from sim.analysis.replications import Replications
+from sim.analysis.verdict import Threshold, judge
+from sim.errors import InputError
+from sim.experiments.digest import Digest, _digest
+from sim.experiments.execution import run_tasks
+from sim.experiments.simulate import Engine
+from sim.scenario.document import Scenario
+from sim.scenario.runbook import KbMultiServer, KbSingleServer
+
+DEFAULT_REPLICATIONS = 20
+
+
+DEFAULT_MAX_REPLICATIONS = 320
+
+
+@dataclass
+class RepExtra:
+    """What one replication keeps for the report beyond its ``Digest`` (small, whatever the fleet size)."""
+
+    replication: int
+    orphans: pd.DataFrame  # one row per orphaned client
+    profiles: pd.DataFrame  # live clients per (group, version, presence): columns ..., clients
+    trust_time: np.ndarray
+    trust_share: np.ndarray  # float32 share of live clients trusting the new certificates, per hour
+    steps: pd.DataFrame
+    setting: float | None  # the run's own retention (days) or wait (hours); None: not a planning runbook
+    load: pd.DataFrame | None = None  # the load table (time_hours, manager, offered/capacity per second): first run
+    load_summary: list[dict[str, Any]] | None = None  # per manager: peak, hours over capacity, failed check-ins
+
+
+ORPHAN_COLUMNS = ["client_id", "group", "version", "presence", "cause", "orphaned_at_hours", "first_contact_hours"]
+
+
+PROFILE = ["group", "version", "presence"]
+
+
+def _report_task(
+    sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None
+) -> tuple[Digest, RepExtra]:
+    """One replication: its digest (for the curves and plan) and the report's extras; the full result is
+    dropped here, in the worker, so that only small tables travel back."""
+    d = _digest(sc, seed, k, engine, clients, horizon_days, True)
+    r = d.result
+    assert r is not None
+    d.result = None
+    c = r.clients
+    live = c[c["outcome"] != "gone"]
+    orphans = c.loc[c["outcome"] == "orphaned", ORPHAN_COLUMNS].reset_index(drop=True)
+    profiles = live.groupby(PROFILE, sort=True, dropna=False).size().rename("clients").reset_index()
+    setting = run_setting(sc, r.first_update_hours, r.window_start_hours)
+    load = getattr(r, "load", None)  # present when the scenario models manager capacity (load.enabled)
+    info = getattr(r, "load_info", None)
+    return d, RepExtra(
+        replication=k,
+        orphans=orphans,
+        profiles=profiles,
+        trust_time=r.trust["time_hours"].to_numpy(dtype=float),
+        trust_share=r.trust["share_trusting_new"].to_numpy(dtype=np.float32),
+        steps=r.steps.copy(),
+        setting=None if setting is None else float(setting),
+        # the full table is large (one row per manager and bin): only the first replication's travels back
+        load=load if isinstance(load, pd.DataFrame) and k == 0 else None,
+        load_summary=list(info["managers"]) if isinstance(info, dict) and info.get("managers") else None,
+    )
+
+
+def run_setting(sc: Scenario, first_update: float | None, window_start: float | None) -> float | None:
+    """The run's own value of the planned setting, on the axis of ``Replications.curve``: the retention
+    (days) for kb-multi-server; for kb-single-server the time between the window opening (the last relaxing
+    step landing) and the update's hands-on work starting, in hours (as ``sim.analysis.planning`` measures it)."""
+    rb = sc.runbook
+    if isinstance(rb, KbMultiServer):
+        return float(rb.retention_days)
+    if isinstance(rb, KbSingleServer) and first_update is not None and window_start is not None:
+        return float(first_update - rb.operator_minutes / 60.0 - window_start)
+    return None
+
+
+@dataclass
+class Sampling:
+    """Replications run for a report, with the verdict after each batch of the sequential sampling."""
+
+    reps: Replications
+    extras: list[RepExtra]
+    threshold: Threshold
+    initial: int
+    cap: int
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    clients: int | None = None
+    horizon_days: float | None = None
+
+    @property
+    def n(self) -> int:
+        return self.reps.n
+
+    def metric(self) -> np.ndarray:
+        """Per replication: orphans, or orphans over clients not gone (the threshold's measure)."""
+        orphaned = np.array([d.summary["orphaned"] for d in self.reps.digests], float)
+        if not self.threshold.is_rate:
+            return orphaned
+        live = np.array([max(d.live, 1) for d in self.reps.digests], float)
+        return orphaned / live
+
+    def judge(self) -> dict[str, Any]:
+        return judge(self.metric(), self.threshold.value)
+
+
+Log = Callable[[str], None]
+
+
+def run_sequential(
+    scenario: Scenario,
+    threshold: Threshold,
+    *,
+    replications: int = DEFAULT_REPLICATIONS,
+    max_replications: int = DEFAULT_MAX_REPLICATIONS,
+    seed: int | None = None,
+    engine: Engine = "fast",
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    log: Log | None = None,
+) -> Sampling:
+    """Run ``replications``, then double while the verdict is INCONCLUSIVE, up to ``max_replications``."""
+    check_counts(replications, max_replications)
+    seed = scenario.seed if seed is None else seed
+    say = log or (lambda _msg: None)
+    digests: list[Digest] = []
+    extras: list[RepExtra] = []
+    sampling = Sampling(
+        Replications(scenario, seed, engine, digests),
+        extras,
+        threshold,
+        replications,
+        max_replications,
+        clients=clients,
+        horizon_days=horizon_days,
+    )
+    target = replications
+    while True:
+        start = len(digests)
+        say(f"running replications {start + 1} to {target} of {scenario.name} (seed {seed})")
+        tasks = [(scenario, seed, k, engine, clients, horizon_days) for k in range(start, target)]
+        for d, x in run_tasks(_report_task, tasks, workers=workers, progress=progress, label="replications"):
+            digests.append(d)
+            extras.append(x)
+        j = sampling.judge()
+        j["replications"] = len(digests)
+        sampling.batches.append(j)
+        say(f"after {len(digests)} replications: {_judgement_line(j, threshold)}")
+        if j["verdict"] != "INCONCLUSIVE" or target >= max_replications:
+            break
+        target = min(2 * target, max_replications)
+    return sampling
+
+
+def check_counts(replications: int, max_replications: int) -> None:
+    if replications < 2:
+        raise InputError("--replications", "", f"need at least 2 for an interval (got {replications})")
+    if max_replications < replications:
+        raise InputError(
+            "--max-replications", "", f"must be at least --replications ({max_replications} < {replications})"
+        )
+    if max_replications > 10_000:
+        raise InputError("--max-replications", "", f"expected at most 10000 (got {max_replications})")
+
+
+def _judgement_line(j: dict[str, Any], threshold: Threshold) -> str:
+    lo, hi = j["ci95"]
+    f = pct if threshold.is_rate else n1
+    interval = f"95% interval {f(lo)} to {f(hi)}" if lo is not None else "no interval yet"
+    return f"{j['verdict']}: mean {f(j['mean'])}, {interval}, threshold {f(threshold.value)}"

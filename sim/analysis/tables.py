@@ -1,0 +1,220 @@
+"""The report's tables, computed from the replications and their ``RepExtra``: orphans by cause, group and
+version; the clients and profiles most at risk; what to handle apart; manager load; trust over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.replications import Replications
+from sim.analysis.sampling import ORPHAN_COLUMNS, PROFILE, RepExtra
+from sim.analysis.verdict import CONFIDENCE
+from sim.experiments.digest import BLOCKING
+from sim.model.causes import CAUSE_MEANINGS, CAUSES
+
+HANDLE_APART_ADVICE = {
+    "unsupported-version": "upgrade these clients first, or rotate them with the single-server procedure "
+    "(KB 187099: 14.2 and 14.2.1 cannot use the multi-server method)",
+    "missed-group": "change these groups on their own (inheritance off), or have every all-groups step "
+    "include groups that do not inherit",
+    "no-failover-target": "give these clients a management server list with a manager to fail over to "
+    "before the rotation",
+}
+
+
+def breakdown_tables(reps: Replications) -> dict[str, pd.DataFrame]:
+    """Orphans per rotation by cause, group and version: mean, 95% interval, share of all orphans."""
+    s = reps.summary(CONFIDENCE)
+    total = s["orphaned"]["mean"] or 0.0
+    meanings = cause_meanings()
+    out: dict[str, pd.DataFrame] = {}
+    for key in ("cause", "group", "version"):
+        rows = []
+        for name, d in s[f"orphaned_by_{key}"].items():
+            if not d["mean"]:
+                continue
+            row: dict[str, Any] = {
+                key: name,
+                "mean": d["mean"],
+                "ci95_low": d["ci95"][0] if d["ci95"][0] is not None else d["mean"],
+                "ci95_high": d["ci95"][1] if d["ci95"][1] is not None else d["mean"],
+                "share_of_orphans": d["mean"] / total if total else 0.0,
+            }
+            if key == "cause":
+                row["meaning"] = meanings.get(name, "")
+            rows.append(row)
+        cols = [key, "mean", "ci95_low", "ci95_high", "share_of_orphans"] + (["meaning"] if key == "cause" else [])
+        df = pd.DataFrame(rows, columns=cols)
+        if key == "cause":
+            df["_o"] = df["cause"].map({c: i for i, c in enumerate(CAUSES)})
+            df = df.sort_values("_o").drop(columns="_o")
+        else:
+            df = df.sort_values("mean", ascending=False, kind="stable")
+        out[key] = df.reset_index(drop=True)
+    return out
+
+
+def cause_meanings() -> dict[str, str]:
+    """What each cause means (``sim.model.causes.CAUSE_MEANINGS``)."""
+    return dict(CAUSE_MEANINGS)
+
+
+AT_RISK_COLUMNS = [
+    "client_id",
+    "orphaned_share",
+    "orphaned_replications",
+    "replications",
+    "cause",
+    "causes",
+    "group",
+    "version",
+    "presence",
+    "first_contact_hours_median",
+    "profile_orphaned_share",
+]
+
+
+def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clients, profiles): how often each client id, and each (group, version, presence) profile, was
+    orphaned across the replications.
+
+    With a fleet read from files a client id is the same machine in every replication; with a generated fleet
+    it is not (its group, version and presence are drawn anew), so the per-profile share is the meaningful
+    one there and the per-client columns show the client's most frequent profile when orphaned.
+    """
+    n = max(len(extras), 1)
+    orph = pd.concat([x.orphans for x in extras], ignore_index=True) if extras else pd.DataFrame(columns=ORPHAN_COLUMNS)
+    sizes = (
+        pd.concat([x.profiles for x in extras], ignore_index=True)
+        if extras
+        else pd.DataFrame(columns=[*PROFILE, "clients"])
+    )
+    prof_clients = sizes.groupby(PROFILE, sort=True, dropna=False)["clients"].sum()
+    prof_orph = orph.groupby(PROFILE, sort=True, dropna=False).size()
+    prof_cause = orph.groupby(PROFILE, sort=True, dropna=False)["cause"].agg(_mode)
+    profiles = pd.DataFrame({"clients_per_rotation": prof_clients / n})
+    profiles["orphans_per_rotation"] = (prof_orph / n).reindex(profiles.index).fillna(0.0)
+    profiles["orphaned_share"] = (prof_orph.reindex(profiles.index).fillna(0) / prof_clients).fillna(0.0)
+    profiles["main_cause"] = prof_cause.reindex(profiles.index).fillna("")
+    profiles = profiles.reset_index().sort_values(
+        ["orphaned_share", "orphans_per_rotation"], ascending=False, kind="stable"
+    )
+    profiles = profiles.reset_index(drop=True)
+
+    if len(orph) == 0:
+        return pd.DataFrame(columns=AT_RISK_COLUMNS), profiles
+    g = orph.groupby("client_id", sort=False)
+    clients = pd.DataFrame(
+        {
+            "orphaned_replications": g.size(),
+            "cause": g["cause"].agg(_mode),
+            "causes": g["cause"].agg(_counts_text),
+            "group": g["group"].agg(_mode),
+            "version": g["version"].agg(_mode),
+            "presence": g["presence"].agg(_mode),
+            "first_contact_hours_median": g["first_contact_hours"].median(),
+        }
+    )
+    clients["replications"] = n
+    clients["orphaned_share"] = clients["orphaned_replications"] / n
+    clients = clients.reset_index()
+    share = profiles.set_index(PROFILE)["orphaned_share"]
+    keys = pd.MultiIndex.from_frame(clients[PROFILE])
+    clients["profile_orphaned_share"] = share.reindex(keys).to_numpy()
+    clients["_num"] = clients["client_id"].astype(str)
+    clients = clients.sort_values(
+        ["orphaned_share", "profile_orphaned_share", "_num"], ascending=[False, False, True], kind="stable"
+    ).drop(columns="_num")
+    return clients[AT_RISK_COLUMNS].reset_index(drop=True), profiles
+
+
+def _mode(s: pd.Series) -> str:
+    vc = s.astype(str).value_counts()
+    if len(vc) == 0:
+        return ""
+    top = vc[vc == vc.iloc[0]].index
+    return str(sorted(top)[0])
+
+
+def _counts_text(s: pd.Series) -> str:
+    vc = s.astype(str).value_counts()
+    return ";".join(f"{k}:{int(v)}" for k, v in sorted(vc.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def handle_apart_table(extras: Sequence[RepExtra]) -> pd.DataFrame:
+    """Groups and versions whose orphans no retention or wait cures (blocking causes), per rotation."""
+    n = max(len(extras), 1)
+    cols = ["cause", "group", "version", "orphans_per_rotation", "advice"]
+    if not extras:
+        return pd.DataFrame(columns=cols)
+    orph = pd.concat([x.orphans for x in extras], ignore_index=True)
+    b = orph[orph["cause"].isin(BLOCKING)]
+    if len(b) == 0:
+        return pd.DataFrame(columns=cols)
+    t = b.groupby(["cause", "group", "version"], sort=True).size().rename("orphans_per_rotation") / n
+    df = t.reset_index()
+    df["advice"] = df["cause"].map(HANDLE_APART_ADVICE).fillna("")
+    return df.sort_values("orphans_per_rotation", ascending=False, kind="stable")[cols].reset_index(drop=True)
+
+
+def load_summary_table(extras: Sequence[RepExtra]) -> pd.DataFrame | None:
+    """Per manager, across replications: capacity, peak offered load (mean and worst), hours over capacity
+    and failed check-ins (means); None when capacity is not modelled."""
+    rows = [dict(m, replication=x.replication) for x in extras for m in (x.load_summary or [])]
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    g = df.groupby("manager", sort=False)
+    return pd.DataFrame(
+        {
+            "capacity_per_second": g["capacity_per_second"].first(),
+            "peak_offered_per_second_mean": g["peak_offered_per_second"].mean(),
+            "peak_offered_per_second_max": g["peak_offered_per_second"].max(),
+            "hours_over_capacity_mean": g["hours_over_capacity"].mean(),
+            "failed_checkins_mean": g["failed_checkins"].mean(),
+        }
+    ).reset_index()
+
+
+def trust_band(extras: Sequence[RepExtra]) -> pd.DataFrame:
+    """Per hour: mean share trusting the new certificates and the band of the middle 95% of replications."""
+    if not extras:
+        return pd.DataFrame(columns=["time_hours", "mean", "low", "high"])
+    t = extras[0].trust_time
+    m = np.vstack([x.trust_share[: len(t)] for x in extras]).astype(float)
+    return pd.DataFrame(
+        {
+            "time_hours": t,
+            "mean": m.mean(axis=0),
+            "low": np.quantile(m, 0.025, axis=0),
+            "high": np.quantile(m, 0.975, axis=0),
+        }
+    )
+
+
+def trust_markers(steps: pd.DataFrame, horizon_hours: float) -> list[tuple[float, str]]:
+    """Certificate changes to mark on the trust figure: each update or retirement, the end of a retention
+    named as such; markers closer than 1% of the horizon are merged into the first."""
+    marks: list[tuple[float, str]] = []
+    names = steps["name"].astype(str).tolist()
+    kinds = steps["kind"].astype(str).tolist()
+    starts = steps["start_hours"].to_numpy(dtype=float)
+    ends_at = steps["end_hours"].to_numpy(dtype=float)
+    retain_end = [
+        float(e) for n, k, e in zip(names, kinds, ends_at, strict=True) if k == "wait" and n.startswith("retain-")
+    ]
+    for name, kind, start, end in zip(names, kinds, starts, ends_at, strict=True):
+        if kind not in ("update-certificate", "retire"):
+            continue
+        t = float(end)
+        label = name
+        ends = [e for e in retain_end if abs(e - float(start)) < 1e-6]
+        if ends:
+            label = f"retention ends: {label} ({float(start) / 24:.0f} d)"
+        if marks and abs(t - marks[-1][0]) < 0.01 * horizon_hours and not ends:
+            continue
+        marks.append((t, label))
+    return marks

@@ -1,0 +1,92 @@
+"""The graded verdict a pipeline gates on: GO, NO-GO or INCONCLUSIVE against the board's threshold.
+
+The forecast is the mean of the per-replication orphans (or orphan rate) with its 95% Student-t interval.
+GO: the whole interval lies at or under the threshold; NO-GO: it lies over it; INCONCLUSIVE: it straddles it
+(or fewer than two values leave no interval). ``rotasim report`` exits with ``EXIT_CODES[verdict]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from sim.analysis.format import pct
+from sim.analysis.stats import describe
+from sim.errors import InputError
+
+Verdict = Literal["GO", "NO-GO", "INCONCLUSIVE"]
+
+
+EXIT_CODES: dict[str, int] = {"GO": 0, "NO-GO": 1, "INCONCLUSIVE": 3}
+
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The board's limit: at most ``max_orphans`` orphans, or an orphan rate of at most ``max_orphan_rate``
+    (orphans over clients not gone) per rotation."""
+
+    max_orphans: float | None = None
+    max_orphan_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_orphans is not None and self.max_orphan_rate is not None:
+            raise InputError("--max-orphans", "", "give either --max-orphans or --max-orphan-rate, not both")
+        if self.max_orphans is not None and not (math.isfinite(self.max_orphans) and self.max_orphans >= 0):
+            raise InputError("--max-orphans", "", f"must be 0 or more (got {self.max_orphans:g})")
+        if self.max_orphan_rate is not None and not 0 <= self.max_orphan_rate <= 1:
+            raise InputError("--max-orphan-rate", "", f"must be between 0 and 1 (got {self.max_orphan_rate:g})")
+
+    @classmethod
+    def given(cls, max_orphans: float | None, max_orphan_rate: float | None) -> Threshold:
+        """The threshold a command or call asked for; none given means no orphan at all (``--max-orphans 0``)."""
+        if max_orphans is None and max_orphan_rate is None:
+            return cls(max_orphans=0.0)
+        return cls(max_orphans=max_orphans, max_orphan_rate=max_orphan_rate)
+
+    @property
+    def is_rate(self) -> bool:
+        return self.max_orphan_rate is not None
+
+    @property
+    def value(self) -> float:
+        if self.max_orphan_rate is not None:
+            return float(self.max_orphan_rate)
+        return float(self.max_orphans or 0.0)
+
+    def describe(self) -> str:
+        if self.is_rate:
+            return f"an orphan rate of at most {pct(self.value)}"
+        k = self.value
+        return f"at most {k:g} orphan{'' if k == 1 else 's'}"
+
+    def option(self) -> str:
+        return f"--max-orphan-rate {self.value:g}" if self.is_rate else f"--max-orphans {self.value:g}"
+
+    def to_json(self) -> dict[str, float]:
+        return {"max_orphan_rate": self.value} if self.is_rate else {"max_orphans": self.value}
+
+
+def judge(values: np.ndarray | Sequence[float], threshold: float, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """The graded verdict on per-replication values: GO when the interval of the mean lies at or under the
+    threshold, NO-GO when it lies over it, INCONCLUSIVE when it straddles it (or when fewer than two values
+    leave no interval)."""
+    d = describe(np.asarray(values, float), confidence)
+    lo, hi = d["ci95"]
+    eps = 1e-9 * max(1.0, abs(threshold))
+    verdict: Verdict
+    if lo is None or hi is None:
+        verdict = "INCONCLUSIVE"
+    elif hi <= threshold + eps:
+        verdict = "GO"
+    elif lo > threshold + eps:
+        verdict = "NO-GO"
+    else:
+        verdict = "INCONCLUSIVE"
+    return {"verdict": verdict, "mean": d["mean"], "ci95": [lo, hi], "stderr": d["stderr"], "n": d["n"]}

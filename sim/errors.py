@@ -25,6 +25,10 @@ class InputError(Exception):
         self.message = message
         super().__init__(f"{_where(source, location)}: {message}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, str]]:
+        """Picklable with its three parts: raised in a pool or Dask worker, it reaches the CLI as itself."""
+        return (type(self), (self.source, self.location, self.message))
+
 
 class InputWarning(UserWarning):
     """Input that can be used but deserves a look: a placeholder left in a scenario, a version no rule
@@ -35,6 +39,9 @@ class InputWarning(UserWarning):
         self.location = location
         self.message = message
         super().__init__(f"{_where(source, location)}: {message}")
+
+    def __reduce__(self) -> tuple[type[InputWarning], tuple[str, str, str]]:
+        return (type(self), (self.source, self.location, self.message))
 
 
 def warn(source: str, location: str, message: str) -> None:

@@ -74,3 +74,19 @@ def test_out_must_be_a_folder(tmp_path: Path) -> None:
         check_out_dir(f)
     with pytest.raises(InputError, match="not a folder"):
         check_out_dir(f / "sub")
+
+
+def test_input_errors_and_warnings_survive_pickling_from_a_worker() -> None:
+    """An InputError raised in a pool worker must reach the CLI as itself (one line, exit 2), not break the pool."""
+    import pickle
+
+    from sim.errors import InputError, InputWarning
+
+    for cls in (InputError, InputWarning):
+        e = pickle.loads(pickle.dumps(cls("clients.csv", "line 3, group", "unknown group 'x'")))
+        assert type(e) is cls and (e.source, e.location, e.message) == (
+            "clients.csv",
+            "line 3, group",
+            "unknown group 'x'",
+        )
+        assert str(e) == "clients.csv: line 3, group: unknown group 'x'"

@@ -45,7 +45,7 @@ from sim.model.fleet import Fleet, generate_fleet
 from sim.model.load import Assignments, offered_checkins, online_spells
 from sim.model.streams import ClientStreams
 from sim.model.topology import compile_topology
-from sim.runbooks.templates import expand_runbook
+from sim.runbooks import expand_runbook
 from sim.scenario.document import Scenario, build_scenario
 
 SE_LIMIT = 4.0  # standard errors of the difference of the two means

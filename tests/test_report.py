@@ -250,9 +250,13 @@ def test_trust_markers_name_the_end_of_the_retention() -> None:
         ],
         columns=["name", "kind", "start_hours", "end_hours"],
     )
-    marks = tables.trust_markers(steps, 2880.0)
+    sc = sim.load_scenario(ROOT / "scenarios" / "three-manager-failover.yaml").with_(
+        **{"runbook.order": ["sepm1", "sepm2", "sepm3"]}
+    )
+    steps["name"] = steps["name"].str.replace("-a", "-sepm1").str.replace("-b", "-sepm2").str.replace("-c", "-sepm3")
+    marks = tables.trust_markers(sc, steps, 2880.0)
     # update-b lands within 1% of the horizon after update-a: merged
-    assert marks == [(0.1, "update-a"), (720.1, "retention ends: update-c (30 d)")]
+    assert marks == [(0.1, "update-sepm1"), (720.1, "retention ends: update-sepm3 (30 d)")]
 
 
 def test_assumptions_list_every_parameter_with_value_and_source(multi: sim.Scenario) -> None:

@@ -439,6 +439,12 @@ MALFORMED = [
         id="wait-after-unknown-step",
     ),
     pytest.param(
+        _custom({"kind": "wait", "name": "w", "hours": 3, "after_step": "w"}),
+        "runbook.steps.0.after_step",
+        "no earlier step named 'w'",
+        id="wait-after-itself",
+    ),
+    pytest.param(
         _custom({"kind": "update-certificate", "managers": ["sepm7"]}),
         "runbook.steps.0.managers",
         "unknown manager 'sepm7'",

@@ -25,11 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis.report import Report, build_report, runbook_text
+from sim.analysis.report import Report, build_report
 from sim.analysis.sampling import Log, run_sequential
 from sim.analysis.verdict import Threshold
 from sim.errors import InputError
 from sim.model.causes import CAUSES
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario, load_scenario
 from sim.scenario.overrides import parse_variant
 
@@ -201,7 +202,7 @@ def side_by_side(comp: Comparison) -> pd.DataFrame:
             rec = f"{r.plan.recommended:g} {r.plan.unit}"
         last = r.trust.iloc[-1] if len(r.trust) else None
         cols[v.label] = [
-            runbook_text(v.scenario, r.setting),
+            template_for(v.scenario.runbook).describe(r.setting),
             str(int(r.runs["clients"].iloc[0])) if len(r.runs) else "0",
             str(r.sampling.n),
             r.verdict,
@@ -250,7 +251,7 @@ def comparison_csv(comp: Comparison) -> pd.DataFrame:
             "label": v.label,
             "scenario": v.scenario.name,
             "argument": v.arg,
-            "runbook": runbook_text(v.scenario, r.setting),
+            "runbook": template_for(v.scenario.runbook).describe(r.setting),
             "replications": r.sampling.n,
             "clients": int(r.runs["clients"].iloc[0]) if len(r.runs) else 0,
             "verdict": r.verdict,

@@ -22,7 +22,6 @@ from sim.analysis.replications import Replications
 from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.digest import BLOCKING
-from sim.runbooks.axis import default_grid
 
 
 @dataclass
@@ -107,7 +106,8 @@ def plan(
         raise InputError("plan", "--max-orphan-rate", "must be between 0 and 1")
     if not 0.5 <= confidence < 1:
         raise InputError("plan", "--confidence", "must be at least 0.5 and below 1")
-    name, unit = reps.axis()
+    ax = reps.axis()
+    name, unit = ax.parameter, ax.unit
     needed = reps.needed(max_orphans, max_orphan_rate)
     q = float(np.quantile(needed, confidence, method="higher"))
     step = 0.01 if unit == "days" else 0.05
@@ -128,7 +128,7 @@ def plan(
         if max_orphans is not None
         else {"max_orphan_rate": float(max_orphan_rate or 0.0)}
     )
-    x = default_grid(reps.scenario) if grid is None else np.asarray(grid, float)
+    x = reps.default_grid() if grid is None else np.asarray(grid, float)
     if recommended is not None and recommended not in x:
         x = np.unique(np.append(x, recommended))
     return Plan(name, unit, target, confidence, recommended, needed, blocking, reps.curve(x, confidence), reps.n)

@@ -18,7 +18,7 @@ from sim.experiments.execution import run_tasks
 from sim.experiments.result import Result
 from sim.experiments.simulate import Engine
 from sim.model.causes import CAUSES
-from sim.runbooks.axis import default_grid, plan_axis
+from sim.runbooks import Axis, template_for
 from sim.scenario.document import Scenario
 
 MAX_REPLICATIONS = 10_000
@@ -98,13 +98,21 @@ class Replications:
 
     # ---- the timing question
 
-    def axis(self) -> tuple[str, str]:
-        ax = plan_axis(self.scenario)
+    def axis(self) -> Axis:
+        ax = template_for(self.scenario.runbook).axis
         if ax is None:
             raise InputError(
                 self.scenario.source, "runbook", "planning needs the kb-multi-server or kb-single-server runbook"
             )
         return ax
+
+    @property
+    def horizon_days(self) -> float:
+        """The horizon the replications ran (the scenario's, or the one a run option set)."""
+        return float(self.digests[0].summary["horizon_hours"]) / 24.0 if self.digests else self.scenario.horizon_days
+
+    def default_grid(self) -> np.ndarray:
+        return template_for(self.scenario.runbook).grid(self.horizon_days)
 
     def orphans_at(self, x: np.ndarray | list[float]) -> np.ndarray:
         """(replication, x) -> orphans had the retention/wait been x."""
@@ -118,8 +126,8 @@ class Replications:
 
     def curve(self, x: np.ndarray | list[float] | None = None, confidence: float = 0.95) -> pd.DataFrame:
         """Orphans as a function of the retention (days) or wait (hours), with intervals across replications."""
-        name, _ = self.axis()
-        x = default_grid(self.scenario) if x is None else np.asarray(x, dtype=float)
+        name = self.axis().parameter
+        x = self.default_grid() if x is None else np.asarray(x, dtype=float)
         m = self.orphans_at(x)
         rows = []
         for j, xv in enumerate(x):

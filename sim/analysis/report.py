@@ -28,25 +28,8 @@ from sim.analysis.tables import (
     trust_markers,
 )
 from sim.analysis.verdict import CONFIDENCE, EXIT_CODES, Threshold, Verdict
-from sim.runbooks.axis import plan_axis
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
-from sim.scenario.runbook import CustomRunbook, KbMultiServer, KbSingleServer, Naive
-
-
-def runbook_text(sc: Scenario, setting: float | None) -> str:
-    """The runbook in a few words, with the setting the timing question is about."""
-    rb = sc.runbook
-    if isinstance(rb, KbMultiServer):
-        return f"kb-multi-server, old certificate kept {rb.retention_days:g} days after the first update"
-    if isinstance(rb, KbSingleServer):
-        wait = f"{rb.wait_hours:g} h" if rb.wait_hours is not None else f"{rb.wait_heartbeats:g} heartbeats"
-        got = f" = {setting:g} h" if setting is not None and rb.wait_hours is None else ""
-        return f"kb-single-server, wait {wait}{got} before the certificate update"
-    if isinstance(rb, Naive):
-        return "naive: every certificate updated at once"
-    if isinstance(rb, CustomRunbook):
-        return f"custom runbook of {len(rb.steps)} steps"
-    return type(rb).__name__  # pragma: no cover
 
 
 @dataclass
@@ -99,7 +82,7 @@ def build_report(sampling: Sampling, *, source: str, command: str) -> Report:
     runs["live"] = [d.live for d in reps.digests]
     runs["orphan_rate"] = runs["orphaned"] / runs["live"].clip(lower=1)
     pl: Plan | None = None
-    if plan_axis(sc) is not None:
+    if template_for(sc.runbook).axis is not None:
         pl = plan(
             reps,
             max_orphans=None if th.is_rate else th.value,
@@ -138,7 +121,7 @@ def build_report(sampling: Sampling, *, source: str, command: str) -> Report:
         profiles=profiles,
         steps=steps,
         trust=trust_band(sampling.extras),
-        markers=trust_markers(steps, horizon) if len(steps) else [],
+        markers=trust_markers(sc, steps, horizon) if len(steps) else [],
         load=load,
         load_summary=load_summary_table(sampling.extras),
         assumptions=assumptions_table(sc, overrides),

@@ -28,7 +28,6 @@ from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
 from sim.experiments.simulate import Engine
 from sim.scenario.document import Scenario
-from sim.scenario.runbook import KbMultiServer, KbSingleServer
 
 DEFAULT_REPLICATIONS = 20
 
@@ -70,7 +69,7 @@ def _report_task(
     live = c[c["outcome"] != "gone"]
     orphans = c.loc[c["outcome"] == "orphaned", ORPHAN_COLUMNS].reset_index(drop=True)
     profiles = live.groupby(PROFILE, sort=True, dropna=False).size().rename("clients").reset_index()
-    setting = run_setting(sc, r.first_update_hours, r.window_start_hours)
+    setting = d.setting
     load = getattr(r, "load", None)  # present when the scenario models manager capacity (load.enabled)
     info = getattr(r, "load_info", None)
     return d, RepExtra(
@@ -85,18 +84,6 @@ def _report_task(
         load=load if isinstance(load, pd.DataFrame) and k == 0 else None,
         load_summary=list(info["managers"]) if isinstance(info, dict) and info.get("managers") else None,
     )
-
-
-def run_setting(sc: Scenario, first_update: float | None, window_start: float | None) -> float | None:
-    """The run's own value of the planned setting, on the axis of ``Replications.curve``: the retention
-    (days) for kb-multi-server; for kb-single-server the time between the window opening (the last relaxing
-    step landing) and the update's hands-on work starting, in hours (as ``sim.analysis.planning`` measures it)."""
-    rb = sc.runbook
-    if isinstance(rb, KbMultiServer):
-        return float(rb.retention_days)
-    if isinstance(rb, KbSingleServer) and first_update is not None and window_start is not None:
-        return float(first_update - rb.operator_minutes / 60.0 - window_start)
-    return None
 
 
 @dataclass

@@ -14,6 +14,8 @@ from sim.analysis.sampling import ORPHAN_COLUMNS, PROFILE, RepExtra
 from sim.analysis.verdict import CONFIDENCE
 from sim.experiments.digest import BLOCKING
 from sim.model.causes import CAUSE_MEANINGS, CAUSES
+from sim.runbooks import template_for
+from sim.scenario.document import Scenario
 
 HANDLE_APART_ADVICE = {
     "unsupported-version": "upgrade these clients first, or rotate them with the single-server procedure "
@@ -195,26 +197,23 @@ def trust_band(extras: Sequence[RepExtra]) -> pd.DataFrame:
     )
 
 
-def trust_markers(steps: pd.DataFrame, horizon_hours: float) -> list[tuple[float, str]]:
-    """Certificate changes to mark on the trust figure: each update or retirement, the end of a retention
-    named as such; markers closer than 1% of the horizon are merged into the first."""
+def trust_markers(sc: Scenario, steps: pd.DataFrame, horizon_hours: float) -> list[tuple[float, str]]:
+    """Certificate changes to mark on the trust figure: each update or retirement, the one the runbook's
+    setting delays labelled as such (``Template.decisive_label``); markers closer than 1% of the horizon are
+    merged into the first."""
+    tpl = template_for(sc.runbook)
+    decisive = tpl.decisive_step([m.name for m in sc.managers])
     marks: list[tuple[float, str]] = []
     names = steps["name"].astype(str).tolist()
     kinds = steps["kind"].astype(str).tolist()
     starts = steps["start_hours"].to_numpy(dtype=float)
     ends_at = steps["end_hours"].to_numpy(dtype=float)
-    retain_end = [
-        float(e) for n, k, e in zip(names, kinds, ends_at, strict=True) if k == "wait" and n.startswith("retain-")
-    ]
     for name, kind, start, end in zip(names, kinds, starts, ends_at, strict=True):
         if kind not in ("update-certificate", "retire"):
             continue
         t = float(end)
-        label = name
-        ends = [e for e in retain_end if abs(e - float(start)) < 1e-6]
-        if ends:
-            label = f"retention ends: {label} ({float(start) / 24:.0f} d)"
-        if marks and abs(t - marks[-1][0]) < 0.01 * horizon_hours and not ends:
+        special = tpl.decisive_label(name, float(start)) if name == decisive else None
+        if marks and abs(t - marks[-1][0]) < 0.01 * horizon_hours and special is None:
             continue
-        marks.append((t, label))
+        marks.append((t, special or name))
     return marks

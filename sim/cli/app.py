@@ -41,9 +41,8 @@ from sim.io import atomic_write_csv, dumps
 from sim.model.causes import CAUSE_MEANINGS
 from sim.model.fleet import generate_fleet
 from sim.model.topology import compile_topology
-from sim.runbooks.templates import expand_runbook
+from sim.runbooks import expand_runbook, template_for
 from sim.scenario.document import Scenario, load_scenario
-from sim.scenario.runbook import CustomRunbook
 
 DEBUG_ENV = "ROTASIM_DEBUG"
 
@@ -225,7 +224,7 @@ def validate_scenario(sc: Scenario) -> str:
         fleet = f"{n} clients from {files.clients}" + (f" and {files.absences}" if files.absences else "")
     else:
         fleet = f"{sc.fleet.clients} generated clients"
-    runbook = "custom" if isinstance(sc.runbook, CustomRunbook) else sc.runbook.template
+    runbook = template_for(sc.runbook).tag
     return (
         f"OK: {sc.name}: {_n(topo.n_groups, 'group')}, {_n(topo.n_managers, 'manager')} in "
         f"{_n(len(topo.site_names), 'site')}, runbook {runbook} ({_n(len(steps), 'step')}), {fleet}, "

@@ -10,8 +10,8 @@ import numpy as np
 
 from sim.experiments.result import Result
 from sim.experiments.simulate import Engine, simulate
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
-from sim.scenario.runbook import KbMultiServer, KbSingleServer
 
 BLOCKING = ("unsupported-version", "missed-group", "no-failover-target")
 
@@ -35,19 +35,13 @@ def _need(sc: Scenario, r: Result) -> tuple[np.ndarray, float | None, float]:
     a shorter setting changes nothing (the retained manager cannot change before the others are done)."""
     contact = r.clients["first_contact_hours"].to_numpy(dtype=float)
     contact = np.where(np.isnan(contact), np.inf, contact)
-    rb = sc.runbook
-    if r.first_update_hours is None or r.window_start_hours is None:
+    tpl = template_for(sc.runbook)
+    landing = tpl.landing(r.steps, [m.name for m in sc.managers])
+    if r.first_update_hours is None or r.window_start_hours is None or landing is None:
         return np.full(len(contact), np.inf), None, 0.0
-    if isinstance(rb, KbMultiServer):
-        op = rb.operator_minutes / 60.0 if rb.retention_end == "update" else 0.0
-        retain = r.steps[r.steps["name"].str.startswith("retain-")]["start_hours"]
-        floor = (float(retain.iloc[0]) - r.first_update_hours) / 24.0 if len(retain) else 0.0
-        return (contact - r.first_update_hours - op) / 24.0, rb.retention_days, floor
-    if isinstance(rb, KbSingleServer):
-        op = rb.operator_minutes / 60.0
-        need = contact - r.window_start_hours - op
-        return need, r.first_update_hours - op - r.window_start_hours, 0.0
-    return np.full(len(contact), np.inf), None, 0.0
+    need = (contact - landing.offset - landing.anchor) / landing.scale
+    floor = float(landing.setting(landing.floor + landing.offset))
+    return need, tpl.setting(r.steps), floor
 
 
 def _digest(

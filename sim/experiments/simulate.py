@@ -23,7 +23,7 @@ from sim.model.load import LoadOutcome, fail_probability, load_table, offered_ch
 from sim.model.streams import ClientStreams
 from sim.model.topology import Topology, compile_topology
 from sim.model.world import World
-from sim.runbooks.templates import expand_runbook
+from sim.runbooks import expand_runbook
 from sim.scenario.document import Scenario
 from sim.scenario.fields import MAX_CLIENTS, MAX_HORIZON_DAYS
 from sim.scenario.runbook import Step

@@ -15,13 +15,13 @@ from matplotlib.figure import Figure
 
 from sim._version import __version__
 from sim.analysis.comparison import Comparison, comparison_csv, differing_parameters, side_by_side
-from sim.analysis.report import runbook_text
 from sim.analysis.verdict import CONFIDENCE
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
 from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
 from sim.presentation.html import render_html
 from sim.presentation.markdown import render_markdown
+from sim.runbooks import template_for
 
 FIGURE_FILES = {
     "orphans": "compare-orphans.png",
@@ -180,7 +180,7 @@ def compare_json(comp: Comparison, files: Sequence[str]) -> dict[str, Any]:
                 "argument": v.arg,
                 "name": v.scenario.name,
                 "overrides": v.overrides,
-                "runbook": runbook_text(v.scenario, r.setting),
+                "runbook": template_for(v.scenario.runbook).describe(r.setting),
                 "verdict": r.verdict,
                 "estimate": {"mean": r.judgement["mean"], "ci95": r.judgement["ci95"]},
                 "orphans": r.orphans,

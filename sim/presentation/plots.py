@@ -27,7 +27,7 @@ def trust(result: Result) -> Figure:
     df = t.assign(mean=t["share_trusting_new"], low=t["share_trusting_new"], high=t["share_trusting_new"])
     return figures.trust_figure(
         {f"{result.scenario.name} (one run, seed {result.seed})": df[["time_hours", "mean", "low", "high"]]},
-        {result.scenario.name: trust_markers(result.steps, result.horizon_hours)},
+        {result.scenario.name: trust_markers(result.scenario, result.steps, result.horizon_hours)},
     )
 
 
@@ -61,7 +61,8 @@ def load(result: Result) -> Figure:
 
 def curve(reps: Replications, plan: Plan | None = None) -> Figure:
     """Expected orphans against the retention (days) or wait (hours), with the 95% band."""
-    name, unit = reps.axis()
+    ax = reps.axis()
+    name, unit = ax.parameter, ax.unit
     c = plan.curve if plan is not None else reps.curve()
     current = reps.digests[0].setting if reps.digests else None  # the run's own (a wait in heartbeats too)
     spec = figures.CurveSpec(c, name, unit, current=current, recommended=None if plan is None else plan.recommended)

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from sim._version import __version__
 from sim.analysis.format import duration, n1, pct
 from sim.analysis.provenance import MODEL_DOC
-from sim.analysis.report import Report, build_report, canonical_command, runbook_text
+from sim.analysis.report import Report, build_report, canonical_command
 from sim.analysis.sampling import DEFAULT_MAX_REPLICATIONS, DEFAULT_REPLICATIONS, Log, Sampling, run_sequential
 from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
@@ -31,6 +31,7 @@ from sim.presentation import figures as figs
 from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
 from sim.presentation.html import render_html
 from sim.presentation.markdown import render_markdown
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 
 TOP_AT_RISK = 15
@@ -121,7 +122,7 @@ def _verdict_section(rep: Report) -> Section:
                 f"{n1((rep.repair_hours['mean'] or 0) / 8)} person-days of 8 hours), assuming "
                 f"{sc.repair_minutes:g} minutes per repair (repair_minutes, an assumption: set it in the scenario).",
                 _sampling_text(sampling),
-                f"Scenario: {sc.name} ({rep.source}); runbook: {runbook_text(sc, rep.setting)}; "
+                f"Scenario: {sc.name} ({rep.source}); runbook: {template_for(sc.runbook).describe(rep.setting)}; "
                 f"{int(rep.runs['clients'].iloc[0]) if len(rep.runs) else 0} clients; horizon "
                 f"{rep.horizon_hours / 24:g} days.",
             ]
@@ -451,7 +452,7 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
                 "name": rep.scenario.name,
                 "source": rep.source,
                 "description": rep.scenario.description,
-                "runbook": runbook_text(rep.scenario, rep.setting),
+                "runbook": template_for(rep.scenario.runbook).describe(rep.setting),
                 "clients": int(rep.runs["clients"].iloc[0]) if len(rep.runs) else 0,
                 "horizon_hours": rep.horizon_hours,
             },

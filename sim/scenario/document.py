@@ -33,17 +33,7 @@ from sim.scenario.fields import (
     VersionSpec,
     version_key,
 )
-from sim.scenario.runbook import (
-    TAGS,
-    AssignMsl,
-    KbMultiServer,
-    KbSingleServer,
-    Naive,
-    Retire,
-    Runbook,
-    UpdateCertificate,
-    Wait,
-)
+from sim.scenario.runbook import TAGS, References, Runbook
 
 
 class Scenario(Strict):
@@ -125,52 +115,8 @@ class Scenario(Strict):
             for name in self.fleet.groups:
                 if name not in groups:
                     raise ValueError(f"fleet.groups: unknown group {name!r}")
-        self._check_runbook(set(groups), known, [s.name for s in self.sites])
+        self.runbook.check(References(managers, set(groups), {s.name for s in self.sites}, msl_names))
         return self
-
-    def _check_runbook(self, groups: set[str], managers: set[str], sites: list[str]) -> None:
-        rb = self.runbook
-
-        def _mgrs(where: str, names: list[str] | str | None) -> None:
-            if isinstance(names, list):
-                for n in names:
-                    if n not in managers:
-                        raise ValueError(f"runbook.{where}: unknown manager {n!r}")
-
-        if isinstance(rb, KbMultiServer):
-            _mgrs("order", rb.order)
-            if rb.order is not None and len(set(rb.order)) != len(rb.order):
-                raise ValueError("runbook.order: a manager is listed twice")
-            if rb.retain is not None:
-                _mgrs("retain", [rb.retain])
-                if rb.order is not None and rb.retain not in rb.order:
-                    raise ValueError("runbook.retain: the retained manager must be in 'order'")
-            if len(rb.order or managers) < 2:
-                raise ValueError("runbook: kb-multi-server needs at least two managers")
-        elif isinstance(rb, KbSingleServer | Naive):
-            _mgrs("managers", rb.managers)
-        else:
-            names: set[str] = set()
-            for i, st in enumerate(rb.steps):
-                where = f"steps[{i}]"
-                if st.name is not None:
-                    if st.name in names:
-                        raise ValueError(f"runbook.{where}.name: duplicate step name {st.name!r}")
-                    names.add(st.name)
-                if isinstance(st, UpdateCertificate | Retire):
-                    _mgrs(where + ".managers", st.managers)
-                tg = getattr(st, "groups", "all")
-                if isinstance(tg, list):
-                    for g in tg:
-                        if g not in groups:
-                            raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
-                site = getattr(st, "site", None)
-                if site is not None and site not in sites:
-                    raise ValueError(f"runbook.{where}.site: unknown site {site!r}")
-                if isinstance(st, AssignMsl) and st.msl not in {m.name for m in self.msls}:
-                    raise ValueError(f"runbook.{where}.msl: unknown msl {st.msl!r}")
-                if isinstance(st, Wait) and st.after_step is not None and st.after_step not in names:
-                    raise ValueError(f"runbook.{where}.after_step: no earlier step named {st.after_step!r}")
 
     # ---- conveniences for planners in code
 

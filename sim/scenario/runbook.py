@@ -3,6 +3,7 @@ parameters. A template here is only its parameters; ``sim.runbooks`` expands it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,9 +18,28 @@ from sim.scenario.fields import Strict
 GroupTarget = Literal["all"] | list[str]
 
 
+@dataclass(frozen=True)
+class References:
+    """The names a runbook may refer to, from the rest of the scenario: each spec checks its own."""
+
+    managers: list[str]
+    groups: set[str]
+    sites: set[str]
+    msls: set[str]
+
+    def check_managers(self, where: str, names: list[str] | str | None) -> None:
+        if isinstance(names, list):
+            for n in names:
+                if n not in self.managers:
+                    raise ValueError(f"runbook.{where}: unknown manager {n!r}")
+
+
 class StepBase(Strict):
     name: str | None = Field(None, description="Step name shown in outputs; default: kind and number.")
     operator_minutes: float = Field(0.0, ge=0, description="Hands-on time; the change lands at the end of it.")
+
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        """Refuse names the scenario does not have (``earlier``: names of the steps before this one)."""
 
 
 class GroupStep(StepBase):
@@ -29,10 +49,23 @@ class GroupStep(StepBase):
     )
     site: str | None = Field(None, description="Site whose console makes the change; default: the first.")
 
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        if isinstance(self.groups, list):
+            for g in self.groups:
+                if g not in refs.groups:
+                    raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
+        if self.site is not None and self.site not in refs.sites:
+            raise ValueError(f"runbook.{where}.site: unknown site {self.site!r}")
+
 
 class AssignMsl(GroupStep):
     kind: Literal["assign-msl"]
     msl: str
+
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        super().check(refs, where, earlier)
+        if self.msl not in refs.msls:
+            raise ValueError(f"runbook.{where}.msl: unknown msl {self.msl!r}")
 
 
 class MslProtocol(GroupStep):
@@ -74,15 +107,29 @@ class Wait(StepBase):
             raise ValueError("a wait has no hands-on time: leave out operator_minutes")
         return self
 
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        if isinstance(self.groups, list):
+            for g in self.groups:
+                if g not in refs.groups:
+                    raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
+        if self.after_step is not None and self.after_step not in earlier:
+            raise ValueError(f"runbook.{where}.after_step: no earlier step named {self.after_step!r}")
+
 
 class UpdateCertificate(StepBase):
     kind: Literal["update-certificate"]
     managers: list[str] | Literal["all"] = Field(min_length=1)
 
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        refs.check_managers(where + ".managers", self.managers)
+
 
 class Retire(StepBase):
     kind: Literal["retire"]
     managers: list[str] = Field(min_length=1)
+
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        refs.check_managers(where + ".managers", self.managers)
 
 
 Step = Annotated[
@@ -100,6 +147,9 @@ class KbSingleServer(Strict):
     managers: list[str] | Literal["all"] = "all"
     operator_minutes: float = Field(5.0, ge=0, description="Hands-on time per console step (A).")
 
+    def check(self, refs: References) -> None:
+        refs.check_managers("managers", self.managers)
+
 
 class KbMultiServer(Strict):
     template: Literal["kb-multi-server"]
@@ -110,17 +160,41 @@ class KbMultiServer(Strict):
     retention_end: Literal["update", "retire"] = "update"
     operator_minutes: float = Field(5.0, ge=0)
 
+    def check(self, refs: References) -> None:
+        refs.check_managers("order", self.order)
+        if self.order is not None and len(set(self.order)) != len(self.order):
+            raise ValueError("runbook.order: a manager is listed twice")
+        if self.retain is not None:
+            refs.check_managers("retain", [self.retain])
+            if self.order is not None and self.retain not in self.order:
+                raise ValueError("runbook.retain: the retained manager must be in 'order'")
+        if len(self.order or refs.managers) < 2:
+            raise ValueError("runbook: kb-multi-server needs at least two managers")
+
 
 class Naive(Strict):
     template: Literal["naive"]
     managers: list[str] | Literal["all"] = "all"
 
+    def check(self, refs: References) -> None:
+        refs.check_managers("managers", self.managers)
+
 
 class CustomRunbook(Strict):
     steps: list[Step] = Field(min_length=1)
 
+    def check(self, refs: References) -> None:
+        names: set[str] = set()
+        for i, st in enumerate(self.steps):
+            where = f"steps[{i}]"
+            st.check(refs, where, names)  # before adding its own name: a wait cannot wait for itself
+            if st.name is not None:
+                if st.name in names:
+                    raise ValueError(f"runbook.{where}.name: duplicate step name {st.name!r}")
+                names.add(st.name)
 
-def _runbook_tag(v: Any) -> str | None:
+
+def runbook_tag(v: Any) -> str | None:
     """Which runbook form a value is: a template by its name, or the operator's own steps."""
     if isinstance(v, dict):
         return "custom" if "steps" in v else v.get("template")
@@ -132,7 +206,7 @@ Runbook = Annotated[
     | Annotated[KbMultiServer, Tag("kb-multi-server")]
     | Annotated[Naive, Tag("naive")]
     | Annotated[CustomRunbook, Tag("custom")],
-    Discriminator(_runbook_tag),
+    Discriminator(runbook_tag),
 ]
 
 

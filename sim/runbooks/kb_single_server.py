@@ -1,0 +1,71 @@
+"""KB 187099's single-server procedure: relax the policy, wait, update, wait, restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim.runbooks.base import Axis, Landing, Template, step_row
+from sim.scenario.runbook import KbSingleServer, MslProtocol, SecureComms, Step, UpdateCertificate, Wait
+
+WAIT = "wait-before-update"
+UPDATE = "update-certificate"
+GRID_HOURS = (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 120, 144, 168, 240, 336, 504, 720)
+
+
+class KbSingleServerTemplate(Template):
+    """HTTP list and secure communications off, wait, update, wait, then secure communications on and the
+    original list back. The axis is the wait before the update."""
+
+    tag = "kb-single-server"
+    axis = Axis("wait_hours", "hours", "wait", 0.05, "wait-too-short")
+    spec: KbSingleServer
+
+    def expand(self, managers: list[str]) -> list[Step]:
+        rb = self.spec
+        inh, op = rb.include_non_inheriting, rb.operator_minutes
+        first_wait = (
+            Wait(kind="wait", name=WAIT, hours=rb.wait_hours)
+            if rb.wait_hours is not None
+            else Wait(kind="wait", name=WAIT, heartbeats=rb.wait_heartbeats)
+        )
+
+        def group_step(cls: type, name: str, **kw: object) -> Step:
+            step: Step = cls(name=name, include_non_inheriting=inh, operator_minutes=op, **kw)
+            return step
+
+        return [
+            group_step(MslProtocol, "assign-http-msl", kind="msl-protocol", protocol="http", port=8014),
+            group_step(SecureComms, "disable-secure-comms", kind="secure-comms", enabled=False),
+            first_wait,
+            UpdateCertificate(kind="update-certificate", name=UPDATE, managers=rb.managers, operator_minutes=op),
+            Wait(kind="wait", name="wait-before-reenable", heartbeats=rb.reenable_wait_heartbeats),
+            group_step(SecureComms, "enable-secure-comms", kind="secure-comms", enabled=True),
+            group_step(MslProtocol, "restore-msl", kind="msl-protocol", protocol="original"),
+        ]
+
+    def describe(self, setting: float | None) -> str:
+        rb = self.spec
+        wait = f"{rb.wait_hours:g} h" if rb.wait_hours is not None else f"{rb.wait_heartbeats:g} heartbeats"
+        got = f" = {setting:g} h" if setting is not None and rb.wait_hours is None else ""
+        return f"kb-single-server, wait {wait}{got} before the certificate update"
+
+    def setting(self, steps: pd.DataFrame) -> float | None:
+        wait = step_row(steps, WAIT)
+        return None if wait is None else float(wait["end_hours"] - wait["start_hours"])
+
+    def decisive_step(self, managers: list[str]) -> str | None:
+        return UPDATE
+
+    def landing(self, steps: pd.DataFrame, managers: list[str]) -> Landing | None:
+        wait = step_row(steps, WAIT)
+        if wait is None:
+            return None
+        start = float(wait["start_hours"])
+        return Landing(start, 1.0, start, self.spec.operator_minutes / 60.0)
+
+    def probe(self, horizon_days: float) -> KbSingleServer:
+        return self.spec.model_copy(update={"wait_hours": float(horizon_days) * 24.0 + 1.0})
+
+    def grid(self, horizon_days: float) -> np.ndarray:
+        return np.array([h for h in GRID_HOURS if h <= horizon_days * 24.0], dtype=float)

@@ -23,7 +23,7 @@ from typing import Any
 from sim.analysis import planning
 from sim.analysis.comparison import Comparison, Variant, run_variants
 from sim.analysis.planning import Plan
-from sim.analysis.replications import Replications, replicate
+from sim.analysis.replications import Replications
 from sim.analysis.report import Report
 from sim.analysis.verdict import Threshold
 from sim.calibration.importer import ImportOptions, ImportResult, run_import
@@ -45,28 +45,33 @@ def plan(
     max_orphan_rate: float | None = None,
     confidence: float = 0.95,
     replications: int = 30,
+    max_replications: int = 320,
     seed: int | None = None,
     clients: int | None = None,
     horizon_days: float | None = None,
     workers: int | None = None,
 ) -> Plan:
-    """The smallest retention (kb-multi-server) or wait (kb-single-server) that keeps orphans within the
-    target in a ``confidence`` share of replications. Give replications you already ran, or a scenario (then
-    ``replications`` are run). Default target: no orphans."""
-    reps = (
-        target
-        if isinstance(target, Replications)
-        else replicate(
-            _scenario(target),
-            n=replications,
-            seed=seed,
-            clients=clients,
-            horizon_days=horizon_days,
-            workers=workers,
-            progress=False,
-        )
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one rotation
+    exceeds the target is shown to be below ``1 - confidence`` (docs/model.md, "Risk and the verdict"). Give
+    replications you already ran (planned as they are), or a scenario: then ``replications`` are run and, as
+    ``rotasim plan`` does, doubled while too few to show that chance (up to ``max_replications``) and the horizon
+    doubled while clients are still away at its end (``Plan.notes`` says so). Default target: no orphans."""
+    if isinstance(target, Replications):
+        return planning.plan(target, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+    p, _ = planning.plan_scenario(
+        _scenario(target),
+        max_orphans=max_orphans,
+        max_orphan_rate=max_orphan_rate,
+        confidence=confidence,
+        replications=replications,
+        max_replications=max_replications,
+        seed=seed,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        progress=False,
     )
-    return planning.plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+    return p
 
 
 def compare(

@@ -76,8 +76,9 @@ def test_replicate_plan_sweep_plots(small: sim.Scenario) -> None:
     p = sim.plan(reps, max_orphans=2)
     assert p.recommended is None or p.recommended >= 0
     _labelled(p.plot(reps))
-    p2 = sim.plan(small, max_orphans=2, replications=3, workers=1)
+    p2 = sim.plan(small, max_orphans=2, replications=3, max_replications=3, workers=1)
     assert p2.recommended == p.recommended  # the same replications: the same answer
+    assert p2.reason == p.reason
     sw = sim.sweep(small, {"runbook.retention_days": [10, 40]}, replications=2, workers=1, progress=False)
     _labelled(sw.plot())
 
@@ -94,5 +95,9 @@ def test_compare_and_report_write_their_files(small: sim.Scenario, tmp_path: Pat
     assert list(t["label"]) == ["30 days", "90 days"]
     assert (tmp_path / "cmp" / "compare.html").is_file()
     rep = sim.report(small, tmp_path / "rep", max_orphans=1000, replications=3, max_replications=3, workers=1)
-    assert rep.verdict == "GO"
+    assert rep.verdict == "INCONCLUSIVE"  # 3 replications cannot show a chance below 5%, even with none exceeding
+    rep = sim.report(
+        small, tmp_path / "rep", max_orphans=1000, replications=72, max_replications=72, clients=100, workers=1
+    )
+    assert rep.verdict == "GO" and rep.judgement["exceeding"] == 0
     assert (tmp_path / "rep" / "report.html").is_file() and (tmp_path / "rep" / "at-risk-clients.csv").is_file()

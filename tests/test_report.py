@@ -55,23 +55,26 @@ def invoke(*args: str | Path) -> Any:
 # ------------------------------------------------------------------------------------------- verdict
 
 
-def test_judge_grades_go_nogo_inconclusive_with_the_t_interval() -> None:
-    # [5, 6, 5, 6]: mean 5.5, s = 0.57735, se = 0.288675, t(0.975, 3) = 3.182446 -> +-0.918698
-    j = judge([5, 6, 5, 6], 0)
-    assert j["verdict"] == "NO-GO"
-    assert j["mean"] == pytest.approx(5.5)
-    assert j["ci95"] == pytest.approx([4.581302, 6.418698], abs=1e-5)
-    assert judge([5, 6, 5, 6], 6.5)["verdict"] == "GO"  # 6.4187 <= 6.5
-    assert judge([5, 6, 5, 6], 6.4)["verdict"] == "INCONCLUSIVE"  # straddles
-    assert judge([5, 6, 5, 6], 4.6)["verdict"] == "INCONCLUSIVE"
-    assert judge([5, 6, 5, 6], 4.58)["verdict"] == "NO-GO"  # 4.5813 > 4.58
+def test_judge_grades_by_the_chance_that_one_rotation_exceeds_the_threshold() -> None:
+    """Clopper-Pearson at 95%: 0 of 72 exceeding has an upper bound 1 - 0.025^(1/72) = 4.99% < 5%: GO; 0 of 71
+    (5.06%) cannot show it: INCONCLUSIVE; 4 of 20 has a lower bound of 5.7% > 5%: NO-GO."""
+    assert judge([1] * 72, 1)["verdict"] == "GO"  # exactly at the threshold is within it
+    assert judge([1] * 71, 1)["verdict"] == "INCONCLUSIVE"
+    j = judge([0] * 16 + [9] * 4, 3)
+    assert j["verdict"] == "NO-GO" and j["exceeding"] == 4 and j["chance"] == pytest.approx(0.2)
+    assert j["chance_ci"] == pytest.approx([0.0573, 0.4366], abs=1e-4)
+    assert judge([0] * 18 + [9] * 2, 3)["verdict"] == "INCONCLUSIVE"  # lower bound 1.2%
+    # the mean and its t interval are reported beside it: [5, 6, 5, 6]: 5.5 +- 3.182446 x 0.288675
+    m = judge([5, 6, 5, 6], 0)
+    assert m["mean"] == pytest.approx(5.5) and m["ci95"] == pytest.approx([4.581302, 6.418698], abs=1e-5)
+    # a mean under the threshold is not GO when single rotations exceed it often
+    assert judge([0] * 60 + [20] * 20, 10)["verdict"] == "NO-GO"
 
 
 def test_judge_edge_cases() -> None:
-    assert judge([0, 0, 0], 0)["verdict"] == "GO"  # no orphan in any run meets "at most 0"
-    assert judge([3, 3, 3], 3)["verdict"] == "GO"  # exactly at the threshold is within it
-    assert judge([3, 3, 3], 2.999)["verdict"] == "NO-GO"
-    assert judge([0, 1, 0, 1], 0)["verdict"] == "INCONCLUSIVE"  # interval clipped at 0, touching it
+    assert judge([0] * 100, 0)["verdict"] == "GO"  # no orphan in any run meets "at most 0"
+    assert judge([3] * 100, 2.999)["verdict"] == "NO-GO"
+    assert judge([0] * 100, 0, exceeding=20)["verdict"] == "NO-GO"  # the caller's count (the probes) wins
     one = judge([7], 100)
     assert one["verdict"] == "INCONCLUSIVE" and one["ci95"] == [None, None]
 
@@ -107,14 +110,17 @@ def multi_orphans(multi: sim.Scenario) -> np.ndarray:
 def test_sequential_sampling_doubles_until_decided_and_reuses_runs(
     multi: sim.Scenario, multi_orphans: np.ndarray
 ) -> None:
-    """The threshold is the first batch's own mean, so the first interval must straddle it; the report then
-    doubles 4 -> 8 -> 16. Each batch's verdict equals ``judge`` on that prefix of the runs made in one go, and
-    the replications are 0..n-1, each run once."""
+    """4 replications cannot decide any verdict near the threshold (the first batch's own mean): the report
+    doubles 4 -> 8 -> 16. Each batch's verdict and mean equal ``judge`` on that prefix of the runs made in one
+    go, and the replications are 0..n-1, each run once."""
     threshold = float(multi_orphans[:4].mean())
     assert judge(multi_orphans[:4], threshold)["verdict"] == "INCONCLUSIVE"
     expected = []
+    probes = replicate(multi, n=16, seed=5, clients=400, workers=1, progress=False)
     for n in (4, 8, 16):
-        j = judge(multi_orphans[:n], threshold)
+        prefix = type(probes)(probes.scenario, probes.seed, probes.engine, probes.digests[:n])
+        k = prefix.exceeding(threshold, None, setting=prefix.digests[0].setting)
+        j = judge(multi_orphans[:n], threshold, exceeding=k)
         expected.append((n, j["verdict"], j["mean"]))
         if j["verdict"] != "INCONCLUSIVE":
             break
@@ -139,9 +145,10 @@ def test_sequential_sampling_doubles_until_decided_and_reuses_runs(
 
 
 def test_sequential_sampling_stops_at_once_when_the_first_batch_decides(multi: sim.Scenario) -> None:
+    """Every replication over a threshold of 0: the first batch already shows NO-GO (lower bound 63%)."""
     s = run_sequential(
         multi,
-        Threshold(max_orphans=10_000),
+        Threshold(max_orphans=0),
         replications=3,
         max_replications=48,
         seed=5,
@@ -149,7 +156,23 @@ def test_sequential_sampling_stops_at_once_when_the_first_batch_decides(multi: s
         workers=1,
         progress=False,
     )
-    assert s.n == 3 and [b["verdict"] for b in s.batches] == ["GO"]
+    assert s.n == 3 and [b["verdict"] for b in s.batches] == ["NO-GO"]
+
+
+def test_sequential_sampling_reaches_go_when_enough_replications_can_show_it(multi: sim.Scenario) -> None:
+    """No replication exceeds a huge threshold, yet GO needs 72 of them: 10 -> 20 -> 40 -> 80."""
+    s = run_sequential(
+        multi,
+        Threshold(max_orphans=10_000),
+        replications=10,
+        max_replications=320,
+        seed=5,
+        clients=100,
+        workers=1,
+        progress=False,
+    )
+    assert [b["replications"] for b in s.batches] == [10, 20, 40, 80]
+    assert [b["verdict"] for b in s.batches] == ["INCONCLUSIVE"] * 3 + ["GO"]
 
 
 def test_replication_counts_are_checked() -> None:
@@ -455,19 +478,19 @@ def test_report_with_no_orphan_is_go_with_an_empty_at_risk_list(tmp_path: Path) 
         source="tiny.yaml",
         threshold=Threshold(max_orphans=0),
         replications=2,
-        max_replications=8,
+        max_replications=80,
         workers=1,
         progress=False,
     )
-    assert rep.verdict == "GO" and rep.exit_code == 0 and rep.sampling.n == 2
-    assert rep.judgement["ci95"] == [0.0, 0.0]
+    assert rep.verdict == "GO" and rep.exit_code == 0 and rep.sampling.n == 80
+    assert rep.judgement["ci95"] == [0.0, 0.0] and rep.judgement["exceeding"] == 0
     assert (out / "at-risk-clients.csv").read_text().splitlines() == [",".join(rep.at_risk.columns)]
     page = (out / "report.html").read_text()
     assert "No client was orphaned in any replication" in page
-    assert "GO: the whole 95% interval of the expected value lies within the threshold" in page
-    # the smallest retention that still meets it: every client's first hourly check-in after the first update
-    assert rep.plan is not None and rep.plan.recommended is not None
-    assert 0 < rep.plan.recommended <= 1 / 24 + 0.01
+    assert "GO: this rotation stays within the threshold" in page
+    # any retention meets it: the rotation of the other two managers takes 3 hours (3 hourly heartbeats), in
+    # which every client checks in and learns the new certificates
+    assert rep.plan is not None and rep.plan.recommended == 0.0
     assert "already meets that" in page
     assert [t.get_text() for ax in rp.report_figures(rep)["breakdown"][0].axes for t in ax.texts] == ["no orphans"] * 3
 
@@ -554,24 +577,24 @@ def test_breakdown_figure_with_no_orphans_says_so() -> None:
 
 
 def test_report_command_exit_codes_go_nogo_and_progress_on_stderr(tmp_path: Path) -> None:
-    common = ["--clients", "300", "--replications", "3", "--max-replications", "3", "--workers", "1"]
+    common = ["--clients", "100", "--replications", "3", "--max-replications", "72", "--workers", "1"]
     go = invoke("report", SINGLE, "--out", tmp_path / "go", "--max-orphans", "100000", *common)
     assert go.exit_code == 0, go.output
-    assert go.stdout.startswith("GO: expected orphans ")
-    assert "after 3 replications: GO" in go.stderr
+    assert go.stdout.startswith("GO: chance of exceeding 0.0% (0 of 72 replications")
+    assert "after 3 replications: INCONCLUSIVE" in go.stderr and "after 72 replications: GO" in go.stderr
     nogo = invoke("report", SINGLE, "--out", tmp_path / "nogo", *common)  # default threshold: 0 orphans
     assert nogo.exit_code == 1, nogo.output
     assert nogo.stdout.startswith("NO-GO: ") and "threshold: at most 0 orphans" in nogo.stdout
     assert json.loads((tmp_path / "nogo" / "report.json").read_text())["verdict"] == "NO-GO"
-    rate = invoke("report", SINGLE, "--out", tmp_path / "rate", "--max-orphan-rate", "0.5", "-q", *common)
+    rate = invoke("report", SINGLE, "--out", tmp_path / "rate", "--max-orphan-rate", "0.9", "-q", *common)
     assert rate.exit_code == 0 and rate.stderr == ""
-    assert json.loads((tmp_path / "rate" / "report.json").read_text())["threshold"] == {"max_orphan_rate": 0.5}
+    assert json.loads((tmp_path / "rate" / "report.json").read_text())["threshold"] == {"max_orphan_rate": 0.9}
 
 
 def test_report_command_inconclusive_exits_3_after_the_cap(
     tmp_path: Path, multi: sim.Scenario, multi_orphans: np.ndarray
 ) -> None:
-    """Threshold = the mean of the first 4 replications and the cap at 4: the interval straddles it."""
+    """Threshold = the mean of the first 4 replications and the cap at 4: 4 replications cannot decide."""
     k = float(multi_orphans[:4].mean())
     r = invoke(
         "report",
@@ -594,7 +617,7 @@ def test_report_command_inconclusive_exits_3_after_the_cap(
     assert r.exit_code == 3, r.output
     assert r.stdout.startswith("INCONCLUSIVE: ")
     page = (tmp_path / "inc" / "report.html").read_text()
-    assert "INCONCLUSIVE: the 95% interval straddles the threshold" in page
+    assert "INCONCLUSIVE: the replications cannot tell whether the chance" in page
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,34 @@
-"""Planning answers: replications with confidence, and the retention or wait that meets an orphan target.
+"""Planning answers: the retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target,
+with the same definition of risk as the report (``sim.analysis.risk``).
 
-One replication is an anecdote; ``replicate`` runs many with seeds from one root, each the same wherever it
-runs. The timing questions are answered from each run's per-client first contact after the window opens
-(``sim.contact``): under kb-multi-server a client survives a retention of R days iff it checks in before
-the last old-certificate manager changes, R days after the first update; under kb-single-server it survives
-a wait of W hours iff it checks in between secure communications going off and the update. Orphans that no
-retention or wait cures (blocking causes: 14.2 clients, missed groups, lists with nowhere to fail over) are
-counted apart. So one run gives the whole curve, orphans(R), without re-running per R.
+Each replication's planning probe (``sim.experiments.probe``) gives its whole curve, orphans had the setting
+been x; per replication, ``needed`` is the smallest setting from which on every longer one meets the target.
+The recommendation is the smallest setting at which the chance that one rotation exceeds the target is shown
+to be below ``1 - confidence`` (GO by ``sim.analysis.risk``): with n replications, at most
+``max_exceeding_for_go(n)`` of them may still need more. When none can be recommended the plan says why: too
+few replications to show so small a chance, clients that no setting saves (blocking causes, named with their
+numbers), or clients still away at the horizon (then ``plan_scenario`` extends the horizon and says so).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from sim.analysis.replications import Replications
+from sim.analysis.replications import Replications, replicate, run_more
+from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
 from sim.errors import InputError
-from sim.experiments.digest import BLOCKING
+from sim.experiments.simulate import Engine
+from sim.model.causes import BLOCKING
+from sim.scenario.document import Scenario
+from sim.scenario.fields import MAX_HORIZON_DAYS
+
+Reason = Literal["recommended", "replications", "blocked", "beyond-horizon"]
 
 
 @dataclass
@@ -37,6 +44,15 @@ class Plan:
     blocking_causes: dict[str, Any]
     curve: pd.DataFrame
     replications: int
+    reason: Reason = "recommended"
+    risk: Risk | None = None  # at the recommended setting
+    beyond_horizon: dict[str, Any] | None = None  # clients still away at the horizon, per rotation
+    horizon_days: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the planning did on its own (horizon extended ...)
+
+    @property
+    def noun(self) -> str:
+        return "retention" if self.parameter == "retention_days" else "wait"
 
     def to_json(self) -> dict[str, Any]:
         x = "days" if self.unit == "days" else "hours"
@@ -46,6 +62,8 @@ class Plan:
                 "orphaned_mean": _r(r["orphaned_mean"]),
                 "ci95": [_r(r["ci95_low"]), _r(r["ci95_high"])],
                 "q95": _r(r["q95"]),
+                "exceeding": int(r["exceeding"]),
+                "verdict": r["verdict"],
             }
             for _, r in self.curve.iterrows()
         ]
@@ -56,7 +74,12 @@ class Plan:
             "target": self.target,
             "confidence": self.confidence,
             "replications": self.replications,
+            "reason": self.reason,
+            "risk": self.risk.to_json() if self.risk is not None else None,
             "blocking_causes": self.blocking_causes,
+            "beyond_horizon": self.beyond_horizon,
+            "horizon_days": self.horizon_days,
+            "notes": self.notes,
             "statement": self.statement(),
             "curve": points,
         }
@@ -68,21 +91,51 @@ class Plan:
         return plots.curve(reps, self)
 
     def statement(self) -> str:
-        what = "orphans" if "max_orphans" in self.target else "orphan rate"
-        limit = self.target.get("max_orphans", self.target.get("max_orphan_rate"))
-        pct = f"{self.confidence:.0%}"
-        name = "keeping the old certificate" if self.parameter == "retention_days" else "waiting"
-        if self.recommended is None:
-            causes = ", ".join(f"{c} ({v['mean']:.1f} on average)" for c, v in self.blocking_causes.items()) or "none"
+        """The answer in one or two sentences, for people."""
+        limit = self.target.get("max_orphans", self.target.get("max_orphan_rate", 0.0))
+        what = (
+            f"at most {limit:g} orphan{'' if limit == 1 else 's'}"
+            if "max_orphans" in self.target
+            else f"an orphan rate of at most {limit:.4g}"
+        )
+        chance = f"{1 - self.confidence:.0%}"
+        notes = "".join(f" {n}" for n in self.notes)
+        if self.recommended is not None and self.risk is not None:
+            lo, hi = self.risk.interval
             return (
-                f"No {self.parameter.replace('_', ' ')} meets {what} <= {limit:g} with {pct} confidence; "
-                f"orphans no {name.split()[0]} can prevent: {causes}."
+                f"{self.noun.capitalize()} of {self.recommended:g} {self.unit}: {what} in a rotation, with a chance "
+                f"of exceeding that below {chance} ({self.risk.exceeding} of {self.replications} replications "
+                f"exceeded it; 95% interval {100 * lo:.1f}% to {100 * hi:.1f}%).{notes}"
             )
-        return f"With {pct} confidence, {name} {self.recommended:g} {self.unit} keeps {what} at or below {limit:g}."
+        head = f"No {self.noun} within the {self.horizon_days:g}-day horizon meets {what} with a chance below {chance}"
+        if self.reason == "replications":
+            return (
+                f"{head}: {self.replications} replications cannot show a chance that small; at least "
+                f"{replications_for_go(self.confidence)} are needed (with none exceeding).{notes}"
+            )
+        if self.reason == "blocked":
+            causes = "; ".join(f"{c}: {v['mean']:.1f} per rotation on average" for c, v in self.blocking_causes.items())
+            return f"{head}: clients no {self.noun} saves exceed it ({causes}); handle them apart.{notes}"
+        away = self.beyond_horizon or {}
+        return (
+            f"{head}: clients still away at the horizon ({(away.get('mean') or 0):.1f} per rotation on average) "
+            f"may return after it; a longer horizon (--horizon-days) shows when.{notes}"
+        )
 
 
 def _r(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(float(v), 4)
+
+
+def check_target(max_orphans: float | None, max_orphan_rate: float | None, confidence: float) -> None:
+    if max_orphans is not None and max_orphan_rate is not None:
+        raise InputError("plan", "target", "give one of --max-orphans or --max-orphan-rate, not both")
+    if max_orphans is not None and not (math.isfinite(max_orphans) and max_orphans >= 0):
+        raise InputError("plan", "--max-orphans", "must be a number, 0 or more")
+    if max_orphan_rate is not None and not (math.isfinite(max_orphan_rate) and 0 <= max_orphan_rate <= 1):
+        raise InputError("plan", "--max-orphan-rate", "must be between 0 and 1")
+    if not (math.isfinite(confidence) and 0.5 <= confidence < 1):
+        raise InputError("plan", "--confidence", "must be at least 0.5 and below 1")
 
 
 def plan(
@@ -93,36 +146,27 @@ def plan(
     confidence: float = 0.95,
     grid: np.ndarray | list[float] | None = None,
 ) -> Plan:
-    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets the target in a
-    ``confidence`` share of replications: the ``confidence`` quantile of each replication's own smallest.
-    No target given means no orphan at all."""
-    if max_orphans is not None and max_orphan_rate is not None:
-        raise InputError("plan", "target", "give one of --max-orphans or --max-orphan-rate, not both")
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one
+    rotation exceeds the target is shown to be below ``1 - confidence``. No target given means no orphan."""
+    check_target(max_orphans, max_orphan_rate, confidence)
     if max_orphans is None and max_orphan_rate is None:
         max_orphans = 0
-    if max_orphans is not None and max_orphans < 0:
-        raise InputError("plan", "--max-orphans", "must be 0 or more")
-    if max_orphan_rate is not None and not 0 <= max_orphan_rate <= 1:
-        raise InputError("plan", "--max-orphan-rate", "must be between 0 and 1")
-    if not 0.5 <= confidence < 1:
-        raise InputError("plan", "--confidence", "must be at least 0.5 and below 1")
     ax = reps.axis()
-    name, unit = ax.parameter, ax.unit
     needed = reps.needed(max_orphans, max_orphan_rate)
-    q = float(np.quantile(needed, confidence, method="higher"))
-    step = 0.01 if unit == "days" else 0.05
-    recommended: float | None
-    if q == np.inf:
-        recommended = None
-    elif q < 0:
-        recommended = 0.0
-    else:  # the first step strictly above the need of the last client it must save
-        recommended = round((math.floor(q / step + 1e-9) + 1) * step, 4)
-    blocking: dict[str, Any] = {}
-    for c in BLOCKING:
-        vals = np.array([d.blocked_by_cause.get(c, 0) for d in reps.digests], float)
-        if vals.any():
-            blocking[c] = describe(vals, confidence)
+    n = reps.n
+    k_max = max_exceeding_for_go(n, confidence)
+    recommended: float | None = None
+    reason: Reason = "recommended"
+    if np.median(needed) == np.inf:  # no setting within the horizon: more replications would not change that
+        reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
+    elif k_max < 0:
+        reason = "replications"
+    else:
+        v = float(np.sort(needed)[::-1][k_max])  # at most k_max replications may need more than v
+        if v == np.inf:
+            reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
+        else:
+            recommended = 0.0 if v == -np.inf else round(v, 4)
     target = (
         {"max_orphans": float(max_orphans)}
         if max_orphans is not None
@@ -131,4 +175,96 @@ def plan(
     x = reps.default_grid() if grid is None else np.asarray(grid, float)
     if recommended is not None and recommended not in x:
         x = np.unique(np.append(x, recommended))
-    return Plan(name, unit, target, confidence, recommended, needed, blocking, reps.curve(x, confidence), reps.n)
+    curve = reps.curve(x, confidence)
+    exceed = [int((needed > xv + 1e-9).sum()) for xv in x]
+    curve["exceeding"] = exceed
+    curve["verdict"] = [assess(k, n, confidence).verdict for k in exceed]
+    risk = None if recommended is None else assess(int((needed > recommended + 1e-9).sum()), n, confidence)
+    return Plan(
+        ax.parameter,
+        ax.unit,
+        target,
+        confidence,
+        recommended,
+        needed,
+        _per_rotation(reps, BLOCKING, confidence),
+        curve,
+        n,
+        reason=reason,
+        risk=risk,
+        beyond_horizon=_per_rotation(reps, ("beyond-horizon",), confidence).get("beyond-horizon"),
+        horizon_days=reps.horizon_days,
+    )
+
+
+def _why_not(reps: Replications, needed: np.ndarray, max_orphans: float | None, rate: float | None) -> Reason:
+    """Among the replications no setting within the horizon satisfies: do the clients no setting saves exceed
+    the target by themselves (blocked), or only with those still away at the horizon (beyond the horizon)?"""
+    allowed = reps.allowed(max_orphans, rate)
+    blocked = beyond = 0
+    for i, d in enumerate(reps.digests):
+        if needed[i] != np.inf:
+            continue
+        never = d.never_saved or {}
+        if sum(v for c, v in never.items() if c in BLOCKING) > allowed[i]:
+            blocked += 1
+        else:
+            beyond += 1
+    return "beyond-horizon" if beyond >= blocked else "blocked"
+
+
+def _per_rotation(reps: Replications, causes: tuple[str, ...], confidence: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in causes:
+        vals = np.array([(d.never_saved or {}).get(c, 0) for d in reps.digests], float)
+        if vals.any():
+            out[c] = describe(vals, confidence)
+    return out
+
+
+def plan_scenario(
+    scenario: Scenario,
+    *,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    confidence: float = 0.95,
+    replications: int = 30,
+    max_replications: int = 320,
+    seed: int | None = None,
+    engine: Engine = "fast",
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: bool | None = None,
+    extend_horizon: bool = True,
+) -> tuple[Plan, Replications]:
+    """Plan from a scenario, sampling as the report does: start with ``replications`` and double while too
+    few replications can show the chance (up to ``max_replications``); while replications have clients still
+    away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes."""
+    check_target(max_orphans, max_orphan_rate, confidence)
+    if max_replications < replications:
+        raise InputError(
+            "--max-replications", "", f"must be at least --replications ({max_replications} < {replications})"
+        )
+    horizon = horizon_days
+    kw: dict[str, Any] = {"clients": clients, "workers": workers, "dask": dask, "progress": progress}
+    reps = replicate(scenario, n=replications, seed=seed, engine=engine, horizon_days=horizon, **kw)
+    notes: list[str] = []
+    while True:
+        p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+        if p.reason == "replications" and reps.n < max_replications:
+            reps = run_more(reps, min(2 * reps.n, max_replications), horizon_days=horizon, **kw)
+            continue
+        if p.reason == "beyond-horizon" and extend_horizon and reps.horizon_days < MAX_HORIZON_DAYS:
+            longer = min(2.0 * reps.horizon_days, float(MAX_HORIZON_DAYS))
+            notes.append(
+                f"The horizon was extended from {reps.horizon_days:g} to {longer:g} days: replications had clients "
+                "still away at the end of the shorter one."
+            )
+            horizon = longer
+            reps = replicate(scenario, n=reps.n, seed=reps.seed, engine=engine, horizon_days=horizon, **kw)
+            continue
+        break
+    p.notes = notes
+    return p, reps

@@ -115,14 +115,22 @@ class Replications:
         return template_for(self.scenario.runbook).grid(self.horizon_days)
 
     def orphans_at(self, x: np.ndarray | list[float]) -> np.ndarray:
-        """(replication, x) -> orphans had the retention/wait been x."""
+        """(replication, x) -> orphans had the retention/wait been x (from each replication's planning probe,
+        on the axis' resolution: 0.01 day, 0.05 hour)."""
+        self.axis()
         x = np.asarray(x, dtype=float)
         out = np.empty((self.n, len(x)))
         for i, d in enumerate(self.digests):
-            blocked = sum(d.blocked_by_cause.values())
-            xe = np.maximum(x, d.floor)
-            out[i] = blocked + (len(d.need) - np.searchsorted(d.need, xe, side="left"))
+            assert d.curve is not None
+            out[i] = d.curve.at(x)
         return out
+
+    def allowed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
+        """Per replication, the most orphans the target allows (a rate applies to that replication's live
+        clients)."""
+        if max_orphan_rate is not None:
+            return np.array([math.floor(max_orphan_rate * d.live + 1e-9) for d in self.digests], float)
+        return np.full(self.n, math.floor(max_orphans or 0.0))
 
     def curve(self, x: np.ndarray | list[float] | None = None, confidence: float = 0.95) -> pd.DataFrame:
         """Orphans as a function of the retention (days) or wait (hours), with intervals across replications."""
@@ -151,20 +159,24 @@ class Replications:
         return plots.curve(self)
 
     def needed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
-        """Per replication, the retention/wait the target needs: any value above it meets the target
-        (-inf: any value does; inf: none does)."""
+        """Per replication, the smallest retention/wait from which on every longer one meets the target
+        (-inf: any does; inf: none within the horizon does)."""
+        allowed = self.allowed(max_orphans, max_orphan_rate)
         out = np.empty(self.n)
         for i, d in enumerate(self.digests):
-            allowed = max_orphans if max_orphans is not None else math.floor((max_orphan_rate or 0.0) * d.live + 1e-9)
-            budget = int(math.floor(allowed)) - sum(d.blocked_by_cause.values())
-            if budget < 0:
-                out[i] = np.inf
-            elif budget >= len(d.need):
-                out[i] = -np.inf
-            else:
-                # need sorted ascending; at x the orphans are those with need >= x: keep at most `budget`
-                out[i] = float(d.need[len(d.need) - budget - 1])
+            assert d.curve is not None
+            out[i] = d.curve.smallest_meeting(allowed[i])
         return out
+
+    def exceeding(
+        self, max_orphans: float | None = None, max_orphan_rate: float | None = None, setting: float | None = None
+    ) -> int:
+        """How many replications exceed the target: had the setting been ``setting`` (from the probes, a
+        setting from which on a longer one would meet it), else with each replication's own orphans."""
+        if setting is not None:
+            return int((self.needed(max_orphans, max_orphan_rate) > setting + 1e-9).sum())
+        orphaned = np.array([d.summary["orphaned"] for d in self.digests], float)
+        return int((orphaned > self.allowed(max_orphans, max_orphan_rate)).sum())
 
 
 def replicate(
@@ -190,3 +202,22 @@ def replicate(
     tasks = [(scenario, seed, k, engine, clients, horizon_days, keep_results) for k in range(n)]
     digests = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
     return Replications(scenario, seed, engine, digests)
+
+
+def run_more(
+    reps: Replications,
+    n: int,
+    *,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: bool | None = None,
+) -> Replications:
+    """``reps`` with replications ``reps.n .. n - 1`` added (the same root seed: nothing is re-run)."""
+    if not 1 <= n <= MAX_REPLICATIONS:
+        raise InputError("--max-replications", "", f"expected 1 to {MAX_REPLICATIONS} (got {n})")
+    engine: Engine = "reference" if reps.engine == "reference" else "fast"
+    tasks = [(reps.scenario, reps.seed, k, engine, clients, horizon_days, False) for k in range(reps.n, n)]
+    more = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
+    return Replications(reps.scenario, reps.seed, reps.engine, [*reps.digests, *more])

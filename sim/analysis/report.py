@@ -17,6 +17,7 @@ import pandas as pd
 
 from sim.analysis.planning import Plan, plan
 from sim.analysis.provenance import assumptions_table
+from sim.analysis.risk import Verdict
 from sim.analysis.sampling import Sampling
 from sim.analysis.stats import describe
 from sim.analysis.tables import (
@@ -27,7 +28,7 @@ from sim.analysis.tables import (
     trust_band,
     trust_markers,
 )
-from sim.analysis.verdict import CONFIDENCE, EXIT_CODES, Threshold, Verdict
+from sim.analysis.verdict import CONFIDENCE, EXIT_CODES, Threshold
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.format import n1, pct
+from sim.analysis.format import pct
 from sim.analysis.replications import Replications
 from sim.analysis.verdict import Threshold, judge
 from sim.errors import InputError
@@ -112,7 +112,16 @@ class Sampling:
         return orphaned / live
 
     def judge(self) -> dict[str, Any]:
-        return judge(self.metric(), self.threshold.value)
+        """The verdict at the runbook's own setting. With a planning axis, the replications that exceed come
+        from the probes (``Replications.exceeding``), as ``plan`` counts them, so a GO report and its "what would
+        reach GO" cannot disagree."""
+        th, reps = self.threshold, self.reps
+        exceeding = None
+        setting = reps.digests[0].setting if reps.digests else None
+        if setting is not None and all(d.curve is not None for d in reps.digests):
+            mo, rate = (None, th.value) if th.is_rate else (th.value, None)
+            exceeding = reps.exceeding(mo, rate, setting=setting)
+        return judge(self.metric(), th.value, exceeding=exceeding)
 
 
 Log = Callable[[str], None]
@@ -177,7 +186,13 @@ def check_counts(replications: int, max_replications: int) -> None:
 
 
 def _judgement_line(j: dict[str, Any], threshold: Threshold) -> str:
-    lo, hi = j["ci95"]
-    f = pct if threshold.is_rate else n1
-    interval = f"95% interval {f(lo)} to {f(hi)}" if lo is not None else "no interval yet"
-    return f"{j['verdict']}: mean {f(j['mean'])}, {interval}, threshold {f(threshold.value)}"
+    return f"{j['verdict']}: {chance_text(j)}; threshold {threshold.describe()}"
+
+
+def chance_text(j: dict[str, Any]) -> str:
+    """'3 of 40 replications exceed the threshold (chance 7.5%, 95% interval 1.6% to 20.4%; GO below 5%)'."""
+    lo, hi = j["chance_ci"]
+    return (
+        f"{j['exceeding']} of {j['n']} replications exceed the threshold (chance {pct(j['chance'])}, 95% interval "
+        f"{pct(lo)} to {pct(hi)}; GO below {pct(j['limit'])})"
+    )

@@ -12,19 +12,9 @@ import pandas as pd
 from sim.analysis.replications import Replications
 from sim.analysis.sampling import ORPHAN_COLUMNS, PROFILE, RepExtra
 from sim.analysis.verdict import CONFIDENCE
-from sim.experiments.digest import BLOCKING
-from sim.model.causes import CAUSE_MEANINGS, CAUSES
+from sim.model.causes import BLOCKING, CAUSE_MEANINGS, CAUSES, REMEDIES
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
-
-HANDLE_APART_ADVICE = {
-    "unsupported-version": "upgrade these clients first, or rotate them with the single-server procedure "
-    "(KB 187099: 14.2 and 14.2.1 cannot use the multi-server method)",
-    "missed-group": "change these groups on their own (inheritance off), or have every all-groups step "
-    "include groups that do not inherit",
-    "no-failover-target": "give these clients a management server list with a manager to fail over to "
-    "before the rotation",
-}
 
 
 def breakdown_tables(reps: Replications) -> dict[str, pd.DataFrame]:
@@ -158,7 +148,7 @@ def handle_apart_table(extras: Sequence[RepExtra]) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     t = b.groupby(["cause", "group", "version"], sort=True).size().rename("orphans_per_rotation") / n
     df = t.reset_index()
-    df["advice"] = df["cause"].map(HANDLE_APART_ADVICE).fillna("")
+    df["advice"] = df["cause"].map(REMEDIES).fillna("")
     return df.sort_values("orphans_per_rotation", ascending=False, kind="stable")[cols].reset_index(drop=True)
 
 

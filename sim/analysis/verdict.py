@@ -1,8 +1,9 @@
 """The graded verdict a pipeline gates on: GO, NO-GO or INCONCLUSIVE against the board's threshold.
 
-The forecast is the mean of the per-replication orphans (or orphan rate) with its 95% Student-t interval.
-GO: the whole interval lies at or under the threshold; NO-GO: it lies over it; INCONCLUSIVE: it straddles it
-(or fewer than two values leave no interval). ``rotasim report`` exits with ``EXIT_CODES[verdict]``.
+The verdict is by the chance that this one rotation exceeds the threshold (``sim.analysis.risk``): GO when its
+interval lies below ``1 - confidence``, NO-GO when above, INCONCLUSIVE otherwise. The mean of the
+per-replication orphans, with its Student-t interval, is reported beside it. ``rotasim report`` exits with
+``EXIT_CODES[verdict]``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from sim.analysis.format import pct
+from sim.analysis.risk import assess
 from sim.analysis.stats import describe
 from sim.errors import InputError
-
-Verdict = Literal["GO", "NO-GO", "INCONCLUSIVE"]
-
 
 EXIT_CODES: dict[str, int] = {"GO": 0, "NO-GO": 1, "INCONCLUSIVE": 3}
 
@@ -73,20 +72,29 @@ class Threshold:
         return {"max_orphan_rate": self.value} if self.is_rate else {"max_orphans": self.value}
 
 
-def judge(values: np.ndarray | Sequence[float], threshold: float, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """The graded verdict on per-replication values: GO when the interval of the mean lies at or under the
-    threshold, NO-GO when it lies over it, INCONCLUSIVE when it straddles it (or when fewer than two values
-    leave no interval)."""
-    d = describe(np.asarray(values, float), confidence)
-    lo, hi = d["ci95"]
+def judge(
+    values: np.ndarray | Sequence[float],
+    threshold: float,
+    confidence: float = CONFIDENCE,
+    exceeding: int | None = None,
+) -> dict[str, Any]:
+    """The graded verdict on per-replication values (orphans, or orphan rates): by the chance that one
+    rotation exceeds ``threshold`` (``exceeding``: how many replications do, when the caller knows it better,
+    e.g. from the planning probes; default: those whose value is over the threshold), with the mean and its
+    interval beside it."""
+    v = np.asarray(values, float)
+    d = describe(v, confidence)
     eps = 1e-9 * max(1.0, abs(threshold))
-    verdict: Verdict
-    if lo is None or hi is None:
-        verdict = "INCONCLUSIVE"
-    elif hi <= threshold + eps:
-        verdict = "GO"
-    elif lo > threshold + eps:
-        verdict = "NO-GO"
-    else:
-        verdict = "INCONCLUSIVE"
-    return {"verdict": verdict, "mean": d["mean"], "ci95": [lo, hi], "stderr": d["stderr"], "n": d["n"]}
+    k = int((v > threshold + eps).sum()) if exceeding is None else int(exceeding)
+    risk = assess(k, len(v), confidence)
+    return {
+        "verdict": risk.verdict,
+        "exceeding": k,
+        "n": d["n"],
+        "chance": risk.chance,
+        "chance_ci": list(risk.interval),
+        "limit": risk.limit,
+        "mean": d["mean"],
+        "ci95": d["ci95"],
+        "stderr": d["stderr"],
+    }

@@ -11,7 +11,7 @@ from typing import Annotated, Any, cast
 import pandas as pd
 import typer
 
-from sim.analysis.planning import plan
+from sim.analysis.planning import plan_scenario
 from sim.analysis.replications import Replications, replicate
 from sim.analysis.sweeps import sweep
 from sim.errors import InputError
@@ -120,8 +120,13 @@ def plan_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (kb-multi-server or kb-single-server).")],
     max_orphans: Annotated[float | None, typer.Option(help="Target: at most K orphans.")] = None,
     max_orphan_rate: Annotated[float | None, typer.Option(help="Target: at most this share of clients.")] = None,
-    confidence: Annotated[float, typer.Option(help="Share of replications that must meet the target.")] = 0.95,
-    replications: Annotated[int, typer.Option(min=1, help="Replications to run.")] = 30,
+    confidence: Annotated[
+        float, typer.Option(help="Confidence: the chance of exceeding the target must be shown below 1 - this.")
+    ] = 0.95,
+    replications: Annotated[int, typer.Option(min=2, help="Replications to start with.")] = 30,
+    max_replications: Annotated[
+        int, typer.Option(help="Cap of the sequential sampling while too few replications can show the chance.")
+    ] = 320,
     seed: Seed = None,
     clients: Clients = None,
     horizon_days: Horizon = None,
@@ -135,10 +140,19 @@ def plan_command(
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target."""
     check_output(curve_out, "--curve-out")
     sc = load_scenario(scenario)
-    reps = replicate(
-        sc, n=replications, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers, dask=dask
+    p, reps = plan_scenario(
+        sc,
+        max_orphans=max_orphans,
+        max_orphan_rate=max_orphan_rate,
+        confidence=confidence,
+        replications=replications,
+        max_replications=max_replications,
+        seed=seed,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        dask=dask,
     )
-    p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)
     if json_out:
@@ -147,16 +161,22 @@ def plan_command(
     unit = p.unit
     lines = [p.statement(), ""]
     if p.blocking_causes:
-        lines.append("Orphans no retention or wait prevents (mean per replication):")
+        lines.append(f"Orphans no {p.noun} prevents (per rotation):")
         lines += [f"  {c}: {_stat(v)}" for c, v in p.blocking_causes.items()]
         lines.append("")
-    lines.append(f"Orphans by {p.parameter.replace('_', ' ')} ({replications} replications, 95% CI of the mean):")
+    lines.append(
+        f"Orphans by {p.noun} ({p.replications} replications: mean and 95% interval; how many replications exceed "
+        "the target; verdict):"
+    )
     for _, r in p.curve.iterrows():
         x = r[p.parameter]
         if unit == "days" and x % 10 and x != p.recommended:
             continue  # every tenth day, and the recommendation
         mark = "  <- recommended" if x == p.recommended else ""
-        lines.append(f"  {x:>8g} {unit}: {r['orphaned_mean']:9.2f}  [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]{mark}")
+        lines.append(
+            f"  {x:>8g} {unit}: {r['orphaned_mean']:9.2f}  [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]  "
+            f"{int(r['exceeding']):>4d}  {r['verdict']}{mark}"
+        )
     typer.echo("\n".join(lines))
 
 

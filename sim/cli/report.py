@@ -110,8 +110,12 @@ def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
         return f"{100 * v:.2f}%" if threshold.is_rate else f"{v:.1f}"
 
     lo, hi = j["ci95"]
+    clo, chi = j["chance_ci"]
     what = "orphan rate" if threshold.is_rate else "orphans"
-    return f"expected {what} {f(j['mean'])} (95% interval {f(lo)} to {f(hi)})"
+    return (
+        f"chance of exceeding {100 * j['chance']:.1f}% ({j['exceeding']} of {j['n']} replications, 95% interval "
+        f"{100 * clo:.1f}% to {100 * chi:.1f}%); expected {what} {f(j['mean'])} (95% interval {f(lo)} to {f(hi)})"
+    )
 
 
 def compare_command(

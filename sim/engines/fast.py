@@ -22,6 +22,7 @@ from sim.model.streams import ClientStreams
 from sim.model.topology import Topology
 from sim.model.trust import StateTable, WorldStatus, choose_server
 from sim.model.world import World
+from sim.scenario.runbook import Step
 
 
 class FastEngine:
@@ -36,8 +37,11 @@ class FastEngine:
         fail_prob: np.ndarray | None = None,
         bin_hours: float = 1.0,
         timeout_streams: ClientStreams | None = None,
+        probe: Step | None = None,
     ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
+        self.probe = probe
+        self.survival_log: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.fail_prob, self.bin_hours = fail_prob, bin_hours
         self.timeouts = 0
         self.timeout_streams = timeout_streams or streams
@@ -78,6 +82,11 @@ class FastEngine:
         )
         trusting = self.trusts[self.state] & ~self.gone
         self.new_cert_at[trusting] = 0.0
+        self.survives = np.zeros(n, bool)
+        if probe is not None:
+            live = np.flatnonzero(~self.gone)
+            self.survives[live] = self._survival(live)
+        self.survives_at_start = self.survives.copy()
 
     # ------------------------------------------------------------------ listener protocol
 
@@ -111,6 +120,8 @@ class FastEngine:
             learnt_at=self.learnt_at,
             timeout_events=self._timeout_events(),
             timeouts=self.timeouts,
+            survives_at_start=self.survives_at_start if self.probe is not None else None,
+            survival_changes=self._survival_changes(),
         )
 
     # ------------------------------------------------------------------ tables per world
@@ -120,9 +131,15 @@ class FastEngine:
         S = len(self.table)
         ws = self.ws
         self.orphan_tab = np.array([self.table.is_orphaned(s, ws) for s in range(S)], bool)
+        self.closed_tab = np.array([self.table.closed_entries(s, ws) for s in range(S)], bool).reshape(S, -1)
         self.trusts = np.array([self.table.trusts(s, self.final_cert, self.final_retired) for s in range(S)], bool)
         self.has_new = np.array([bool((self.table.certs[s] > 0).any()) for s in range(S)], bool)
         self.hb_tab = self.table.heartbeat_array()
+        if self.probe is not None:
+            cert, retired = self.world.hypothetical(self.probe)
+            hypo = WorldStatus(cert=cert, unreachable=retired, retired=retired)
+            self.orphan_hypo = np.array([self.table.is_orphaned(s, hypo) for s in range(S)], bool)
+            self.closed_hypo = np.array([self.table.closed_entries(s, hypo) for s in range(S)], bool).reshape(S, -1)
 
     def _world_changed(self, t: float) -> None:
         """A new world from ``t``: record orphans, then wake whoever could learn something."""
@@ -135,7 +152,12 @@ class FastEngine:
         if len(newly):
             self._record_orphans(newly, t)
         alive[newly] = False
+        lost = np.flatnonzero(alive & self._losing_unsupported())
+        if len(lost):
+            self._record_unsupported(lost, t)
+        alive[lost] = False
         idx = np.flatnonzero(alive)
+        self._track_survival(idx, np.full(len(idx), t), at_change=True)
         behind = self.state[idx] != self.vs[self.topo.manager_site[self.lu[idx]], self.fleet.group[idx]]
         ps = self.pending_since[idx]
         self.pending_since[idx] = np.where(behind, np.where(np.isnan(ps), t, ps), np.nan)
@@ -180,6 +202,55 @@ class FastEngine:
         self.next_ci[low] = self._first_checkin(low, due)
         self.deferred[low] = True  # not its next heartbeat: recompute that if the world changes first
         self.active[low] = True
+
+    # ------------------------------------------------------------------ the planning probe
+
+    def _survival(self, idx: np.ndarray) -> np.ndarray:
+        """Would each client survive the decisive step landing now? Its cache must leave it a manager (the
+        orphan rule in the hypothetical world) and, for an unsupported version, its last server must not
+        refuse it there (it goes there first and cannot fail over; without UseLastServer: no entry may)."""
+        s = self.state[idx]
+        ok = ~self.orphan_hypo[s]
+        uns = self.fleet.unsupported[idx]
+        if uns.any():
+            if self.fleet.use_last_server:
+                refused = self.closed_hypo[s, self.lu[idx]]
+            else:
+                refused = self.closed_hypo[s].any(axis=1)
+            ok &= ~(uns & refused)
+        return ok
+
+    def _track_survival(self, idx: np.ndarray, when: np.ndarray, at_change: bool = False) -> None:
+        if self.probe is None or len(idx) == 0:
+            return
+        new = self._survival(idx)
+        changed = new != self.survives[idx]
+        if changed.any():
+            self.survives[idx[changed]] = new[changed]
+            k = int(changed.sum())
+            self.survival_log.append((idx[changed], when[changed].copy(), new[changed], np.full(k, at_change)))
+
+    def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        if self.probe is None:
+            return None
+        if not self.survival_log:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
+        c, t, v, w = (np.concatenate([part[i] for part in self.survival_log]) for i in range(4))
+        return c, t, v, w
+
+    def _losing_unsupported(self) -> np.ndarray:
+        """Per client: an unsupported version whose last server now refuses it. By the KB's reading it will go
+        there at its next check-in and cannot fail over: it is orphaned now, whatever the restart timing
+        (with the restart-timing reading its check-in decides, see ``_checkin``)."""
+        if self.topo.restart_saves_unsupported or not self.fleet.use_last_server:
+            return np.zeros(self.fleet.n, bool)
+        return self.fleet.unsupported & self.closed_tab[self.state, self.lu]
+
+    def _record_unsupported(self, idx: np.ndarray, t: float) -> None:
+        self.orphaned[idx] = True
+        self.orphaned_at[idx] = t
+        self.facts.unsupported_hit[idx] = True
+        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), t))
 
     def _record_orphans(self, idx: np.ndarray, t: float) -> None:
         self.orphaned[idx] = True
@@ -322,6 +393,7 @@ class FastEngine:
         if moved.any():
             self.assignments.append((good[moved], gw[moved], gs[moved], h_new[moved]))
         self.pending_since[good] = np.nan
+        self._track_survival(good, gw)
         gained = self.trusts[new] & ~self.trusts[old]
         lost = ~self.trusts[new] & self.trusts[old]
         self.new_cert_at[good[gained]] = gw[gained]
@@ -391,8 +463,11 @@ def run_fast(
     fail_prob: np.ndarray | None = None,
     bin_hours: float = 1.0,
     timeout_streams: ClientStreams | None = None,
+    probe: Step | None = None,
 ) -> EngineOutput:
-    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams)
+    """Run the world with the fast engine to ``horizon``. ``probe``: the decisive step of a planning probe
+    (it is not in the runbook the world runs): record when each client would survive it."""
+    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

@@ -24,3 +24,9 @@ class EngineOutput:
     # reference engine: check-ins it played (or an orphan tried) per (manager, load bin), counted one by one
     counted_load: np.ndarray | None = None
     timeout_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # played time-outs: client, time, manager
+    # planning probe (the decisive step never lands): per client, whether its cache would survive that step at
+    # the start, and every change of that since (client, time, survives, made by a change of the world rather
+    # than a check-in: a change of the world at t meets a decisive change at the same t, a check-in at t comes
+    # after it); None when not probing
+    survives_at_start: np.ndarray | None = None
+    survival_changes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None

@@ -65,6 +65,7 @@ from sim.model.heartbeat import forward_recurrence
 from sim.model.presence import FAR
 from sim.model.topology import Topology
 from sim.model.world import World
+from sim.scenario.runbook import Step
 
 EVALUATE = EventPriority(2)  # after every change of the world at the same time (the world uses 0 and 1)
 
@@ -96,6 +97,9 @@ class Snapshot:
     retired: list[bool]
     views: list[list[Cache]]  # site -> group -> what a manager of that site teaches a client of that group
     trusts: list[list[bool]]  # site -> group -> that view holds the final certificates
+    # planning probe: the certificates and retirements were the decisive step to land now
+    hypo_real: list[int] | None = None
+    hypo_retired: list[bool] | None = None
 
 
 @dataclass
@@ -113,7 +117,7 @@ class ClientState:
     __slots__ = (
         "c", "group", "unsupported", "push", "override", "cache", "trusting", "lu", "switch_time", "fail_time",
         "pending_since", "orphaned", "proc", "t_next", "coming_online", "spell_start", "spell_end", "anchor", "k",
-        "h_anchor", "seed", "gen", "ubuf", "ui", "timeout_seed", "timeout_gen",
+        "h_anchor", "seed", "gen", "ubuf", "ui", "timeout_seed", "timeout_gen", "survives",
     )  # fmt: skip
 
     def __init__(
@@ -151,6 +155,7 @@ class ClientState:
         self.ui = 0
         self.timeout_seed = timeout_seed  # time-out draws: apart, so a time-out test leaves the rest as it was
         self.timeout_gen: np.random.Generator | None = None
+        self.survives = False  # planning probe: would survive the decisive step landing now
 
 
 class At(simpy.Event):
@@ -181,8 +186,11 @@ class ReferenceEngine:
         fail_prob: np.ndarray | None = None,
         bin_hours: float = 1.0,
         count_load: bool = False,
+        probe: Step | None = None,
     ):
         self.topo, self.fleet, self.world, self.env, self.rng = topo, fleet, world, world.env, rng
+        self.probe = probe
+        self.survival_log: list[tuple[int, float, bool, bool]] = []
         # load: counts per (manager, bin) as one flat list (m * bins + b), time-out probabilities as lists
         self.bin_hours = float(bin_hours)
         if fail_prob is not None:
@@ -226,6 +234,10 @@ class ReferenceEngine:
                 self.new_cert_at[c] = 0.0
             self.clients.append(cl)
         self.alive = [cl for cl in self.clients if not gone[cl.c]]  # gone clients never check in nor die
+        if probe is not None:
+            for cl in self.alive:
+                cl.survives = self._survives(cl, self.snap)
+        self.survives_at_start = np.array([cl.survives for cl in self.clients], bool) if probe is not None else None
         for cl in self.alive:
             cl.proc = self.env.process(self._client(cl))
 
@@ -260,6 +272,10 @@ class ReferenceEngine:
                 trow.append(self._trusts(cache))
             views.append(row)
             trusts.append(trow)
+        hypo_real = hypo_retired = None
+        if self.probe is not None:
+            cert, retired = w.hypothetical(self.probe)
+            hypo_real, hypo_retired = [int(x) for x in cert], [bool(r) for r in retired]
         return Snapshot(
             version=w.version,
             real=[int(x) for x in w.cert_actual],
@@ -267,6 +283,8 @@ class ReferenceEngine:
             retired=[bool(r) for r in w.retired],
             views=views,
             trusts=trusts,
+            hypo_real=hypo_real,
+            hypo_retired=hypo_retired,
         )
 
     def _current(self) -> Snapshot:
@@ -281,16 +299,47 @@ class ReferenceEngine:
         return all(gen == self.final_cert[m] for m, gen in cache.certs.items() if not self.final_retired[m])
 
     def _is_orphaned(self, cache: Cache, snap: Snapshot) -> bool:
+        return self._orphan_rule(cache, snap.real, snap.retired)
+
+    def _orphan_rule(self, cache: Cache, real: list[int], retired: list[bool]) -> bool:
         """Orphan rule: every entry is retired or has a closed gate (cached certificate differs from the real
         one, and the entry is https or secure communications are on). A manager merely down still counts."""
         info = self._list(cache.msl)
         for m, https in info.https.items():
-            if snap.retired[m]:
+            if retired[m]:
                 continue
-            if cache.certs[m] != snap.real[m] and (https or cache.secure):
+            if cache.certs[m] != real[m] and (https or cache.secure):
                 continue
             return False
         return True
+
+    def _survives(self, cl: ClientState, snap: Snapshot) -> bool:
+        """Planning probe: would the client survive the decisive step landing now? The orphan rule in that
+        world, and for an unsupported version its last server (or, without UseLastServer, any entry) must not
+        refuse it there."""
+        assert snap.hypo_real is not None and snap.hypo_retired is not None
+        real, retired = snap.hypo_real, snap.hypo_retired
+        cache = cl.cache
+        if self._orphan_rule(cache, real, retired):
+            return False
+        if not cl.unsupported:
+            return True
+        info = self._list(cache.msl)
+
+        def refuses(m: int) -> bool:
+            return not retired[m] and cache.certs[m] != real[m] and (info.https[m] or cache.secure)
+
+        if self.use_last:
+            return not (cl.lu in info.https and refuses(cl.lu))
+        return not any(refuses(m) for m in info.https)
+
+    def _note_survival(self, cl: ClientState, t: float, snap: Snapshot, at_change: bool = False) -> None:
+        if self.probe is None:
+            return
+        now = self._survives(cl, snap)
+        if now != cl.survives:
+            cl.survives = now
+            self.survival_log.append((cl.c, t, now, at_change))
 
     def _hours(self, cl: ClientState) -> float:
         return cl.override if cl.override is not None else cl.cache.heartbeat / 60.0
@@ -409,6 +458,7 @@ class ReferenceEngine:
                 self.new_cert_at[cl.c] = np.nan
             cl.trusting = trusting
             cl.cache = view
+        self._note_survival(cl, t, snap)
 
     def _orphan_unsupported(self, cl: ClientState, t: float) -> None:
         cl.orphaned = True
@@ -547,10 +597,15 @@ class ReferenceEngine:
                 continue
             if self._is_orphaned(cl.cache, new):
                 self._record_orphan(cl, t, before, new)
+            elif self._losing_unsupported(cl, new):
+                cl.orphaned = True  # it will meet the refusal at its next check-in and cannot fail over
+                self.orphaned_at[cl.c] = t
+                self.facts.unsupported_hit[cl.c] = True
             else:
                 survivors.append(cl)
         self.alive = survivors
         for cl in survivors:
+            self._note_survival(cl, t, new, at_change=True)
             if cl.cache != new.views[self.site[cl.lu]][cl.group]:
                 if math.isnan(cl.pending_since):
                     cl.pending_since = t
@@ -563,6 +618,16 @@ class ReferenceEngine:
                 if start <= t:
                     assert cl.proc is not None
                     cl.proc.interrupt(start)
+
+    def _losing_unsupported(self, cl: ClientState, snap: Snapshot) -> bool:
+        """By the KB's reading: an unsupported version whose last server (it goes there first) now refuses it."""
+        if not cl.unsupported or self.restart_saves or not self.use_last:
+            return False
+        info = self._list(cl.cache.msl)
+        m = cl.lu
+        if m not in info.https or snap.retired[m]:
+            return False
+        return cl.cache.certs[m] != snap.real[m] and (info.https[m] or cl.cache.secure)
 
     def _record_orphan(self, cl: ClientState, t: float, before: Snapshot, new: Snapshot) -> None:
         c = cl.c
@@ -596,6 +661,19 @@ class ReferenceEngine:
             timeouts=self.timeouts,
             learnt_at=self.learnt_at,
             counted_load=counted,
+            survives_at_start=self.survives_at_start,
+            survival_changes=self._survival_changes(),
+        )
+
+    def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        if self.probe is None:
+            return None
+        log = self.survival_log
+        return (
+            np.array([c for c, _, _, _ in log], np.int64),
+            np.array([t for _, t, _, _ in log], float),
+            np.array([v for _, _, v, _ in log], bool),
+            np.array([w for _, _, _, w in log], bool),
         )
 
 
@@ -608,13 +686,15 @@ def run_reference(
     fail_prob: np.ndarray | None = None,
     bin_hours: float = 1.0,
     count_load: bool = False,
+    probe: Step | None = None,
 ) -> EngineOutput:
-    """Play every check-in of every client up to ``horizon`` hours.
+    """Play every check-in of every client up to ``horizon`` hours. ``probe``: the decisive step of a planning
+    probe (not in the runbook the world runs): record when each client would survive it.
 
     ``fail_prob`` ((manager, bin) -> probability, bins of ``bin_hours``) lets overloaded managers time
     check-ins out; with it, or with ``count_load``, the output carries the literal check-in count per
     (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
-    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load)
+    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

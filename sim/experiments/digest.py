@@ -1,5 +1,6 @@
-"""What one replication sends back to whoever runs many: its summary and the per-client numbers the
-timing curves need (never its whole per-client tables)."""
+"""What one replication sends back to whoever runs many: its summary and, for a runbook with a planning axis,
+its curve of orphans against the setting (from the planning probe, ``sim.experiments.probe``), never its whole
+per-client tables."""
 
 from __future__ import annotations
 
@@ -8,63 +9,62 @@ from typing import Any
 
 import numpy as np
 
+from sim.experiments.probe import OrphanCurve, orphan_curve, probe, probe_steps
 from sim.experiments.result import Result
-from sim.experiments.simulate import Engine, simulate
+from sim.experiments.simulate import Engine, execute, prepare
+from sim.model.causes import BLOCKING
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
-
-BLOCKING = ("unsupported-version", "missed-group", "no-failover-target")
 
 
 @dataclass
 class Digest:
-    """What one replication sends back: its summary and the per-client numbers the curves need."""
+    """What one replication sends back: its summary, and the curve the timing question needs."""
 
     replication: int
     summary: dict[str, Any]
-    blocked_by_cause: dict[str, int]
-    need: np.ndarray  # per saveable client: the retention (days) or wait (hours) it needs; inf: none suffices
     live: int  # clients not gone
-    floor: float = 0.0  # a shorter retention acts as this one: the rotations before it take that long
     setting: float | None = None  # the run's own retention (days) or wait (hours)
+    curve: OrphanCurve | None = None  # orphans had the setting been x (kb-multi-server, kb-single-server)
+    # live clients no setting within the horizon saves, by the cause the run gave them: the blocking causes,
+    # and "beyond-horizon" for those still away at the horizon (a longer horizon may find their setting)
+    never_saved: dict[str, int] | None = None
     result: Result | None = None
-
-
-def _need(sc: Scenario, r: Result) -> tuple[np.ndarray, float | None, float]:
-    """Per client, the smallest retention/wait that saves it, the run's own setting, and the floor below which
-    a shorter setting changes nothing (the retained manager cannot change before the others are done)."""
-    contact = r.clients["first_contact_hours"].to_numpy(dtype=float)
-    contact = np.where(np.isnan(contact), np.inf, contact)
-    tpl = template_for(sc.runbook)
-    landing = tpl.landing(r.steps, [m.name for m in sc.managers])
-    if r.first_update_hours is None or r.window_start_hours is None or landing is None:
-        return np.full(len(contact), np.inf), None, 0.0
-    need = (contact - landing.offset - landing.anchor) / landing.scale
-    floor = float(landing.setting(landing.floor + landing.offset))
-    return need, tpl.setting(r.steps), floor
 
 
 def _digest(
     sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None, keep: bool
 ) -> Digest:
-    r = simulate(sc, seed, engine=engine, replication=k, clients=clients, horizon_days=horizon_days)
-    c = r.clients
-    live = (c["outcome"] != "gone").to_numpy()
-    orph = (c["outcome"] == "orphaned").to_numpy()
-    need, x_run, floor = _need(sc, r)
-    blocking = orph & c["cause"].isin(BLOCKING).to_numpy()
-    if x_run is not None:
-        # orphaned although in contact in time (a manager down, a stale site): no wait would have helped
-        blocking |= orph & (need < max(x_run, floor))
-    blocked = c.loc[blocking, "cause"].value_counts()
-    saveable = live & ~blocking
-    return Digest(
-        replication=k,
-        summary=r.summary(),
-        blocked_by_cause={str(a): int(b) for a, b in blocked.items()},
-        need=np.sort(need[saveable]).astype(np.float64),
-        live=int(live.sum()),
-        result=r if keep else None,
-        floor=floor,
-        setting=x_run,
-    )
+    run = prepare(sc, seed, engine=engine, replication=k, clients=clients, horizon_days=horizon_days)
+    ex = execute(run)
+    r = ex.result
+    live = (r.clients["outcome"] != "gone").to_numpy()
+    d = Digest(replication=k, summary=r.summary(), live=int(live.sum()), result=r if keep else None)
+    tpl = template_for(run.sc.runbook)
+    managers = [m.name for m in run.sc.managers]
+    landing = tpl.landing(r.steps, managers)
+    ps = probe_steps(run)
+    if tpl.axis is None or ps is None or landing is None:
+        return d
+    _, out = probe(run, ps[0], ps[1], ex.fail)
+    gone = run.fleet.presence.decommissioned
+    d.setting = tpl.setting(r.steps)
+    d.curve = orphan_curve(out, gone, landing, tpl.axis.step, run.horizon)
+    d.never_saved = _never_saved(r, out, gone)
+    return d
+
+
+def _never_saved(r: Result, out: Any, gone: np.ndarray) -> dict[str, int]:
+    """Causes (from the run itself) of the live clients the probe never saw survive the decisive change."""
+    survives = out.survives_at_start.copy()
+    cl, _, vs, _ = out.survival_changes
+    if len(cl):
+        order = np.argsort(cl, kind="stable")  # changes are logged in time order: the last per client wins
+        c_sorted, v_sorted = cl[order], vs[order]
+        tail = np.flatnonzero(np.r_[c_sorted[1:] != c_sorted[:-1], True])
+        survives[c_sorted[tail]] = v_sorted[tail]
+    never = ~gone & (~survives | np.isfinite(out.orphaned_at))
+    causes = r.clients["cause"].to_numpy()[never]
+    names = np.where(np.isin(causes, BLOCKING), causes, "beyond-horizon")
+    values, counts = np.unique(names, return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

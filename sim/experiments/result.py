@@ -15,6 +15,7 @@ from sim.model.fleet import Fleet
 from sim.model.load import LoadOutcome, load_summary
 from sim.model.topology import Topology
 from sim.model.world import World
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 
 CLIENT_COLUMNS = [
@@ -162,7 +163,10 @@ def build_result(
         in_group = fleet.group == g
         for t0, t1 in spans:
             missed |= in_group & (out.orphaned_at >= t0) & (out.orphaned_at < t1)
-    cause = classify(f.unsupported_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available)
+    at_decisive, decisive_cause = _decisive(sc, world, out.orphaned_at)
+    cause = classify(
+        f.unsupported_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available, at_decisive, decisive_cause
+    )
     outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", "ok"))
     clients = pd.DataFrame(
         {
@@ -205,6 +209,18 @@ def build_result(
         load=None if load is None else load.table,
         load_info=None if load is None else load_info(load, clients),
     )
+
+
+def _decisive(sc: Scenario, world: World, orphaned_at: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """Orphans of the change the runbook's setting delays, and the cause a longer setting names for them."""
+    tpl = template_for(sc.runbook)
+    if tpl.axis is None or tpl.axis.decisive_cause is None:
+        return None, None
+    name = tpl.decisive_step([m.name for m in sc.managers])
+    rec = next((r for r in world.step_records if r.name == name), None)
+    if rec is None:
+        return None, None
+    return np.isclose(orphaned_at, rec.end_hours, rtol=0, atol=1e-9), tpl.axis.decisive_cause
 
 
 def load_info(load: LoadOutcome, clients: pd.DataFrame) -> dict[str, Any]:

@@ -7,7 +7,10 @@ both engines, so the fast and the reference engine replay the very same fleet.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -60,6 +63,43 @@ def simulate(
 
     ``clients`` and ``horizon_days`` resize a generated fleet and the horizon without editing the scenario.
     """
+    run = prepare(scenario, seed, engine=engine, replication=replication, clients=clients, horizon_days=horizon_days)
+    return execute(run).result
+
+
+@dataclass
+class Prepared:
+    """One replication ready to run: the scenario as resized, its compiled shape, steps and fleet, and the
+    engine's seed sequence. A planning probe reuses it, so it replays the very same fleet and streams."""
+
+    sc: Scenario
+    topo: Topology
+    steps: list[Step]
+    fleet: Fleet
+    engine_ss: np.random.SeedSequence
+    horizon: float
+    seed: int
+    replication: int
+    engine: Engine
+
+
+@dataclass
+class Executed:
+    """A replication's result, and the time-out probabilities its last pass ran with (None: no overload)."""
+
+    result: Result
+    fail: np.ndarray | None
+
+
+def prepare(
+    scenario: Scenario,
+    seed: int | None = None,
+    *,
+    engine: Engine = "fast",
+    replication: int = 0,
+    clients: int | None = None,
+    horizon_days: float | None = None,
+) -> Prepared:
     sc = scenario
     if clients is not None:
         if not 1 <= clients <= MAX_CLIENTS:
@@ -70,57 +110,92 @@ def simulate(
         if not 0 < horizon_days <= MAX_HORIZON_DAYS:
             raise InputError("--horizon-days", "", f"expected more than 0 and at most {MAX_HORIZON_DAYS} days")
         sc = sc.with_(horizon_days=horizon_days)
-    seed = sc.seed if seed is None else seed
-    horizon = sc.horizon_days * 24.0
-    topo = compile_topology(sc)
-    steps = expand_runbook(sc)
-    fleet_ss, engine_ss = seed_sequences(seed, replication)
-    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=clients)
-    engine_rng = np.random.default_rng(engine_ss)
-    if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
-        raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     if engine not in ("fast", "reference"):
         raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
-    load: LoadOutcome | None = None
-    # Many short-lived objects and no cycles worth collecting: the collector only costs time here.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if engine == "reference" and sc.load.enabled:
-            world, out, load = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine="reference")
-        elif engine == "reference":
-            from sim.engines.reference import run_reference
+    seed = sc.seed if seed is None else seed
+    topo = compile_topology(sc)
+    fleet_ss, engine_ss = seed_sequences(seed, replication)
+    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=clients)
+    if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
+        raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
+    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, sc.horizon_days * 24.0, seed, replication, engine)
 
-            world = _world(sc, topo, steps)
-            out = run_reference(topo, fleet, world, engine_rng, horizon)
-        elif sc.load.enabled:
-            world, out, load = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon)
+
+def execute(run: Prepared) -> Executed:
+    """Run the replication's world and engine, with the load fixed point when the scenario models load."""
+    sc, topo, steps, fleet, engine_ss, horizon = run.sc, run.topo, run.steps, run.fleet, run.engine_ss, run.horizon
+    load: LoadOutcome | None = None
+    fail: np.ndarray | None = None
+    with _no_gc():
+        if sc.load.enabled:
+            world, out, load, fail = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine=run.engine)
         else:
             world = _world(sc, topo, steps)
-            out = run_fast(topo, fleet, world, ClientStreams(fleet.keys, engine_ss, 0), horizon)
-    finally:
-        if was_enabled:
-            gc.enable()
+            out = _run_engine(run, world, None)
     window, first_update = procedure_window(world.step_records)
     contact = (
         first_contact(fleet, topo, window, ClientStreams(fleet.keys, engine_ss, 1).uniform)
         if window is not None
         else np.full(fleet.n, np.nan)
     )
-    return build_result(
+    result = build_result(
         sc,
         topo,
         fleet,
         world,
         out,
-        seed=seed,
-        replication=replication,
-        engine=engine,
+        seed=run.seed,
+        replication=run.replication,
+        engine=run.engine,
         horizon=horizon,
         first_contact=contact,
         window=(window, first_update),
         load=load,
     )
+    return Executed(result, fail)
+
+
+def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | None) -> tuple[World, EngineOutput]:
+    """The planning probe: the same fleet, streams and time-out probabilities, the runbook ``steps`` whose
+    setting lies beyond the horizon, and the engine recording when each client would survive ``decisive``.
+    Until the decisive step would land, the probe and the real run are the same run (common random numbers),
+    so a client's survival at that moment is its fate had the setting been that long."""
+    world = _world(run.sc, run.topo, steps)
+    with _no_gc():
+        out = _run_engine(run, world, fail, probe=decisive)
+    return world, out
+
+
+def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Step | None = None) -> EngineOutput:
+    bin_h = run.sc.load.bin_minutes / 60.0
+    if run.engine == "reference":
+        from sim.engines.reference import run_reference
+
+        rng = np.random.default_rng(run.engine_ss)
+        return run_reference(run.topo, run.fleet, world, rng, run.horizon, fail, bin_h, probe=probe)
+    return run_fast(
+        run.topo,
+        run.fleet,
+        world,
+        ClientStreams(run.fleet.keys, run.engine_ss, 0),
+        run.horizon,
+        fail,
+        bin_h,
+        timeout_streams=ClientStreams(run.fleet.keys, run.engine_ss, 2) if fail is not None else None,
+        probe=probe,
+    )
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Many short-lived objects and no cycles worth collecting: the collector only costs time here."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _world(sc: Scenario, topo: Topology, steps: list[Step]) -> World:
@@ -135,7 +210,7 @@ def _run_with_load(
     engine_ss: np.random.SeedSequence,
     horizon: float,
     engine: Engine = "fast",
-) -> tuple[World, EngineOutput, LoadOutcome]:
+) -> tuple[World, EngineOutput, LoadOutcome, np.ndarray | None]:
     """The load/overload fixed point: run, compute the load, let overloaded managers time check-ins out,
     run again (same random streams), ... ``load.iterations`` times. The first pass has no overload, so the
     learning delay the overload adds is the difference between the last pass and the first.
@@ -152,8 +227,10 @@ def _run_with_load(
     if engine == "fast" and fleet.n > spec.max_exact_clients:
         sample = np.random.default_rng(engine_ss.spawn(1)[0]).choice(fleet.n, spec.max_exact_clients, replace=False)
     fail: np.ndarray | None = None
+    used: np.ndarray | None = None
     first: EngineOutput | None = None
     for _ in range(spec.iterations + 1):
+        used = fail
         world = _world(sc, topo, steps)
         if engine == "reference":
             from sim.engines.reference import run_reference
@@ -182,4 +259,5 @@ def _run_with_load(
     assert first is not None and fail is not None
     table = load_table(offered, capacity, fail, bin_h, topo.manager_names)
     assert first.learnt_at is not None and out.learnt_at is not None
-    return world, out, LoadOutcome(table, bin_h, first.learnt_at, out.learnt_at, out.timeouts, sample is not None)
+    outcome = LoadOutcome(table, bin_h, first.learnt_at, out.learnt_at, out.timeouts, sample is not None)
+    return world, out, outcome, used

@@ -1,6 +1,8 @@
-"""Why a client was orphaned: one rule, shared by both engines, from facts each engine records when it orphans a client.
+"""Why a client was orphaned: one table of causes (meaning, remedy, whether the procedure's setting cures it)
+and one rule, shared by both engines, from facts each engine records when it orphans a client.
 
-The order matters: the most specific, most actionable cause wins (docs/model.md, "Causes").
+The order matters: the most specific, most actionable cause wins (docs/model.md, "Causes"), and the cause
+names the remedy that would really have saved the client.
 """
 
 from __future__ import annotations
@@ -9,29 +11,66 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CAUSES = (
-    "unsupported-version",
-    "missed-group",
-    "no-failover-target",
-    "wait-too-short",
-    "retired-before-return",
-    "offline-through-window",
+
+@dataclass(frozen=True)
+class Cause:
+    """One cause: what happened, what would have saved the client, and whether a longer wait or retention of
+    the procedure does (``cured_by_setting``; the others block any setting: handle those clients apart)."""
+
+    name: str
+    meaning: str
+    remedy: str
+    cured_by_setting: bool
+
+
+CAUSE_TABLE: tuple[Cause, ...] = (
+    Cause(
+        "unsupported-version",
+        "its version cannot use the multi-server method (14.2, 14.2.1; KB 187099): a certificate mismatch at its "
+        "manager orphaned it instead of sending it to another manager",
+        "upgrade these clients first, or rotate them with the single-server procedure "
+        "(KB 187099: 14.2 and 14.2.1 cannot use the multi-server method)",
+        False,
+    ),
+    Cause(
+        "missed-group",
+        "its group has inheritance turned off and an all-groups console step did not reach it",
+        "change these groups on their own (inheritance off), or have every all-groups step include groups that do "
+        "not inherit",
+        False,
+    ),
+    Cause(
+        "no-failover-target",
+        "the runbook left it no manager to trust: even a client that had learnt everything its site knew would "
+        "have been orphaned",
+        "give these clients a management server list with a manager to fail over to before the rotation",
+        False,
+    ),
+    Cause(
+        "wait-too-short",
+        "it was online during the wait but had not checked in when the certificate changed (heartbeat too slow or "
+        "managers down)",
+        "a longer wait before the certificate update",
+        True,
+    ),
+    Cause(
+        "retired-before-return",
+        "it had not learnt the new certificates from a manager when the last manager on the old certificate was "
+        "updated or retired (away, or its heartbeat did not come round)",
+        "a longer retention of the old certificate",
+        True,
+    ),
+    Cause(
+        "offline-through-window",
+        "it was offline from the first change it had not learnt until it was orphaned",
+        "a wait or retention covering its absence, or a repair after it returns",
+        True,
+    ),
 )
-
-
-# One line per cause, for people: what happened and what would have saved the client.
-CAUSE_MEANINGS: dict[str, str] = {
-    "unsupported-version": "its client version does not fail over on a certificate mismatch (14.2, 14.2.1) "
-    "and met a manager it did not trust; KB 187099: use the single-server procedure for these",
-    "missed-group": "its group has inheritance turned off and an all-groups console step did not reach it",
-    "no-failover-target": "the runbook left it no manager to trust: even a client that had learnt everything "
-    "its site knew would have been orphaned",
-    "wait-too-short": "it was online during the wait but had not checked in when the certificate changed "
-    "(heartbeat too slow or managers down): a longer wait would have saved it",
-    "retired-before-return": "it was away while a manager still had the old certificate and came back after "
-    "the last one was updated or retired: a longer retention would have saved it",
-    "offline-through-window": "it was offline from the first change it had not learnt until it was orphaned",
-}
+CAUSES: tuple[str, ...] = tuple(c.name for c in CAUSE_TABLE)
+CAUSE_MEANINGS: dict[str, str] = {c.name: c.meaning for c in CAUSE_TABLE}
+REMEDIES: dict[str, str] = {c.name: c.remedy for c in CAUSE_TABLE}
+BLOCKING: tuple[str, ...] = tuple(c.name for c in CAUSE_TABLE if not c.cured_by_setting)
 
 
 def classify(
@@ -40,6 +79,8 @@ def classify(
     rescue_ok: np.ndarray,
     online_in_window: np.ndarray,
     newer_available: np.ndarray,
+    at_decisive: np.ndarray | None = None,
+    decisive_cause: str | None = None,
 ) -> np.ndarray:
     """Cause per orphan.
 
@@ -51,10 +92,15 @@ def classify(
       orphaning, yet did not learn it (its heartbeat did not come round in time, or its managers were down).
     - newer_available: a manager on its list already had a new certificate it could have learnt by failing
       over, and it came back after the last old-certificate manager was gone.
+    - at_decisive, decisive_cause: orphaned by the change the runbook's setting delays (the retained manager's
+      update): unless one of the first three applies, a longer setting would have saved it, so it gets the
+      setting's cause (``retired-before-return``: a longer retention), whether it was away or online.
     """
     out = np.full(len(unsupported_hit), "offline-through-window", dtype=object)
     out[newer_available] = "retired-before-return"
     out[online_in_window] = "wait-too-short"
+    if at_decisive is not None and decisive_cause is not None:
+        out[at_decisive] = decisive_cause
     out[~rescue_ok] = "no-failover-target"
     out[missed_group] = "missed-group"
     out[unsupported_hit] = "unsupported-version"

@@ -105,6 +105,16 @@ class StateTable:
                 return False
         return True
 
+    def closed_entries(self, s: int, world: WorldStatus) -> np.ndarray:
+        """Per manager: on the list, not retired, and refusing this cache (a gate closed on a certificate it does
+        not hold). An unsupported version whose last server is such a manager is lost there (KB 187099)."""
+        out = np.zeros(self.topo.n_managers, bool)
+        certs = self.certs[s]
+        for tier in self.topo.variants[self.msl[s]].tiers:
+            for m, https in tier:
+                out[m] = not world.retired[m] and certs[m] != world.cert[m] and (https or self.secure[s])
+        return out
+
     def trusts(self, s: int, cert: np.ndarray, retired: np.ndarray) -> bool:
         """The cache holds ``cert`` for every manager on its list that is not retired."""
         certs = self.certs[s]

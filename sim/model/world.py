@@ -128,6 +128,17 @@ class World:
                 out[self._managers(st.managers)] = True
         return out
 
+    def hypothetical(self, step: Step) -> tuple[np.ndarray, np.ndarray]:
+        """(certificate each manager would present, retired) if ``step`` (an update or a retirement) landed now:
+        what the planning probe asks each client's cache about (docs/model.md, "Planning answers")."""
+        cert = self.cert_actual.copy()
+        retired = self.retired.copy()
+        if isinstance(step, UpdateCertificate):
+            cert[self._managers(step.managers)] += 1
+        elif isinstance(step, Retire):
+            retired[self._managers(step.managers)] = True
+        return cert, retired
+
     def missed_groups(self) -> set[int]:
         """Groups an all-groups step missed, at any time (see ``missed_intervals``)."""
         return set(self.missed_intervals())

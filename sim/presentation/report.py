@@ -24,7 +24,14 @@ from sim._version import __version__
 from sim.analysis.format import duration, n1, pct
 from sim.analysis.provenance import MODEL_DOC
 from sim.analysis.report import Report, build_report, canonical_command
-from sim.analysis.sampling import DEFAULT_MAX_REPLICATIONS, DEFAULT_REPLICATIONS, Log, Sampling, run_sequential
+from sim.analysis.sampling import (
+    DEFAULT_MAX_REPLICATIONS,
+    DEFAULT_REPLICATIONS,
+    Log,
+    Sampling,
+    chance_text,
+    run_sequential,
+)
 from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
@@ -112,6 +119,7 @@ def _verdict_section(rep: Report) -> Section:
     b.append(
         Bullets(
             [
+                f"Chance that this rotation exceeds the threshold: {chance_text(rep.judgement)}.",
                 f"Expected orphans per rotation: {n1(o['mean'])} (95% interval {n1(o['ci95'][0])} to "
                 f"{n1(o['ci95'][1])}); median {n1(o['quantiles'].get('0.5'))}, 95th percentile "
                 f"{n1(o['quantiles'].get('0.95'))}.",
@@ -131,10 +139,13 @@ def _verdict_section(rep: Report) -> Section:
     b.append(Fig("verdict", "Orphans per replication: the mean's 95% interval (shaded) against the threshold."))
     b.append(
         Table(
-            pd.DataFrame(sampling.batches)[["replications", "verdict", "mean", "ci95"]].assign(
+            pd.DataFrame(sampling.batches)[["replications", "verdict", "exceeding", "chance_ci", "mean", "ci95"]]
+            .assign(
+                chance_ci=lambda d: [f"{pct(a)} to {pct(c)}" for a, c in d["chance_ci"]],
                 ci95=lambda d: [f"{fmt(a)} to {fmt(c)}" for a, c in d["ci95"]],
                 mean=lambda d: [fmt(v) for v in d["mean"]],
-            ),
+            )
+            .rename(columns={"chance_ci": "chance of exceeding (95% interval)", "ci95": "mean (95% interval)"}),
             "Sequential sampling: the verdict after each batch.",
         )
     )
@@ -153,15 +164,9 @@ def _reach_go_section(rep: Report) -> Section:
             cmp = "already meets" if rep.setting is not None and rep.setting >= pl.recommended else "does not meet"
             b.append(
                 Para(
-                    f"The runbook's {what} is {now}; it {cmp} that. The recommended {what} is the 95% quantile, "
-                    f"across replications, of the smallest {what} that meets the threshold in each."
-                )
-            )
-        elif not pl.blocking_causes:
-            b.append(
-                Para(
-                    f"Some clients do not come back within the simulated horizon ({rep.horizon_hours / 24:g} days), "
-                    f"so no {what} inside it saves them: they need repair, or a longer horizon to see them return."
+                    f"The runbook's {what} is {now}; it {cmp} that. The recommended {what} is the smallest at which "
+                    "the chance that one rotation exceeds the threshold is shown to be below 5%, the rule of the "
+                    "verdict above, on the same replications."
                 )
             )
         b.append(Fig("curve", f"Expected orphans had the {what} been longer or shorter (the band: 95% interval)."))
@@ -378,9 +383,11 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
     j = rep.judgement
     fmt = pct if th.is_rate else n1
     lo, hi = j["ci95"]
+    clo, chi = j["chance_ci"]
     headline = (
-        f"{rep.verdict}: expected {'orphan rate' if th.is_rate else 'orphans'} {fmt(j['mean'])} "
-        f"(95% interval {fmt(lo)} to {fmt(hi)}); threshold: {th.describe()}."
+        f"{rep.verdict}: the chance that this rotation exceeds {th.describe()} is {pct(j['chance'])} "
+        f"(95% interval {pct(clo)} to {pct(chi)}; {j['exceeding']} of {j['n']} replications); expected "
+        f"{'orphan rate' if th.is_rate else 'orphans'} {fmt(j['mean'])} (95% interval {fmt(lo)} to {fmt(hi)})."
     )
     sc = rep.scenario
     sections = [section(rep) for section in SECTIONS]
@@ -397,13 +404,20 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
 
 
 def _verdict_meaning(v: str, th: Threshold) -> str:
+    """What the badge means (docs/model.md, "Risk and the verdict")."""
     if v == "GO":
-        return f"GO: the whole 95% interval of the expected value lies within the threshold ({th.describe()})."
+        return (
+            f"GO: this rotation stays within the threshold ({th.describe()}); the chance that it exceeds it is "
+            "below 5%, and the replications show it (the whole 95% interval of that chance lies below 5%)."
+        )
     if v == "NO-GO":
-        return f"NO-GO: the whole 95% interval of the expected value lies over the threshold ({th.describe()})."
+        return (
+            f"NO-GO: the chance that this rotation exceeds the threshold ({th.describe()}) is above 5% (the whole "
+            "95% interval of that chance lies above 5%)."
+        )
     return (
-        f"INCONCLUSIVE: the 95% interval straddles the threshold ({th.describe()}) even after the replication cap: "
-        "the forecast sits too close to the threshold to call; treat it as a NO-GO or raise the cap."
+        f"INCONCLUSIVE: the replications cannot tell whether the chance that this rotation exceeds the threshold "
+        f"({th.describe()}) is below 5%, even after the replication cap; treat it as a NO-GO or raise the cap."
     )
 
 
@@ -411,9 +425,9 @@ def _sampling_text(s: Sampling) -> str:
     if len(s.batches) == 1:
         return f"Replications: {s.n}; the first batch decided the verdict (cap {s.cap})."
     steps = " -> ".join(str(bt["replications"]) for bt in s.batches)
-    how = "until the interval decided" if s.batches[-1]["verdict"] != "INCONCLUSIVE" else "and reached the cap"
+    how = "until the verdict was decided" if s.batches[-1]["verdict"] != "INCONCLUSIVE" else "and reached the cap"
     return (
-        f"Replications: {s.n}. Sequential sampling: the interval straddled the threshold after {s.initial}, so "
+        f"Replications: {s.n}. Sequential sampling: {s.initial} replications could not decide the verdict, so "
         f"the report added replications ({steps}) {how} (cap {s.cap})."
     )
 
@@ -429,6 +443,15 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
             "verdict": rep.verdict,
             "exit_code": rep.exit_code,
             "threshold": rep.threshold.to_json(),
+            "risk": {
+                "definition": "the chance that this rotation exceeds the threshold (docs/model.md, Risk)",
+                "exceeding": j["exceeding"],
+                "replications": j["n"],
+                "chance": j["chance"],
+                "interval": j["chance_ci"],
+                "go_below": j["limit"],
+                "confidence": CONFIDENCE,
+            },
             "estimate": {
                 "metric": "orphan_rate" if rep.threshold.is_rate else "orphans",
                 "mean": j["mean"],

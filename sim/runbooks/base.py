@@ -31,8 +31,10 @@ class Axis:
     parameter: str  # the template's field: retention_days, wait_hours
     unit: str  # days, hours
     noun: str  # retention, wait
-    step: float  # recommendations are rounded up to this (0.01 day, 0.05 hour)
-    cause: str  # the cause of the orphans a longer setting would have saved
+    step: float  # the resolution of curves and recommendations (0.01 day, 0.05 hour)
+    # the cause given to orphans of the decisive change a longer setting would have saved (None: the usual
+    # rules, whose causes the setting cures anyway: wait-too-short, offline-through-window)
+    decisive_cause: str | None
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class Landing:
         return np.maximum(self.anchor + self.scale * np.asarray(x, float), self.floor) + self.offset
 
     def setting(self, t: np.ndarray | float) -> np.ndarray:
-        """The smallest setting whose change lands at ``t`` (below the floor: 0)."""
-        return np.maximum((np.asarray(t, float) - self.offset - self.anchor) / self.scale, 0.0)
+        """The setting whose change lands at ``t``, ignoring the floor (it may be below it, or below 0)."""
+        return (np.asarray(t, float) - self.offset - self.anchor) / self.scale
 
 
 def step_row(steps: pd.DataFrame, name: str) -> pd.Series | None:

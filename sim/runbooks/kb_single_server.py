@@ -18,7 +18,7 @@ class KbSingleServerTemplate(Template):
     original list back. The axis is the wait before the update."""
 
     tag = "kb-single-server"
-    axis = Axis("wait_hours", "hours", "wait", 0.05, "wait-too-short")
+    axis = Axis("wait_hours", "hours", "wait", 0.05, None)
     spec: KbSingleServer
 
     def expand(self, managers: list[str]) -> list[Step]:

@@ -21,6 +21,7 @@ from sim.analysis.report import Report
 from sim.analysis.sweeps import Sweep, sweep
 from sim.api import compare, import_inventory, plan, report
 from sim.errors import InputError
+from sim.experiments.options import RunOptions
 from sim.experiments.result import Result
 from sim.experiments.simulate import simulate
 from sim.scenario.document import Scenario, load_scenario
@@ -32,6 +33,7 @@ __all__ = [
     "Replications",
     "Report",
     "Result",
+    "RunOptions",
     "Scenario",
     "Sweep",
     "__version__",

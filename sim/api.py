@@ -28,6 +28,7 @@ from sim.analysis.report import Report
 from sim.analysis.verdict import Threshold
 from sim.calibration.importer import ImportOptions, ImportResult, run_import
 from sim.errors import InputError
+from sim.experiments.options import RunOptions, merge_options
 from sim.presentation.compare import write_comparison
 from sim.presentation.fit_figure import plot_fit
 from sim.presentation.report import generate_report
@@ -36,6 +37,12 @@ from sim.scenario.document import Scenario, load_scenario
 
 def _scenario(s: Scenario | str | Path) -> Scenario:
     return s if isinstance(s, Scenario) else load_scenario(s)
+
+
+def _run_options(options: RunOptions | None, **given: Any) -> RunOptions:
+    """The run options of a call: the keywords on top of ``options``. Without ``options`` no progress bar
+    is drawn (as before ``RunOptions``); with them, their ``progress`` applies (``None``: on a terminal)."""
+    return merge_options(options if options is not None else RunOptions(progress=False), **given)
 
 
 def plan(
@@ -49,23 +56,17 @@ def plan(
     clients: int | None = None,
     horizon_days: float | None = None,
     workers: int | None = None,
+    options: RunOptions | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that keeps orphans within the
     target in a ``confidence`` share of replications. Give replications you already ran, or a scenario (then
-    ``replications`` are run). Default target: no orphans."""
-    reps = (
-        target
-        if isinstance(target, Replications)
-        else replicate(
-            _scenario(target),
-            n=replications,
-            seed=seed,
-            clients=clients,
-            horizon_days=horizon_days,
-            workers=workers,
-            progress=False,
-        )
-    )
+    ``replications`` are run with the run options: the keywords, or ``options``, which also sets the engine,
+    Dask and progress). Default target: no orphans."""
+    if isinstance(target, Replications):
+        reps = target
+    else:
+        o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
+        reps = replicate(_scenario(target), n=replications, options=o)
     return planning.plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
 
 
@@ -148,7 +149,7 @@ def import_inventory(inventory: str | Path, out: str | Path, **options: Any) -> 
     """``rotasim fleet import`` as a function: read an SEPM computer-status export, fit the presence model to
     the ages of the last check-ins, and write ``clients.csv``, ``presence.yaml``, ``groups.yaml``,
     ``scenario.yaml``, ``fit.json`` and ``fit.png`` into ``out``. ``options`` are the fields of
-    ``sim.cli_fleet.ImportOptions`` (``snapshot``, ``purge_days``, ``managers``, ``absences`` ...;
+    ``sim.calibration.importer.ImportOptions`` (``snapshot``, ``purge_days``, ``managers``, ``absences`` ...;
     docs/fleet-import.md). The scenario it writes is ``Path(out) / "scenario.yaml"``."""
     try:
         opts = ImportOptions(**options)

@@ -15,13 +15,11 @@ from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
+from sim.experiments.options import Engine, RunOptions, check_replications, merge_options
 from sim.experiments.result import Result
-from sim.experiments.simulate import Engine
 from sim.model.causes import CAUSES
 from sim.runbooks import Axis, template_for
 from sim.scenario.document import Scenario
-
-MAX_REPLICATIONS = 10_000
 
 
 @dataclass
@@ -179,14 +177,26 @@ def replicate(
     dask: str | None = None,
     progress: bool | None = None,
     keep_results: bool = False,
+    options: RunOptions | None = None,
 ) -> Replications:
     """Run replications 0..n-1 of the scenario under one root seed (serially, on a process pool, or on Dask).
 
     Replication k is ``simulate(scenario, seed, replication=k)``: the same numbers whichever way it runs.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords.
     """
-    if not 1 <= n <= MAX_REPLICATIONS:
-        raise InputError("--replications", "", f"expected 1 to {MAX_REPLICATIONS} (got {n})")
-    seed = scenario.seed if seed is None else seed
-    tasks = [(scenario, seed, k, engine, clients, horizon_days, keep_results) for k in range(n)]
-    digests = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
-    return Replications(scenario, seed, engine, digests)
+    check_replications(n)
+    o = merge_options(
+        options,
+        seed=seed,
+        engine=engine,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        dask=dask,
+        progress=progress,
+    )
+    o.check(scenario)
+    seed = o.root_seed(scenario)
+    tasks = [(scenario, seed, k, o.engine, o.clients, o.horizon_days, keep_results) for k in range(n)]
+    digests = run_tasks(_digest, tasks, workers=o.workers, dask=o.dask, progress=o.progress)
+    return Replications(scenario, seed, o.engine, digests)

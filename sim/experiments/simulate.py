@@ -8,7 +8,6 @@ both engines, so the fast and the reference engine replay the very same fleet.
 from __future__ import annotations
 
 import gc
-from typing import Literal
 
 import numpy as np
 import simpy
@@ -16,6 +15,7 @@ import simpy
 from sim.engines.fast import run_fast
 from sim.engines.outcome import EngineOutput
 from sim.errors import InputError
+from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
 from sim.experiments.result import Result, build_result
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
@@ -25,13 +25,7 @@ from sim.model.topology import Topology, compile_topology
 from sim.model.world import World
 from sim.runbooks import expand_runbook
 from sim.scenario.document import Scenario
-from sim.scenario.fields import MAX_CLIENTS, MAX_HORIZON_DAYS
 from sim.scenario.runbook import Step
-
-Engine = Literal["fast", "reference"]
-
-
-REFERENCE_MAX_CLIENTS = 20_000
 
 
 def seed_sequences(seed: int, replication: int = 0) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
@@ -55,22 +49,17 @@ def simulate(
     replication: int = 0,
     clients: int | None = None,
     horizon_days: float | None = None,
+    options: RunOptions | None = None,
 ) -> Result:
-    """Replay the scenario's runbook against its fleet once; returns tables (see ``sim.results.Result``).
+    """Replay the scenario's runbook against its fleet once; returns tables (see ``sim.experiments.result``).
 
     ``clients`` and ``horizon_days`` resize a generated fleet and the horizon without editing the scenario.
+    ``options`` gives the same choices as one ``RunOptions`` (its ``workers``, ``dask`` and ``progress``
+    do not apply to one replication).
     """
-    sc = scenario
-    if clients is not None:
-        if not 1 <= clients <= MAX_CLIENTS:
-            raise InputError("--clients", "", f"expected 1 to {MAX_CLIENTS} clients (got {clients})")
-        if sc.fleet.files is not None:
-            raise InputError("--clients", "", "the scenario reads its fleet from files; it cannot be resized")
-    if horizon_days is not None:
-        if not 0 < horizon_days <= MAX_HORIZON_DAYS:
-            raise InputError("--horizon-days", "", f"expected more than 0 and at most {MAX_HORIZON_DAYS} days")
-        sc = sc.with_(horizon_days=horizon_days)
-    seed = sc.seed if seed is None else seed
+    opts = merge_options(options, seed=seed, engine=engine, clients=clients, horizon_days=horizon_days)
+    sc = opts.applied(scenario)
+    seed, engine, clients = opts.root_seed(sc), opts.engine, opts.clients
     horizon = sc.horizon_days * 24.0
     topo = compile_topology(sc)
     steps = expand_runbook(sc)
@@ -79,8 +68,6 @@ def simulate(
     engine_rng = np.random.default_rng(engine_ss)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
-    if engine not in ("fast", "reference"):
-        raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
     load: LoadOutcome | None = None
     # Many short-lived objects and no cycles worth collecting: the collector only costs time here.
     was_enabled = gc.isenabled()

@@ -13,14 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 import sim
+from sim.cli.app import app
+from sim.cli.options import EngineName
 from sim.experiments import options as opts
 from sim.experiments.options import RunOptions, check_replications, merge_options
+from sim.io import dumps
 from sim.scenario import fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
+RUN_FLAGS = ["--seed", "--clients", "--horizon-days", "--engine", "--workers", "--dask", "--quiet"]
 
 
 @pytest.mark.parametrize(
@@ -46,8 +51,9 @@ def test_bad_options_are_refused_with_one_line(changes: dict[str, object], fragm
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
-def test_limits_are_the_schemas() -> None:
+def test_limits_are_the_schemas_and_the_engines_the_clis() -> None:
     assert opts.MAX_CLIENTS == fields.MAX_CLIENTS and opts.MAX_HORIZON_DAYS == fields.MAX_HORIZON_DAYS == 1095
+    assert tuple(e.value for e in EngineName) == opts.ENGINES
     RunOptions(seed=0, clients=5_000_000, horizon_days=1095, workers=1024, dask="local")  # the bounds are allowed
     assert RunOptions(seed=np.int64(3)).seed == 3  # numpy integers are whole numbers too
 
@@ -134,3 +140,47 @@ def test_every_public_run_function_accepts_options() -> None:
         if fn in (sim.report, sim.compare) and param is None:
             pytest.xfail("report and compare take RunOptions after the presentation split (issue 13)")
         assert param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is None
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+
+runner = CliRunner()
+
+
+def _flags(command: str) -> set[str]:
+    res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200", "TERM": "dumb"})
+    assert res.exit_code == 0, res.output
+    return {f for f in RUN_FLAGS if f in res.stdout}
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "sweep"])
+def test_every_command_takes_the_same_run_options(command: str) -> None:
+    assert _flags(command) == set(RUN_FLAGS)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--seed", "-1"], "error: --seed: expected a whole number, 0 or more (got -1)"),
+        (["--workers", "0"], "error: --workers: expected 1 to 1024 processes (got 0)"),
+        (["--engine", "reference", "--clients", "30000"], "error: --engine: the reference engine is for at most"),
+        (["--replications", "0"], "error: --replications: expected 1 to 10000 (got 0)"),
+    ],
+)
+def test_the_cli_prints_the_options_one_line(args: list[str], fragment: str) -> None:
+    res = runner.invoke(app, ["run", str(SHIPPED), *args])
+    assert res.exit_code == 2
+    assert res.stderr.startswith(fragment) and res.stderr.count("\n") == 1
+
+
+def test_plan_takes_the_engine_from_the_command_line() -> None:
+    args = ["plan", str(SHIPPED), "--replications", "2", "--clients", "60", "--horizon-days", "40", "--workers", "1"]
+    fast = runner.invoke(app, [*args, "--json"])
+    ref = runner.invoke(app, [*args, "--json", "--engine", "reference"])
+    assert fast.exit_code == ref.exit_code == 0, ref.output
+    want = sim.plan(
+        sim.load_scenario(SHIPPED),
+        replications=2,
+        options=RunOptions(engine="reference", clients=60, horizon_days=40, workers=1),
+    )
+    assert dumps(want.to_json()) == ref.stdout.strip()

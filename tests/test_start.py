@@ -18,6 +18,7 @@ import pytest
 import sim
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
 HEAVY = ("matplotlib", "scipy")
 
 
@@ -27,6 +28,11 @@ def _loaded(code: str) -> set[str]:
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     return set(json.loads(res.stdout.splitlines()[-1]))
+
+
+def _cli(*args: str) -> str:
+    """Run ``rotasim ARGS`` in this interpreter without exiting, then list the modules."""
+    return f"from sim.cli.app import app\napp({list(args)!r}, standalone_mode=False)"
 
 
 def _top(modules: set[str]) -> set[str]:
@@ -44,6 +50,23 @@ def test_public_names_load_no_more_than_they_need() -> None:
     assert "scipy" not in _top(mods)  # scipy is imported when an interval or a fit is computed
     mods = _loaded("import sim\nsim.simulate, sim.replicate, sim.sweep, sim.RunOptions, sim.Scenario")
     assert not _top(mods) & set(HEAVY)  # running needs neither; figures and reports do
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"], ["report", "--help"]])
+def test_version_and_help_load_no_library(args: list[str]) -> None:
+    mods = _loaded(_cli(*args))
+    assert not _top(mods) & {*HEAVY, "pandas", "numpy"}, "the library is imported when a command runs"
+    assert not {m for m in mods if m.startswith("sim.") and not m.startswith("sim.cli")} - {
+        "sim._version",
+        "sim.errors",
+    }
+
+
+def test_validate_loads_no_analysis_presentation_or_heavy_module() -> None:
+    mods = _loaded(_cli("validate", str(SHIPPED)))
+    assert "sim.scenario.document" in mods  # it did run
+    assert not _top(mods) & set(HEAVY)
+    assert not {m for m in mods if m.startswith(("sim.analysis", "sim.presentation", "sim.calibration"))}
 
 
 def test_lazy_names_are_the_real_objects_and_dir_lists_them() -> None:

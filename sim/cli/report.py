@@ -1,8 +1,8 @@
 """``rotasim report`` and ``rotasim compare``: plain functions that ``sim.cli`` registers as commands.
 
-Registered with ``app.command("report")(report_command)`` and ``app.command("compare")(compare_command)``,
-so that this module needs nothing from ``sim.cli`` (which imports it) and the error policy of ``sim.cli``
-(bad input: exit 2 with one line on stderr) applies to them as to every command.
+Registered in ``sim.cli.app`` with ``app.command("report")(report_command)`` and
+``app.command("compare")(compare_command)``, so that the app's error policy (bad input: exit 2 with one line
+on stderr) applies to them as to every command. The library is imported when a command runs.
 
 Exit codes of ``report`` (a pipeline gates on them): 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input.
 ``compare`` exits 0 when it wrote its files (it compares; it does not judge), 2 on bad input.
@@ -13,19 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sim.analysis.comparison import compare_command_line, run_compare
-from sim.analysis.report import canonical_command
-from sim.analysis.sampling import DEFAULT_MAX_REPLICATIONS, DEFAULT_REPLICATIONS, check_counts
-from sim.analysis.verdict import EXIT_CODES, Threshold
 from sim.errors import InputError
-from sim.io import check_out_dir
-from sim.presentation.compare import write_comparison
-from sim.presentation.report import generate_report
-from sim.scenario.document import load_scenario
+
+if TYPE_CHECKING:
+    from sim.analysis.verdict import Threshold
+
+# the library's defaults (sim.analysis.sampling, checked equal by tests/test_cli.py), written here so that
+# the command's signature, which typer reads at start-up, needs no import of the analysis layer
+DEFAULT_REPLICATIONS = 20
+
+
+DEFAULT_MAX_REPLICATIONS = 320
 
 
 def _log(quiet: bool) -> Callable[[str], None]:
@@ -64,6 +66,13 @@ def report_command(
 ) -> None:
     """Forecast the rotation's orphans and write a report for a change-advisory board (HTML, Markdown, JSON,
     figures, at-risk-clients.csv). Exit code: 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input."""
+    from sim.analysis.report import canonical_command
+    from sim.analysis.sampling import check_counts
+    from sim.analysis.verdict import EXIT_CODES, Threshold
+    from sim.io import check_out_dir
+    from sim.presentation.report import generate_report
+    from sim.scenario.document import load_scenario
+
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     check_counts(replications, max_replications)
     out_dir = out if out is not None else Path(f"report-{scenario.stem}")
@@ -144,6 +153,11 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Compare scenarios side by side: the report's figures overlaid and one table (HTML, Markdown, JSON, CSV)."""
+    from sim.analysis.comparison import compare_command_line, run_compare
+    from sim.analysis.verdict import Threshold
+    from sim.io import check_out_dir
+    from sim.presentation.compare import write_comparison
+
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     if replications < 2:
         raise InputError("--replications", "", f"need at least 2 for an interval (got {replications})")

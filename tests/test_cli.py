@@ -370,6 +370,17 @@ def test_warnings_are_one_line_each_without_internal_paths(monkeypatch: pytest.M
     assert "test_cli.py" not in res.stderr and "warnings.warn" not in res.stderr
 
 
+def test_a_warning_of_every_replication_is_shown_once(tmp_path: Path) -> None:
+    """A version no rule matches is warned about by every replication's fleet; the command says it once."""
+    path = write_variant(tmp_path, "v.yaml", {"fleet.versions": {"14.3.RU8": 0.9, "15.0.1": 0.1}})
+    res = invoke("run", path, "--clients", "300", "--replications", "3", "--workers", "1", "--json")
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"warning: {path}: fleet.versions: no version rule matches '15.0.1' (")
+    assert json.loads(res.stdout)["replications"] == 3
+
+
 # ------------------------------------------------------------------------------------------- failures
 
 

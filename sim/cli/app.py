@@ -12,7 +12,8 @@ Error policy (README, "Exit codes"), applied in one place (``_RotasimGroup.main`
 
 Warnings: an ``InputWarning`` (input that can be used but deserves a look) is one line
 ``warning: <file>: <field>: <message>`` on stderr; any other Python warning is one line
-``warning: <Category>: <message>``, never Python's two-line form with an internal path.
+``warning: <Category>: <message>``, never Python's two-line form with an internal path. An ``InputWarning``
+is shown once per file and field (many replications would repeat it).
 
 Output files are only written after the run has succeeded, so a failing run creates none. Each command is
 parse, one library call, print; the library is imported when a command runs, so that ``--version`` and
@@ -69,7 +70,7 @@ def _guarded(call: Callable[[], Any]) -> int:
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         with warnings.catch_warnings():  # restores Python's own showwarning afterwards
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _one_line_warnings()
             rv = call()
     except InputError as exc:
         if debug:
@@ -98,16 +99,29 @@ def warning_line(message: Warning | str, category: type[Warning]) -> str:
     return "warning: " + " ".join(line.split())
 
 
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    """``warnings.showwarning`` while a command runs: one line on stderr, without the internal path."""
-    typer.echo(warning_line(message, category), err=True)
+def _one_line_warnings() -> Callable[..., None]:
+    """A ``warnings.showwarning`` for one command: one line each on stderr, without the internal path.
+
+    An ``InputWarning`` is shown once per file and field: the replications of one scenario each draw a fleet
+    and would otherwise repeat the same warning (with their own counts) once per replication."""
+    seen: set[tuple[str, str]] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if isinstance(message, InputWarning):
+            where = (message.source, message.location)
+            if where in seen:
+                return
+            seen.add(where)
+        typer.echo(warning_line(message, category), err=True)
+
+    return show
 
 
 def _click_error() -> type[Exception]:

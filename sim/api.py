@@ -82,9 +82,12 @@ def compare(
     horizon_days: float | None = None,
     workers: int | None = None,
     out: str | Path | None = None,
+    options: RunOptions | None = None,
 ) -> Comparison:
     """The same replications (one root seed: the same clients) of several scenarios, side by side.
-    ``comparison.table()`` is the side-by-side DataFrame; ``out`` also writes the files of ``rotasim compare``."""
+    ``comparison.table()`` is the side-by-side DataFrame; ``out`` also writes the files of ``rotasim compare``.
+    ``options`` gives the run options as one ``RunOptions`` (engine and Dask too) on top of the keywords."""
+    o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     if len(scenarios) < 2:
         raise InputError("compare", "", "give at least two scenarios to compare")
     scs = [_scenario(s) for s in scenarios]
@@ -98,16 +101,7 @@ def compare(
             names[i] = f"{n} #{seen[n]}"
     variants = [Variant(n, Path(s.source), {}, s, n) for n, s in zip(names, scs, strict=True)]
     threshold = Threshold.given(max_orphans, max_orphan_rate)
-    comp = run_variants(
-        variants,
-        threshold=threshold,
-        replications=replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=False,
-    )
+    comp = run_variants(variants, threshold=threshold, replications=replications, options=o)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         write_comparison(comp, Path(out))
@@ -126,8 +120,11 @@ def report(
     clients: int | None = None,
     horizon_days: float | None = None,
     workers: int | None = None,
+    options: RunOptions | None = None,
 ) -> Report:
-    """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables)."""
+    """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables).
+    ``options`` gives the run options as one ``RunOptions`` (engine and Dask too) on top of the keywords."""
+    o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     sc = _scenario(scenario)
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     return generate_report(
@@ -137,11 +134,7 @@ def report(
         threshold=threshold,
         replications=replications,
         max_replications=max_replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=False,
+        options=o,
     )
 
 

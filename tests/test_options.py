@@ -8,6 +8,7 @@ that every command of the CLI offers the same run options.
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,6 @@ def test_options_reach_what_keywords_cannot(small: sim.Scenario) -> None:
 def test_every_public_run_function_accepts_options() -> None:
     for fn in (sim.simulate, sim.replicate, sim.sweep, sim.plan, sim.report, sim.compare):
         param = inspect.signature(fn).parameters.get("options")
-        if fn in (sim.report, sim.compare) and param is None:
-            pytest.xfail("report and compare take RunOptions after the presentation split (issue 13)")
         assert param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is None
 
 
@@ -153,7 +152,7 @@ def _flags(command: str) -> set[str]:
     return {f for f in RUN_FLAGS if f in res.stdout}
 
 
-@pytest.mark.parametrize("command", ["run", "plan", "sweep"])
+@pytest.mark.parametrize("command", ["run", "plan", "sweep", "report", "compare"])
 def test_every_command_takes_the_same_run_options(command: str) -> None:
     assert _flags(command) == set(RUN_FLAGS)
 
@@ -184,3 +183,47 @@ def test_plan_takes_the_engine_from_the_command_line() -> None:
         options=RunOptions(engine="reference", clients=60, horizon_days=40, workers=1),
     )
     assert dumps(want.to_json()) == ref.stdout.strip()
+
+
+def test_report_and_compare_run_the_engine_and_say_so(tmp_path: Path) -> None:
+    """The two commands that could not take ``--engine`` (nor ``--dask``) before RunOptions."""
+    small = ["--clients", "60", "--horizon-days", "40", "--workers", "1", "-q", "--max-orphans", "1000"]
+    res = runner.invoke(
+        app,
+        ["report", str(SHIPPED), "--out", str(tmp_path / "r"), "--replications", "2", "--max-replications", "2"]
+        + [*small, "--engine", "reference"],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert "--engine reference" in report["command"]
+    assert "engine: reference" in (tmp_path / "r" / "report.md").read_text()
+    want = sim.report(
+        SHIPPED,
+        tmp_path / "api",
+        max_orphans=1000,
+        replications=2,
+        max_replications=2,
+        options=RunOptions(engine="reference", clients=60, horizon_days=40, workers=1),
+    )
+    assert res.stdout.startswith(f"{want.verdict}: ")
+    assert (
+        want.orphans
+        == sim.report(
+            SHIPPED,
+            tmp_path / "fast",
+            max_orphans=1000,
+            replications=2,
+            max_replications=2,
+            clients=60,
+            horizon_days=40,
+            workers=1,
+            options=RunOptions(engine="reference"),
+        ).orphans
+    )
+    cmp = runner.invoke(
+        app,
+        ["compare", str(SHIPPED), f"{SHIPPED}:runbook.retention_days=5", "--out", str(tmp_path / "c")]
+        + ["--replications", "2", *small, "--engine", "reference"],
+    )
+    assert cmp.exit_code == 0, cmp.output
+    assert "--engine reference" in json.loads((tmp_path / "c" / "compare.json").read_text())["command"]

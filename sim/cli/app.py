@@ -34,9 +34,10 @@ import typer
 from typer.core import TyperGroup
 
 from sim._version import __version__
+from sim.cli.compare import compare_command
 from sim.cli.fleet import fleet_app
 from sim.cli.plan import plan_command
-from sim.cli.report import compare_command, report_command
+from sim.cli.report import report_command
 from sim.cli.run import run_command
 from sim.cli.sweep import sweep_command
 from sim.cli.validate import validate_command

@@ -38,7 +38,10 @@ class EngineName(StrEnum):
     reference = "reference"
 
 
-Seed = Annotated[int | None, typer.Option(help="Root seed (default: the scenario's seed).", rich_help_panel=PANEL)]
+Seed = Annotated[
+    int | None,
+    typer.Option(help="Root seed (default: the scenario's seed; compare: the first one's).", rich_help_panel=PANEL),
+]
 
 
 Clients = Annotated[int | None, typer.Option(help="Resize every generated fleet to N clients.", rich_help_panel=PANEL)]
@@ -148,3 +151,13 @@ def check_output(path: Path | None, option: str) -> None:
 def colour() -> bool | None:
     """None lets echo decide (colour on a terminal only); NO_COLOR (no-color.org) turns it off."""
     return False if os.environ.get("NO_COLOR") else None
+
+
+def progress_log(options: RunOptions) -> Callable[[str], None]:
+    """Where a long command says what it is doing: stderr, one line a step, unless ``--quiet``."""
+
+    def say(msg: str) -> None:
+        if options.progress is not False:
+            typer.echo(msg, err=True)
+
+    return say

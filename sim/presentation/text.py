@@ -1,4 +1,5 @@
-"""Text summaries: what ``rotasim`` prints for a run, replications, a plan, a sweep and a fleet import.
+"""Text summaries: what ``rotasim`` prints for a run, replications, a plan, a sweep, a report's verdict, a
+comparison and a fleet import.
 
 Why here and not in the CLI: they are views of result tables, like the report and the figures; the CLI only
 prints them. Every number comes from the result's own ``summary()``, ``to_json()`` or tables, so a summary can
@@ -17,9 +18,12 @@ from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
 
 if TYPE_CHECKING:
+    from sim.analysis.comparison import Comparison
     from sim.analysis.planning import Plan
     from sim.analysis.replications import Replications
+    from sim.analysis.report import Report
     from sim.analysis.sweeps import Sweep
+    from sim.analysis.verdict import Threshold
     from sim.calibration.importer import ImportResult
     from sim.experiments.result import Result
 
@@ -192,6 +196,36 @@ def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         return str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+# ------------------------------------------------------------------------------------------- report, compare
+
+
+def verdict_line(rep: Report) -> str:
+    """What ``rotasim report`` prints: the verdict, the estimate with its interval, the threshold, the count."""
+    return (
+        f"{rep.verdict}: {_estimate(rep.judgement, rep.threshold)}; threshold: {rep.threshold.describe()}; "
+        f"{rep.sampling.n} replications"
+    )
+
+
+def comparison_lines(comp: Comparison) -> str:
+    """What ``rotasim compare`` prints: one line per scenario, its verdict and estimate, then its label."""
+    return "\n".join(
+        f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
+        for v, r in zip(comp.variants, comp.reports, strict=True)
+    )
+
+
+def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
+    def f(v: object) -> str:
+        if not isinstance(v, int | float):
+            return "n/a"
+        return f"{100 * v:.2f}%" if threshold.is_rate else f"{v:.1f}"
+
+    lo, hi = j["ci95"]
+    what = "orphan rate" if threshold.is_rate else "orphans"
+    return f"expected {what} {f(j['mean'])} (95% interval {f(lo)} to {f(hi)})"
 
 
 # ------------------------------------------------------------------------------------------- fleet import

@@ -16,12 +16,14 @@ Result objects have ``plot_*`` methods returning matplotlib Figures.
 Why the names are loaded lazily (PEP 562): ``import sim`` is what every ``rotasim`` command pays before it
 prints a line, and the modules behind the names pull numpy, pandas, scipy and matplotlib. Each name is
 imported on first use (``sim.simulate``, ``from sim import plan``); ``__all__``, ``dir(sim)`` and type
-checkers (the ``TYPE_CHECKING`` imports below) see them all as if imported eagerly.
+checkers (the ``TYPE_CHECKING`` imports below) see them all as if imported eagerly, and a submodule reached
+as an attribute (``sim.io``) is imported then.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from sim._version import __version__
@@ -91,11 +93,13 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups find it directly
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups find it directly
+        return value
+    if not name.startswith("__") and importlib.util.find_spec(f"sim.{name}") is not None:
+        return importlib.import_module(f"sim.{name}")  # a submodule (``sim.io``), as an eager package had it
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

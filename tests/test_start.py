@@ -84,6 +84,12 @@ def test_lazy_names_are_the_real_objects_and_dir_lists_them() -> None:
         sim.nosuch  # noqa: B018 - the attribute access is the test
 
 
+def test_submodules_are_reached_as_attributes_as_before() -> None:
+    """``sim.io.dumps`` worked when ``import sim`` imported everything; it still does, importing ``sim.io``."""
+    mods = _loaded("import sim\nassert '\"a\": 1' in sim.io.dumps({'a': 1})")
+    assert "sim.io" in mods
+
+
 def test_star_import_gives_every_public_name() -> None:
     ns: dict[str, object] = {}
     exec("from sim import *", ns)  # noqa: S102 - the statement under test

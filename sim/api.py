@@ -28,6 +28,7 @@ from sim.analysis.report import Report
 from sim.analysis.verdict import Threshold
 from sim.calibration.importer import ImportOptions, ImportResult, run_import
 from sim.errors import InputError
+from sim.experiments.options import RunOptions, merge_options
 from sim.presentation.compare import write_comparison
 from sim.presentation.fit_figure import plot_fit
 from sim.presentation.report import generate_report
@@ -36,6 +37,12 @@ from sim.scenario.document import Scenario, load_scenario
 
 def _scenario(s: Scenario | str | Path) -> Scenario:
     return s if isinstance(s, Scenario) else load_scenario(s)
+
+
+def _run_options(options: RunOptions | None, **given: Any) -> RunOptions:
+    """The run options of a call: the keywords on top of ``options``. Without ``options`` no progress bar
+    is drawn (as before ``RunOptions``); with them, their ``progress`` applies (``None``: on a terminal)."""
+    return merge_options(options if options is not None else RunOptions(progress=False), **given)
 
 
 def plan(
@@ -50,26 +57,25 @@ def plan(
     clients: int | None = None,
     horizon_days: float | None = None,
     workers: int | None = None,
+    options: RunOptions | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one rotation
     exceeds the target is shown to be below ``1 - confidence`` (docs/model.md, "Risk and the verdict"). Give
-    replications you already ran (planned as they are), or a scenario: then ``replications`` are run and, as
-    ``rotasim plan`` does, doubled while too few to show that chance (up to ``max_replications``) and the horizon
-    doubled while clients are still away at its end (``Plan.notes`` says so). Default target: no orphans."""
+    replications you already ran (planned as they are), or a scenario: then ``replications`` are run with the run
+    options (the keywords, or ``options``) and, as ``rotasim plan`` does, doubled while too few to show that
+    chance (up to ``max_replications``), and the horizon doubled while clients are still away at its end
+    (``Plan.notes`` says so). Default target: no orphans."""
     if isinstance(target, Replications):
         return planning.plan(target, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+    o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     p, _ = planning.plan_scenario(
         _scenario(target),
+        o,
         max_orphans=max_orphans,
         max_orphan_rate=max_orphan_rate,
         confidence=confidence,
         replications=replications,
         max_replications=max_replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=False,
     )
     return p
 
@@ -86,9 +92,12 @@ def compare(
     horizon_days: float | None = None,
     workers: int | None = None,
     out: str | Path | None = None,
+    options: RunOptions | None = None,
 ) -> Comparison:
     """The same replications (one root seed: the same clients) of several scenarios, side by side.
-    ``comparison.table()`` is the side-by-side DataFrame; ``out`` also writes the files of ``rotasim compare``."""
+    ``comparison.table()`` is the side-by-side DataFrame; ``out`` also writes the files of ``rotasim compare``.
+    ``options`` gives the run options as one ``RunOptions`` (engine and Dask too) on top of the keywords."""
+    o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     if len(scenarios) < 2:
         raise InputError("compare", "", "give at least two scenarios to compare")
     scs = [_scenario(s) for s in scenarios]
@@ -102,16 +111,7 @@ def compare(
             names[i] = f"{n} #{seen[n]}"
     variants = [Variant(n, Path(s.source), {}, s, n) for n, s in zip(names, scs, strict=True)]
     threshold = Threshold.given(max_orphans, max_orphan_rate)
-    comp = run_variants(
-        variants,
-        threshold=threshold,
-        replications=replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=False,
-    )
+    comp = run_variants(variants, threshold=threshold, replications=replications, options=o)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         write_comparison(comp, Path(out))
@@ -130,8 +130,11 @@ def report(
     clients: int | None = None,
     horizon_days: float | None = None,
     workers: int | None = None,
+    options: RunOptions | None = None,
 ) -> Report:
-    """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables)."""
+    """Write the risk report of ``rotasim report`` into ``out`` and return it (``.verdict`` and its tables).
+    ``options`` gives the run options as one ``RunOptions`` (engine and Dask too) on top of the keywords."""
+    o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     sc = _scenario(scenario)
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     return generate_report(
@@ -141,11 +144,7 @@ def report(
         threshold=threshold,
         replications=replications,
         max_replications=max_replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=False,
+        options=o,
     )
 
 
@@ -153,7 +152,7 @@ def import_inventory(inventory: str | Path, out: str | Path, **options: Any) -> 
     """``rotasim fleet import`` as a function: read an SEPM computer-status export, fit the presence model to
     the ages of the last check-ins, and write ``clients.csv``, ``presence.yaml``, ``groups.yaml``,
     ``scenario.yaml``, ``fit.json`` and ``fit.png`` into ``out``. ``options`` are the fields of
-    ``sim.cli_fleet.ImportOptions`` (``snapshot``, ``purge_days``, ``managers``, ``absences`` ...;
+    ``sim.calibration.importer.ImportOptions`` (``snapshot``, ``purge_days``, ``managers``, ``absences`` ...;
     docs/fleet-import.md). The scenario it writes is ``Path(out) / "scenario.yaml"``."""
     try:
         opts = ImportOptions(**options)

@@ -13,6 +13,9 @@ import sim
 ROOT = Path(__file__).parent.parent
 SCENARIO = ROOT / "scenarios" / "three-manager-failover.yaml"
 
+SECTIONS = ["Scenarios", "Runs", "Planning", "Reports", "Fleet import", "Errors", "Version"]
+API_DOC = ROOT / "docs" / "api.md"
+
 PUBLIC = {
     "load_scenario",
     "simulate",
@@ -29,15 +32,54 @@ PUBLIC = {
     "Report",
     "Scenario",
     "InputError",
+    "InputWarning",
+    "RunOptions",
+    "import_inventory",
     "__version__",
 }
 
 
+def _sections_of_all() -> list[tuple[str, list[str]]]:
+    """``sim.__all__`` as written in sim/__init__.py: (section comment, names) in order."""
+    src = (ROOT / "sim" / "__init__.py").read_text(encoding="utf-8")
+    body = src[src.index("__all__ = [") :]
+    body = body[: body.index("]")]
+    sections: list[tuple[str, list[str]]] = []
+    for line in body.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("#"):
+            sections.append((line.lstrip("# "), []))
+        elif line:
+            sections[-1][1].append(line.strip('",'))
+    return sections
+
+
 def test_public_names_are_exported_and_documented() -> None:
+    """Every public name has a docstring of its own (why it exists, not just its signature)."""
     assert set(sim.__all__) >= PUBLIC
-    for name in PUBLIC - {"__version__"}:
+    for name in set(sim.__all__) - {"__version__"}:
         obj = getattr(sim, name)
-        assert obj.__doc__ and len(obj.__doc__.strip()) > 20, name
+        doc = obj.__doc__ or ""
+        assert len(doc.strip()) > 20 and not doc.startswith(f"{name}("), f"sim.{name} has no docstring"
+    assert isinstance(sim.__version__, str)
+
+
+def test_all_is_by_sections_and_api_md_has_a_section_for_every_name() -> None:
+    """``sim.__all__`` is written by sections; docs/api.md has those sections, as ``##`` headings in the same
+    order, and under each a heading naming each of its public names."""
+    sections = _sections_of_all()
+    assert [s for s, _ in sections] == SECTIONS
+    assert [n for _, names in sections for n in names] == list(sim.__all__)
+    lines = API_DOC.read_text(encoding="utf-8").splitlines()
+    top = [i for i, ln in enumerate(lines) if ln.startswith("## ")]
+    at = {lines[i][3:].strip(): i for i in top}
+    assert [s for s in at if s in SECTIONS] == SECTIONS, "docs/api.md: the sections of sim.__all__, in order"
+    for section, names in sections:
+        start = at[section]
+        end = next((i for i in top if i > start), len(lines))
+        headings = " ".join(ln for ln in lines[start:end] if ln.startswith("#"))
+        for name in names:
+            assert f"`{name}`" in headings, f"docs/api.md: no heading for {name} under '## {section}'"
 
 
 @pytest.fixture(scope="module")

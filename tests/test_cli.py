@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from typer.testing import CliRunner
 
 import sim
 from sim.cli import app as cli
+from sim.experiments.result import CLIENT_COLUMNS
 from sim.io import atomic_write_csv, atomic_write_text, jsonable
-from sim.model.causes import CAUSES
+from sim.model.causes import CAUSE_MEANINGS, CAUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
@@ -100,7 +102,7 @@ def test_run_summary_reports_orphans_causes_steps_trust_and_repair(mixed: Path) 
     assert f"Orphaned: {r.orphaned} of 800 clients ({100 * r.orphaned / 800:.2f}%)" in out
     assert f"Gone: {r.gone} " in out
     for cause, n in r.orphaned_by_cause.items():
-        assert re.search(rf"^  {cause} +{n}  {re.escape(cli.CAUSE_MEANINGS[cause])}$", out, re.M), cause
+        assert re.search(rf"^  {cause} +{n}  {re.escape(CAUSE_MEANINGS[cause])}$", out, re.M), cause
     for group, n in r.summary()["orphaned_by_group"].items():
         assert re.search(rf"^  {group} +{n}$", out, re.M)
     for version, n in r.summary()["orphaned_by_version"].items():
@@ -162,9 +164,9 @@ def test_clients_csv_columns_rows_and_empty_cells(mixed: Path, tmp_path: Path) -
     text = out.read_text()
     header = text.splitlines()[0]
     assert header.startswith(FIRST_COLUMNS + ",")
-    assert header.split(",") == cli.FIRST_CLIENT_COLUMNS + [
-        c for c in r.clients.columns if c not in cli.FIRST_CLIENT_COLUMNS
-    ]
+    first = CLIENT_COLUMNS[:7]
+    assert ",".join(first) == FIRST_COLUMNS
+    assert header.split(",") == first + [c for c in r.clients.columns if c not in first]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 500
     want = r.clients.set_index("client_id").to_dict(orient="index")
@@ -211,7 +213,6 @@ def test_default_seed_is_the_scenarios() -> None:
 
 
 def test_reference_engine_on_a_tiny_fleet() -> None:
-    pytest.importorskip("sim.engine_reference")
     res = invoke(
         "run", SHIPPED, "--seed", "3", "--clients", "150", "--horizon-days", "40", "--engine", "reference", "--json"
     )
@@ -345,6 +346,41 @@ def test_missing_command_is_one_line_exit_2() -> None:
     assert res.stderr == "error: Missing command. (see 'rotasim --help')\n"
 
 
+def test_warnings_are_one_line_each_without_internal_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An InputWarning prints as ``warning: <file>: <field>: <message>``; any other warning as one line with
+    its category; neither with Python's file and line of the code that issued it."""
+    from sim.errors import warn
+    from sim.scenario import document
+
+    real = document.load_scenario
+
+    def warned(path: Path) -> sim.Scenario:
+        warn(str(path), "fleet.versions", "version 12.1 follows no rule;\nread as 14.3")
+        warnings.warn("a library changes its default", FutureWarning, stacklevel=1)
+        return real(path)
+
+    monkeypatch.setattr(document, "load_scenario", warned)
+    res = invoke("validate", SHIPPED)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("OK: ")
+    assert res.stderr.splitlines() == [
+        f"warning: {SHIPPED}: fleet.versions: version 12.1 follows no rule; read as 14.3",
+        "warning: FutureWarning: a library changes its default",
+    ]
+    assert "test_cli.py" not in res.stderr and "warnings.warn" not in res.stderr
+
+
+def test_a_warning_of_every_replication_is_shown_once(tmp_path: Path) -> None:
+    """A version no rule matches is warned about by every replication's fleet; the command says it once."""
+    path = write_variant(tmp_path, "v.yaml", {"fleet.versions": {"14.3.RU8": 0.9, "15.0.1": 0.1}})
+    res = invoke("run", path, "--clients", "300", "--replications", "3", "--workers", "1", "--json")
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"warning: {path}: fleet.versions: no version rule matches '15.0.1' (")
+    assert json.loads(res.stdout)["replications"] == 3
+
+
 # ------------------------------------------------------------------------------------------- failures
 
 
@@ -354,7 +390,7 @@ def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
     def broken(*a: Any, **k: Any) -> None:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(cli, "simulate", broken)
+    monkeypatch.setattr("sim.experiments.simulate.simulate", broken)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out, env={"ROTASIM_DEBUG": ""})
     assert res.exit_code == 1
@@ -372,7 +408,7 @@ def test_ctrl_c_during_the_run_exits_130_and_writes_nothing(monkeypatch: pytest.
     def interrupted(*a: Any, **k: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "simulate", interrupted)
+    monkeypatch.setattr("sim.experiments.simulate.simulate", interrupted)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out)
     assert res.exit_code == 130
@@ -398,6 +434,16 @@ def test_ctrl_c_while_writing_the_csv_leaves_no_file(monkeypatch: pytest.MonkeyP
     assert invoke("run", SHIPPED, "--clients", "300", "--clients-out", out).exit_code == 130
     assert out.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_report_defaults_in_the_signature_are_the_librarys() -> None:
+    """``rotasim report`` writes its defaults into its signature (typer reads it at start-up, before the report
+    module is imported): they must be the library's."""
+    from sim.analysis import sampling
+    from sim.cli import report as command
+
+    assert command.DEFAULT_REPLICATIONS == sampling.DEFAULT_REPLICATIONS
+    assert command.DEFAULT_MAX_REPLICATIONS == sampling.DEFAULT_MAX_REPLICATIONS
 
 
 # ------------------------------------------------------------------------------------------- sim.io
@@ -430,7 +476,7 @@ def test_atomic_write_csv_failure_removes_the_temporary_file(tmp_path: Path) -> 
 
 
 def test_every_cause_has_a_meaning_and_is_in_the_readme() -> None:
-    assert set(cli.CAUSE_MEANINGS) == set(CAUSES)
+    assert set(CAUSE_MEANINGS) == set(CAUSES)
     readme = (ROOT / "README.md").read_text()
     for cause in CAUSES:
         assert f"`{cause}`" in readme

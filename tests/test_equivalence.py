@@ -694,12 +694,13 @@ def test_statistical_agreement_per_scenario(path: Path) -> None:
 
 def probe_both(sc: Scenario, seed: int = 1, replication: int = 0) -> tuple[Any, Any, Any]:
     """Both engines' planning probes of the same replication (same fleet, same streams)."""
+    from sim.experiments.options import RunOptions
     from sim.experiments.probe import probe, probe_steps
     from sim.experiments.simulate import prepare
 
     outs = []
     for engine in ("fast", "reference"):
-        run = prepare(sc, seed, engine=engine, replication=replication)
+        run = prepare(sc, RunOptions(seed=seed, engine=engine), replication)
         ps = probe_steps(run)
         assert ps is not None
         outs.append(probe(run, ps[0], ps[1], None)[1])

@@ -3,8 +3,8 @@
 Why: notebooks rot silently (an API renamed, a column gone) unless something runs them. Each notebook is run
 in a fresh Jupyter kernel of this very interpreter (a kernel spec written for the test, so a user's own
 ``python3`` kernel elsewhere on the machine cannot stand in), from ``notebooks/`` as Jupyter itself would, on
-the small fleets the notebooks choose. The issue's target is under a minute per notebook; the assertion allows
-twice that so a slow CI machine does not make the test flaky, and the measured time is printed.
+the small fleets the notebooks choose. How long they take is measured by benchmarks/bench_notebooks.py, not
+asserted here: a wall-clock limit fails on a busy machine without anything being wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import ast
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -80,8 +79,6 @@ assert sobol_sample is not None and len(Y) == 128 * 5
 assert (sobol["ST"] > 0).all()
 """,
 }
-TARGET_SECONDS = 60.0  # the issue's target per notebook
-LIMIT_SECONDS = 120.0  # what the test enforces: room for a slow machine
 
 
 def _paths() -> list[Path]:
@@ -162,14 +159,10 @@ def test_runs_top_to_bottom(path: Path, kernel_path: Path, monkeypatch: pytest.M
         resources={"metadata": {"path": str(NOTEBOOKS)}},  # where Jupyter runs it: relative paths as for a user
     )
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
-    start = time.perf_counter()
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as exc:  # the cell and its traceback, readable
         pytest.fail(f"{path.name}: a cell failed:\n{exc}")
-    elapsed = time.perf_counter() - start
-    print(f"\n{path.name}: {elapsed:.1f} s (target {TARGET_SECONDS:.0f} s)")
-    assert elapsed < LIMIT_SECONDS, f"{path.name} took {elapsed:.0f} s"
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]

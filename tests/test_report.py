@@ -27,7 +27,8 @@ from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_se
 from sim.analysis.verdict import Threshold, judge
 from sim.calibration.fit import FAMILIES
 from sim.cli.app import _RotasimGroup
-from sim.cli.report import compare_command, report_command
+from sim.cli.compare import compare_command
+from sim.cli.report import report_command
 from sim.errors import InputError
 from sim.presentation import figures as figs
 from sim.presentation import report as rp

@@ -29,6 +29,7 @@ from sim.analysis.report import Report, build_report
 from sim.analysis.sampling import Log, run_sequential
 from sim.analysis.verdict import Threshold
 from sim.errors import InputError
+from sim.experiments.options import RunOptions, merge_options
 from sim.model.causes import CAUSES
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario, load_scenario
@@ -102,23 +103,19 @@ def run_compare(
     progress: bool | None = None,
     log: Log | None = None,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> Comparison:
-    """Run ``replications`` of every scenario file (``FILE.yaml[:field=value,...]``) under one root seed."""
-    variants = load_variants(args)
-    seed = variants[0].scenario.seed if seed is None else seed
-    cmd = command or compare_command_line(args, threshold, replications, seed, clients, horizon_days)
-    return run_variants(
-        variants,
-        threshold=threshold,
-        replications=replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=progress,
-        log=log,
-        command=cmd,
+    """Run ``replications`` of every scenario file (``FILE.yaml[:field=value,...]``) under one root seed.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
+    o = merge_options(
+        options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers, progress=progress
     )
+    variants = load_variants(args)
+    o = o.replace(seed=o.root_seed(variants[0].scenario))
+    cmd = command or compare_command_line(
+        args, threshold, replications, o.root_seed(variants[0].scenario), o.clients, o.horizon_days, engine=o.engine
+    )
+    return run_variants(variants, threshold=threshold, replications=replications, log=log, command=cmd, options=o)
 
 
 def run_variants(
@@ -133,9 +130,15 @@ def run_variants(
     progress: bool | None = None,
     log: Log | None = None,
     command: str = "",
+    options: RunOptions | None = None,
 ) -> Comparison:
-    """Run ``replications`` of every variant under one root seed and build each one's report tables."""
-    seed = variants[0].scenario.seed if seed is None else seed
+    """Run ``replications`` of every variant under one root seed and build each one's report tables.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
+    o = merge_options(
+        options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers, progress=progress
+    )
+    seed = o.root_seed(variants[0].scenario)
+    o = o.replace(seed=seed)
     reports = []
     for v in variants:
         if log is not None:
@@ -145,12 +148,8 @@ def run_variants(
             threshold,
             replications=replications,
             max_replications=replications,
-            seed=seed,
-            clients=clients,
-            horizon_days=horizon_days,
-            workers=workers,
-            progress=progress,
             log=log,
+            options=o,
         )
         reports.append(build_report(sampling, source=v.arg, command=""))
     return Comparison(list(variants), reports, threshold, seed, replications, command)
@@ -164,6 +163,7 @@ def compare_command_line(
     clients: int | None,
     horizon_days: float | None,
     out: str | None = None,
+    engine: str = "fast",
 ) -> str:
     parts = ["rotasim", "compare", *args]
     if out is not None:
@@ -173,6 +173,8 @@ def compare_command_line(
         parts += ["--clients", str(clients)]
     if horizon_days is not None:
         parts += ["--horizon-days", f"{horizon_days:g}"]
+    if engine != "fast":
+        parts += ["--engine", engine]
     return shlex.join(parts)
 
 

@@ -23,7 +23,7 @@ from sim.analysis.replications import Replications, replicate, run_more
 from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
 from sim.errors import InputError
-from sim.experiments.simulate import Engine
+from sim.experiments.options import RunOptions, check_replications
 from sim.model.causes import BLOCKING
 from sim.scenario.document import Scenario
 from sim.scenario.fields import MAX_HORIZON_DAYS
@@ -224,37 +224,32 @@ def _per_rotation(reps: Replications, causes: tuple[str, ...], confidence: float
 
 def plan_scenario(
     scenario: Scenario,
+    options: RunOptions,
     *,
     max_orphans: float | None = None,
     max_orphan_rate: float | None = None,
     confidence: float = 0.95,
     replications: int = 30,
     max_replications: int = 320,
-    seed: int | None = None,
-    engine: Engine = "fast",
-    clients: int | None = None,
-    horizon_days: float | None = None,
-    workers: int | None = None,
-    dask: str | None = None,
-    progress: bool | None = None,
     extend_horizon: bool = True,
 ) -> tuple[Plan, Replications]:
     """Plan from a scenario, sampling as the report does: start with ``replications`` and double while too
     few replications can show the chance (up to ``max_replications``); while replications have clients still
     away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes."""
     check_target(max_orphans, max_orphan_rate, confidence)
+    check_replications(replications, minimum=2)
+    check_replications(max_replications, minimum=2, option="--max-replications")
     if max_replications < replications:
         raise InputError(
             "--max-replications", "", f"must be at least --replications ({max_replications} < {replications})"
         )
-    horizon = horizon_days
-    kw: dict[str, Any] = {"clients": clients, "workers": workers, "dask": dask, "progress": progress}
-    reps = replicate(scenario, n=replications, seed=seed, engine=engine, horizon_days=horizon, **kw)
+    o = options
+    reps = replicate(scenario, n=replications, options=o)
     notes: list[str] = []
     while True:
         p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
         if p.reason == "replications" and reps.n < max_replications:
-            reps = run_more(reps, min(2 * reps.n, max_replications), horizon_days=horizon, **kw)
+            reps = run_more(reps, min(2 * reps.n, max_replications), o)
             continue
         if p.reason == "beyond-horizon" and extend_horizon and reps.horizon_days < MAX_HORIZON_DAYS:
             longer = min(2.0 * reps.horizon_days, float(MAX_HORIZON_DAYS))
@@ -262,8 +257,8 @@ def plan_scenario(
                 f"The horizon was extended from {reps.horizon_days:g} to {longer:g} days: replications had clients "
                 "still away at the end of the shorter one."
             )
-            horizon = longer
-            reps = replicate(scenario, n=reps.n, seed=reps.seed, engine=engine, horizon_days=horizon, **kw)
+            o = o.replace(horizon_days=longer)
+            reps = replicate(scenario, n=reps.n, options=o)
             continue
         break
     p.notes = notes

@@ -15,13 +15,11 @@ from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
+from sim.experiments.options import Engine, RunOptions, check_replications, merge_options
 from sim.experiments.result import Result
-from sim.experiments.simulate import Engine
 from sim.model.causes import CAUSES
 from sim.runbooks import Axis, template_for
 from sim.scenario.document import Scenario
-
-MAX_REPLICATIONS = 10_000
 
 
 @dataclass
@@ -191,33 +189,38 @@ def replicate(
     dask: str | None = None,
     progress: bool | None = None,
     keep_results: bool = False,
+    options: RunOptions | None = None,
 ) -> Replications:
     """Run replications 0..n-1 of the scenario under one root seed (serially, on a process pool, or on Dask).
 
     Replication k is ``simulate(scenario, seed, replication=k)``: the same numbers whichever way it runs.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords.
     """
-    if not 1 <= n <= MAX_REPLICATIONS:
-        raise InputError("--replications", "", f"expected 1 to {MAX_REPLICATIONS} (got {n})")
-    seed = scenario.seed if seed is None else seed
-    tasks = [(scenario, seed, k, engine, clients, horizon_days, keep_results) for k in range(n)]
-    digests = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
-    return Replications(scenario, seed, engine, digests)
+    check_replications(n)
+    o = merge_options(
+        options,
+        seed=seed,
+        engine=engine,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        dask=dask,
+        progress=progress,
+    )
+    o.check(scenario)
+    seed = o.root_seed(scenario)
+    tasks = [(scenario, seed, k, o.engine, o.clients, o.horizon_days, keep_results) for k in range(n)]
+    digests = run_tasks(_digest, tasks, workers=o.workers, dask=o.dask, progress=o.progress)
+    return Replications(scenario, seed, o.engine, digests)
 
 
-def run_more(
-    reps: Replications,
-    n: int,
-    *,
-    clients: int | None = None,
-    horizon_days: float | None = None,
-    workers: int | None = None,
-    dask: str | None = None,
-    progress: bool | None = None,
-) -> Replications:
-    """``reps`` with replications ``reps.n .. n - 1`` added (the same root seed: nothing is re-run)."""
-    if not 1 <= n <= MAX_REPLICATIONS:
-        raise InputError("--max-replications", "", f"expected 1 to {MAX_REPLICATIONS} (got {n})")
-    engine: Engine = "reference" if reps.engine == "reference" else "fast"
-    tasks = [(reps.scenario, reps.seed, k, engine, clients, horizon_days, False) for k in range(reps.n, n)]
-    more = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress)
+def run_more(reps: Replications, n: int, options: RunOptions) -> Replications:
+    """``reps`` with replications ``reps.n .. n - 1`` added (the same root seed: nothing is re-run), run with
+    ``options`` (their engine and horizon must be those ``reps`` ran with)."""
+    check_replications(n, option="--max-replications")
+    tasks = [
+        (reps.scenario, reps.seed, k, options.engine, options.clients, options.horizon_days, False)
+        for k in range(reps.n, n)
+    ]
+    more = run_tasks(_digest, tasks, workers=options.workers, dask=options.dask, progress=options.progress)
     return Replications(reps.scenario, reps.seed, reps.engine, [*reps.digests, *more])

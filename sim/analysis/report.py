@@ -142,8 +142,10 @@ def canonical_command(
     seed: int,
     clients: int | None = None,
     horizon_days: float | None = None,
+    engine: str = "fast",
 ) -> str:
-    """The exact command that reproduces the report: every choice explicit, the seed included."""
+    """The exact command that reproduces the report: every choice explicit, the seed included (where the
+    replications ran, workers or Dask, changes no number and is left out)."""
     args = [
         "rotasim",
         "report",
@@ -162,4 +164,6 @@ def canonical_command(
         args += ["--clients", str(clients)]
     if horizon_days is not None:
         args += ["--horizon-days", f"{horizon_days:g}"]
+    if engine != "fast":
+        args += ["--engine", engine]
     return shlex.join(args)

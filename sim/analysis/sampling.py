@@ -26,6 +26,7 @@ from sim.analysis.verdict import Threshold, judge
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
+from sim.experiments.options import RunOptions, merge_options
 from sim.experiments.simulate import Engine
 from sim.scenario.document import Scenario
 
@@ -140,10 +141,22 @@ def run_sequential(
     workers: int | None = None,
     progress: bool | None = None,
     log: Log | None = None,
+    options: RunOptions | None = None,
 ) -> Sampling:
-    """Run ``replications``, then double while the verdict is INCONCLUSIVE, up to ``max_replications``."""
+    """Run ``replications``, then double while the verdict is INCONCLUSIVE, up to ``max_replications``.
+    ``options`` gives the run options as one ``RunOptions`` (with Dask) instead of (or with) the keywords."""
     check_counts(replications, max_replications)
-    seed = scenario.seed if seed is None else seed
+    o = merge_options(
+        options,
+        seed=seed,
+        engine=engine,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        progress=progress,
+    )
+    o.check(scenario)
+    seed, engine, clients, horizon_days = o.root_seed(scenario), o.engine, o.clients, o.horizon_days
     say = log or (lambda _msg: None)
     digests: list[Digest] = []
     extras: list[RepExtra] = []
@@ -161,7 +174,9 @@ def run_sequential(
         start = len(digests)
         say(f"running replications {start + 1} to {target} of {scenario.name} (seed {seed})")
         tasks = [(scenario, seed, k, engine, clients, horizon_days) for k in range(start, target)]
-        for d, x in run_tasks(_report_task, tasks, workers=workers, progress=progress, label="replications"):
+        for d, x in run_tasks(
+            _report_task, tasks, workers=o.workers, dask=o.dask, progress=o.progress, label="replications"
+        ):
             digests.append(d)
             extras.append(x)
         j = sampling.judge()

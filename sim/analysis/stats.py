@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -39,7 +38,7 @@ def describe(values: np.ndarray | list[float] | pd.Series, confidence: float = 0
         }
     mean = float(finite.mean())
     se = float(finite.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    half = float(st.t.ppf(0.5 + confidence / 2, n - 1) * se) if n > 1 else float("nan")
+    half = float(_t_quantile(0.5 + confidence / 2, n - 1) * se) if n > 1 else float("nan")
     lo = mean - half
     if (finite >= 0).all():
         lo = max(lo, 0.0)  # counts and durations: an interval below zero says nothing more than zero
@@ -51,6 +50,14 @@ def describe(values: np.ndarray | list[float] | pd.Series, confidence: float = 0
         "ci95": [_num(lo), _num(mean + half)],
         "quantiles": q,
     }
+
+
+def _t_quantile(p: float, dof: int) -> float:
+    """Student's t quantile. scipy is imported here, not at the top: it costs a third of a second, and
+    ``import sim`` (every ``rotasim`` command) must not pay it before anything needs an interval."""
+    from scipy import stats
+
+    return float(stats.t.ppf(p, dof))
 
 
 def _num(x: float) -> float | None:

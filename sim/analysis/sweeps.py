@@ -18,7 +18,7 @@ from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
-from sim.experiments.simulate import Engine
+from sim.experiments.options import Engine, RunOptions, check_replications, merge_options
 from sim.model.causes import CAUSES
 from sim.scenario.document import Scenario
 from sim.scenario.overrides import MAX_POINTS
@@ -72,18 +72,35 @@ def sweep(
     workers: int | None = None,
     dask: str | None = None,
     progress: bool | None = None,
+    options: RunOptions | None = None,
 ) -> Sweep:
-    """Run ``replications`` at every combination of the grid's values (fields as dotted scenario paths)."""
+    """Run ``replications`` at every combination of the grid's values (fields as dotted scenario paths).
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
+    o = merge_options(
+        options,
+        seed=seed,
+        engine=engine,
+        clients=clients,
+        horizon_days=horizon_days,
+        workers=workers,
+        dask=dask,
+        progress=progress,
+    )
+    check_replications(replications)
     if not grid:
         raise InputError("--set", "", "give at least one FIELD=VALUES")
     fields = list(grid)
     combos = list(itertools.product(*(grid[f] for f in fields)))
     if len(combos) * replications > MAX_POINTS * 10:
         raise InputError("--set", "", f"{len(combos) * replications} runs is more than this tool will start")
-    seed = scenario.seed if seed is None else seed
+    seed = o.root_seed(scenario)
     scenarios = [scenario.with_(**dict(zip(fields, c, strict=True))) for c in combos]  # validates every point
-    tasks = [(sc, seed, k, engine, clients, horizon_days, False) for sc in scenarios for k in range(replications)]
-    digests: list[Digest] = run_tasks(_digest, tasks, workers=workers, dask=dask, progress=progress, label="sweep")
+    for sc in scenarios:
+        o.check(sc)
+    tasks = [(sc, seed, k, o.engine, o.clients, o.horizon_days, False) for sc in scenarios for k in range(replications)]
+    digests: list[Digest] = run_tasks(
+        _digest, tasks, workers=o.workers, dask=o.dask, progress=o.progress, label="sweep"
+    )
     rows = []
     for i, d in enumerate(digests):
         combo = combos[i // replications]

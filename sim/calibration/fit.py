@@ -56,7 +56,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
 
 from sim.model.presence import WEEK, Presence, WeeklyWindows, generate_presence
 from sim.scenario.fields import (
@@ -278,6 +277,8 @@ def _series_inverse(b: np.ndarray, n: int) -> np.ndarray:
 
 def survival(family: str, theta: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 - F(b) of the spell length, ``theta`` the logs of the parameters in hours."""
+    from scipy import special  # here, not at the top: scipy is slow to import (sim.analysis.stats)
+
     if family == "exponential":
         out = np.exp(-b / math.exp(theta[0]))
     elif family == "lognormal":
@@ -415,6 +416,8 @@ def _logit(x: float) -> float:
 
 
 def _expit(x: float) -> float:
+    from scipy import special
+
     return float(special.expit(x))
 
 
@@ -481,6 +484,8 @@ class _Likelihood:
 def _fit_family(
     model: AgeModel, data: AgeCounts, family: str, fixed_s: float | None, fixed_shape: np.ndarray | None
 ) -> FamilyFit:
+    from scipy import optimize
+
     nll = _Likelihood(model, data, family, fixed_s, fixed_shape)
     tau = model.settings.absence_days * 24.0
     shapes = _start_shapes(family, data.absent_ages, tau) if fixed_shape is None else [np.zeros(0)]

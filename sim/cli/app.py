@@ -1,4 +1,4 @@
-"""The ``rotasim`` command line: ``run`` one replication of a scenario, ``validate`` a scenario and its files.
+"""The ``rotasim`` command line: the app, its commands (one module each in ``sim.cli``) and its error policy.
 
 Error policy (README, "Exit codes"), applied in one place (``_RotasimGroup.main``) so every command obeys it:
 
@@ -10,7 +10,14 @@ Error policy (README, "Exit codes"), applied in one place (``_RotasimGroup.main`
   which also shows the traceback of input errors): users are not shown a wall of frames, developers can be.
 - 130: interrupted (Ctrl-C). Outputs are written atomically (``sim.io``), so nothing is left half-written.
 
-Output files are only written after the run has succeeded, so a failing run creates none.
+Warnings: an ``InputWarning`` (input that can be used but deserves a look) is one line
+``warning: <file>: <field>: <message>`` on stderr; any other Python warning is one line
+``warning: <Category>: <message>``, never Python's two-line form with an internal path. An ``InputWarning``
+is shown once per file and field (many replications would repeat it).
+
+Output files are only written after the run has succeeded, so a failing run creates none. Each command is
+parse, one library call, print; the library is imported when a command runs, so that ``--version`` and
+``--help`` start in a fraction of a second (benchmarks/bench_cli_start.py).
 """
 
 from __future__ import annotations
@@ -18,41 +25,25 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TextIO, cast
 
-import numpy as np
-import pandas as pd
 import typer
 from typer.core import TyperGroup
 
 from sim._version import __version__
+from sim.cli.compare import compare_command
 from sim.cli.fleet import fleet_app
-from sim.cli.planning import plan_command, run_replications, sweep_command
-from sim.cli.report import compare_command, report_command
-from sim.errors import InputError
-from sim.experiments.result import CLIENT_COLUMNS, Result
-from sim.experiments.simulate import Engine, simulate
-from sim.io import atomic_write_csv, dumps
-from sim.model.causes import CAUSE_MEANINGS
-from sim.model.fleet import generate_fleet
-from sim.model.topology import compile_topology
-from sim.runbooks import expand_runbook, template_for
-from sim.scenario.document import Scenario, load_scenario
+from sim.cli.plan import plan_command
+from sim.cli.report import report_command
+from sim.cli.run import run_command
+from sim.cli.sweep import sweep_command
+from sim.cli.validate import validate_command
+from sim.errors import InputError, InputWarning
 
 DEBUG_ENV = "ROTASIM_DEBUG"
-
-
-FIRST_CLIENT_COLUMNS = CLIENT_COLUMNS[:7]  # the documented columns of --clients-out, in this order
-
-
-class EngineName(StrEnum):
-    fast = "fast"
-    reference = "reference"
 
 
 class _RotasimGroup(TyperGroup):
@@ -79,7 +70,9 @@ def _guarded(call: Callable[[], Any]) -> int:
     """Run ``call`` (click's main in non-standalone mode) and turn its outcome into an exit code."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        rv = call()
+        with warnings.catch_warnings():  # restores Python's own showwarning afterwards
+            warnings.showwarning = _one_line_warnings()
+            rv = call()
     except InputError as exc:
         if debug:
             traceback.print_exc()
@@ -98,6 +91,38 @@ def _guarded(call: Callable[[], Any]) -> int:
     if code == 130:
         return _fail("interrupted", 130)
     return code
+
+
+def warning_line(message: Warning | str, category: type[Warning]) -> str:
+    """One line for a warning: an ``InputWarning`` names file, field and message; others their category."""
+    text = str(message)
+    line = text if isinstance(message, InputWarning) else f"{category.__name__}: {text}"
+    return "warning: " + " ".join(line.split())
+
+
+def _one_line_warnings() -> Callable[..., None]:
+    """A ``warnings.showwarning`` for one command: one line each on stderr, without the internal path.
+
+    An ``InputWarning`` is shown once per file and field: the replications of one scenario each draw a fleet
+    and would otherwise repeat the same warning (with their own counts) once per replication."""
+    seen: set[tuple[str, str]] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if isinstance(message, InputWarning):
+            where = (message.source, message.location)
+            if where in seen:
+                return
+            seen.add(where)
+        typer.echo(warning_line(message, category), err=True)
+
+    return show
 
 
 def _click_error() -> type[Exception]:
@@ -151,239 +176,13 @@ def _root(
     """rotasim: which clients a certificate rotation orphans, why, and what wait or retention avoids it."""
 
 
-@app.command()
-def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-    seed: Annotated[int | None, typer.Option(min=0, help="Root seed (default: the scenario's seed).")] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the summary as one JSON object and nothing else.")
-    ] = False,
-    clients_out: Annotated[
-        Path | None, typer.Option("--clients-out", metavar="FILE.csv", help="Write one row per client.")
-    ] = None,
-    engine: Annotated[EngineName, typer.Option(help="fast, or the per-client reference engine.")] = EngineName.fast,
-    clients: Annotated[int | None, typer.Option(help="Resize the generated fleet to N clients.")] = None,
-    horizon_days: Annotated[float | None, typer.Option(help="Simulate D days after the first step.")] = None,
-    replications: Annotated[
-        int | None, typer.Option(min=1, help="Run N replications and report means, intervals and quantiles.")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Processes for replications (default: all cores).")] = None,
-    dask: Annotated[str | None, typer.Option(help="Run replications on Dask: an address, or 'local'.")] = None,
-) -> None:
-    """Run one replication of SCENARIO and print who was orphaned, why, and when each step happened."""
-    _check_output_path(clients_out)
-    if replications is not None:
-        if clients_out is not None:
-            raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")
-        typer.echo(
-            run_replications(scenario, replications, seed, engine.value, clients, horizon_days, workers, dask, json_out)
-        )
-        return
-    started = time.perf_counter()
-    sc = load_scenario(scenario)
-    result = simulate(sc, seed=seed, engine=cast(Engine, engine.value), clients=clients, horizon_days=horizon_days)
-    wall = time.perf_counter() - started
-    if clients_out is not None:
-        write_clients_csv(result, clients_out)
-    if json_out:
-        typer.echo(summary_json(result))
-    else:
-        typer.echo(format_summary(result, str(scenario), wall), color=_colour())
-
-
-@app.command()
-def validate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-) -> None:
-    """Check SCENARIO and the files it names (clients.csv, absences.csv) without running it."""
-    typer.echo(validate_scenario(load_scenario(scenario)))
-
-
+app.command("run")(run_command)
+app.command("validate")(validate_command)
 app.command("plan")(plan_command)
-
-
 app.command("sweep")(sweep_command)
-
-
 app.command("report")(report_command)
-
-
 app.command("compare")(compare_command)
-
-
 app.add_typer(fleet_app, name="fleet")
-
-
-def validate_scenario(sc: Scenario) -> str:
-    """The OK line for a scenario whose every part, fleet files included, could be built."""
-    topo = compile_topology(sc)
-    steps = expand_runbook(sc)
-    files = sc.fleet.files
-    if files is not None:
-        n = generate_fleet(sc, topo, np.random.default_rng(0)).n
-        fleet = f"{n} clients from {files.clients}" + (f" and {files.absences}" if files.absences else "")
-    else:
-        fleet = f"{sc.fleet.clients} generated clients"
-    runbook = template_for(sc.runbook).tag
-    return (
-        f"OK: {sc.name}: {_n(topo.n_groups, 'group')}, {_n(topo.n_managers, 'manager')} in "
-        f"{_n(len(topo.site_names), 'site')}, runbook {runbook} ({_n(len(steps), 'step')}), {fleet}, "
-        f"horizon {sc.horizon_days:g} days"
-    )
-
-
-def _check_output_path(path: Path | None) -> None:
-    """Refuse an unusable output path before running, not after minutes of simulation."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise InputError("--clients-out", str(path), "is a folder; expected a file name such as clients.csv")
-    if not path.parent.is_dir():
-        raise InputError("--clients-out", str(path), f"the folder {path.parent} does not exist")
-
-
-def clients_table(result: Result) -> pd.DataFrame:
-    """``Result.clients`` with the documented columns first (README, "Output columns")."""
-    df = result.clients
-    return df[FIRST_CLIENT_COLUMNS + [c for c in df.columns if c not in FIRST_CLIENT_COLUMNS]]
-
-
-def write_clients_csv(result: Result, path: Path) -> None:
-    try:
-        atomic_write_csv(clients_table(result), path)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InputError("--clients-out", str(path), f"cannot write the file ({reason})") from None
-
-
-def summary_json(result: Result) -> str:
-    """``Result.summary()`` as JSON; NaN becomes null so that any JSON reader accepts it."""
-    return dumps(result.summary())
-
-
-def format_summary(result: Result, source: str, wall_seconds: float) -> str:
-    """The human-readable report of one run; every number comes from ``Result.summary()``."""
-    s = result.summary()
-    lines = [
-        _bold(f"rotasim {__version__}: scenario {s['scenario']} ({source})"),
-        f"seed {s['seed']}, engine {s['engine']}, {s['clients']} clients, "
-        f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
-        "",
-        *_orphan_lines(s),
-        "",
-        _bold("Runbook steps"),
-        *_steps_table(s["steps"]),
-        "",
-        _bold("New certificates"),
-        _trust_line(s),
-        "",
-        *_load_lines(s),
-        f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
-        f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
-        f"Wall time: {wall_seconds:.2f} s",
-    ]
-    return "\n".join(lines)
-
-
-def _load_lines(s: dict[str, Any]) -> list[str]:
-    """Manager load against capacity, when the scenario models it (``load.enabled``)."""
-    load = s.get("load")
-    if not load:
-        return []
-    rows = [["manager", "capacity/s", "peak/s", "peak at", "hours over", "failed check-ins"]]
-    for m in load["managers"]:
-        rows.append(
-            [
-                m["manager"],
-                f"{m['capacity_per_second']:g}",
-                f"{m['peak_offered_per_second']:.2f}",
-                _hd(m["peak_at_hours"]),
-                f"{m['hours_over_capacity']:.1f}",
-                f"{m['failed_checkins']:,.0f}",
-            ]
-        )
-    d = load["learning_delay_hours"]
-    sampled = " (estimated from a sample of clients)" if load.get("sampled") else ""
-    return [
-        _bold("Manager load" + sampled),
-        *_table(rows, ["<", ">", ">", ">", ">", "<"]),
-        f"Overload delayed {d['clients_delayed']} clients' first new certificate: mean {d['mean']:.2f} h, "
-        f"95th percentile {d['p95']:.2f} h, longest {d['max']:.1f} h",
-        "",
-    ]
-
-
-def _orphan_lines(s: dict[str, Any]) -> list[str]:
-    n, orphans = s["clients"], s["orphaned"]
-    lines = [
-        _bold(f"Orphaned: {orphans} of {n} clients ({_pct(orphans, n)})"),
-        f"Gone: {s['gone']} (never came back; not counted as orphans)",
-    ]
-    if not orphans:
-        return lines
-    lines.append("By cause:")
-    lines += _table(
-        [[c, str(k), CAUSE_MEANINGS.get(c, "")] for c, k in s["orphaned_by_cause"].items()], ["<", ">", "<"]
-    )
-    lines.append("By group:")
-    lines += _table([[g, str(k)] for g, k in s["orphaned_by_group"].items()], ["<", ">"])
-    lines.append("By version:")
-    lines += _table([[v, str(k)] for v, k in s["orphaned_by_version"].items()], ["<", ">"])
-    return lines
-
-
-def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
-    rows = [["name", "kind", "start h", "end h", "start d", "end d", "detail"]]
-    for st in steps:
-        a, b = st["start_hours"], st["end_hours"]
-        times = [f"{a:.2f}", f"{b:.2f}", f"{a / 24:.2f}", f"{b / 24:.2f}"]
-        rows.append([st["name"], st["kind"], *times, st["detail"]])
-    return _table(rows, ["<", "<", ">", ">", ">", ">", "<"])
-
-
-def _trust_line(s: dict[str, Any]) -> str:
-    missing = s["not_trusting_at_horizon"]
-    if missing:
-        return (
-            f"{missing} returning client{'s' if missing != 1 else ''} did not trust the new certificates "
-            f"by the horizon ({_hd(s['horizon_hours'])})"
-        )
-    at = s["full_trust_at_hours"]
-    if at is None:
-        return "No client came back to trust the new certificates"
-    return f"Every returning client trusted the new certificates by {_hd(at)}"
-
-
-def _table(rows: list[list[str]], align: list[str], indent: str = "  ") -> list[str]:
-    """Plain aligned columns (the last one is left ragged); readable in a terminal and in a log file."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(align))]
-    out = []
-    for r in rows:
-        cells = [f"{c:{a}{w}}" for c, a, w in zip(r[:-1], align[:-1], widths[:-1], strict=True)]
-        out.append((indent + "  ".join([*cells, r[-1]])).rstrip())
-    return out
-
-
-def _hd(hours: float) -> str:
-    return f"{hours:.1f} h ({hours / 24:.1f} days)"
-
-
-def _pct(k: int, n: int) -> str:
-    return f"{100.0 * k / n:.2f}%" if n else "n/a"
-
-
-def _n(k: int, what: str) -> str:
-    return f"{k} {what}{'' if k == 1 else 's'}"
-
-
-def _bold(text: str) -> str:
-    """Bold in a terminal; ``typer.echo`` strips the codes when stdout is a pipe or a file."""
-    return typer.style(text, bold=True)
-
-
-def _colour() -> bool | None:
-    """None lets echo decide (colour on a terminal only); NO_COLOR (no-color.org) turns it off."""
-    return False if os.environ.get("NO_COLOR") else None
 
 
 if __name__ == "__main__":

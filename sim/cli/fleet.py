@@ -2,21 +2,18 @@
 
 Registered on the ``rotasim`` app by ``app.add_typer(fleet_app, name="fleet")``; the app's error policy
 (``sim.cli.app``) turns an ``InputError`` into one line and exit code 2. The work is done by
-``sim.api.import_inventory``."""
+``sim.api.import_inventory``; what it prints is ``sim.presentation.text.format_import``. The library is
+imported when the command runs (``sim.cli.options``: start-up)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.calibration.importer import MAX_BAD_ROWS_SHOWN, ImportOptions, ImportResult, run_import
-from sim.calibration.inventory import (
-    BadRow,
-    iso_utc,
-)
-from sim.presentation.fit_figure import plot_fit
+if TYPE_CHECKING:
+    from sim.calibration.inventory import BadRow
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -29,48 +26,6 @@ fleet_app = typer.Typer(
 @fleet_app.callback()
 def _fleet() -> None:
     """Real fleet input: import an inventory export and fit the presence model to it."""
-
-
-def format_report(r: ImportResult, source: str) -> str:
-    """What the import prints: counts, the parameter table, the families, warnings, files written."""
-    inv, fit = r.inventory, r.fit
-    c = fit.counts
-    st = fit.settings
-    tz = next(iter(st.timezones))
-    lines = [
-        f"Read {inv.rows_read} rows from {source}: {inv.n} clients, {len(inv.bad)} skipped (bad rows)",
-        f"Snapshot {iso_utc(r.snapshot)} ({'--snapshot' if r.snapshot_given else 'the newest check-in'}); "
-        f"clients' local time UTC{tz:+g}",
-        f"  online {c.online}, offline up to {st.absence_days:g} days {int(c.bins[: fit.model.n_short].sum())}, "
-        f"absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}, gone (over {st.purge_days:g} days) "
-        f"{c.gone}",
-        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC; standard errors from the observed "
-        "information):",
-    ]
-    rows = [["parameter", "value", "std. error", "unit"]]
-    for e in fit.estimates():
-        err = f"{e.stderr:.3g}" if e.stderr is not None else ("fixed" if e.note else "n/a")
-        rows.append([e.name, f"{e.value:.4g}", err, e.unit])
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines += ["  " + "  ".join(f"{x:<{w}}" for x, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    ch = fit.chosen
-    lines.append(
-        f"Share on leave at any moment {100 * ch.prevalence:.1f}%; mean absence {ch.mean_days:.1f} days "
-        f"(spells cut at {st.purge_days:g}); absences longer than {st.absence_days:g} days: "
-        f"{ch.long_rate_per_year:.3g} per client per year, lasting {ch.long_mean_days:.3g} days beyond that"
-    )
-    fams = sorted(fit.families.values(), key=lambda f: f.aic)
-    lines.append(
-        "Families by AIC: "
-        + ", ".join(f"{f.family} {f.aic:.1f}" + ("" if f is ch else f" (+{f.aic - ch.aic:.1f})") for f in fams)
-    )
-    if r.absences is not None:
-        a = r.absences
-        lines.append(f"Known absences: {len(a.table)} of {a.rows_read} rows kept, {len(a.bad)} skipped")
-    for w in fit.warnings:
-        lines.append(f"Note: {w}")
-    lines.append(f"Wrote {', '.join(str(p) for p in r.written)} in {r.seconds['total']:.2f} s")
-    return "\n".join(lines)
 
 
 @fleet_app.command("import")
@@ -125,7 +80,13 @@ def import_command(
 ) -> None:
     """Read INVENTORY (e.g. SEPM's computer-status export), fit the presence model to the ages of the last
     check-ins, and write clients.csv, presence.yaml, groups.yaml, scenario.yaml, ages.csv, fit.json, fit.png."""
-    opts = ImportOptions(
+    from sim.api import import_inventory
+    from sim.calibration.importer import MAX_BAD_ROWS_SHOWN
+    from sim.presentation.text import format_import
+
+    result = import_inventory(
+        inventory,
+        out,
         mapping=list(mapping or []),
         snapshot=snapshot,
         tz_hours=tz,
@@ -143,7 +104,6 @@ def import_command(
         msl=msl,
         managers=managers,
     )
-    result = run_import(inventory, out, opts, render=plot_fit)
     bad: list[tuple[Path | None, BadRow]] = [(inventory, b) for b in result.inventory.bad]
     if result.absences is not None:
         bad += [(absences, b) for b in result.absences.bad]
@@ -151,4 +111,4 @@ def import_command(
         typer.echo(f"warning: {src}: {b} (skipped)", err=True)
     if len(bad) > MAX_BAD_ROWS_SHOWN:
         typer.echo(f"warning: {len(bad) - MAX_BAD_ROWS_SHOWN} more bad rows skipped (listed in fit.json)", err=True)
-    typer.echo(format_report(result, str(inventory)))
+    typer.echo(format_import(result, str(inventory)))

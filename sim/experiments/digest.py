@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from sim.experiments.options import Engine, RunOptions
 from sim.experiments.probe import OrphanCurve, orphan_curve, probe, probe_steps
 from sim.experiments.result import Result
-from sim.experiments.simulate import Engine, execute, prepare
+from sim.experiments.simulate import execute, prepare
 from sim.model.causes import BLOCKING
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
@@ -35,7 +36,7 @@ class Digest:
 def _digest(
     sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None, keep: bool
 ) -> Digest:
-    run = prepare(sc, seed, engine=engine, replication=k, clients=clients, horizon_days=horizon_days)
+    run = prepare(sc, RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days), k)
     ex = execute(run)
     r = ex.result
     live = (r.clients["outcome"] != "gone").to_numpy()

@@ -11,7 +11,6 @@ import contextlib
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import simpy
@@ -19,6 +18,7 @@ import simpy
 from sim.engines.fast import run_fast
 from sim.engines.outcome import EngineOutput
 from sim.errors import InputError
+from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
 from sim.experiments.result import Result, build_result
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
@@ -28,13 +28,7 @@ from sim.model.topology import Topology, compile_topology
 from sim.model.world import World
 from sim.runbooks import expand_runbook
 from sim.scenario.document import Scenario
-from sim.scenario.fields import MAX_CLIENTS, MAX_HORIZON_DAYS
 from sim.scenario.runbook import Step
-
-Engine = Literal["fast", "reference"]
-
-
-REFERENCE_MAX_CLIENTS = 20_000
 
 
 def seed_sequences(seed: int, replication: int = 0) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
@@ -58,13 +52,16 @@ def simulate(
     replication: int = 0,
     clients: int | None = None,
     horizon_days: float | None = None,
+    options: RunOptions | None = None,
 ) -> Result:
-    """Replay the scenario's runbook against its fleet once; returns tables (see ``sim.results.Result``).
+    """Replay the scenario's runbook against its fleet once; returns tables (see ``sim.experiments.result``).
 
     ``clients`` and ``horizon_days`` resize a generated fleet and the horizon without editing the scenario.
+    ``options`` gives the same choices as one ``RunOptions`` (its ``workers``, ``dask`` and ``progress``
+    do not apply to one replication).
     """
-    run = prepare(scenario, seed, engine=engine, replication=replication, clients=clients, horizon_days=horizon_days)
-    return execute(run).result
+    opts = merge_options(options, seed=seed, engine=engine, clients=clients, horizon_days=horizon_days)
+    return execute(prepare(scenario, opts, replication)).result
 
 
 @dataclass
@@ -91,31 +88,13 @@ class Executed:
     fail: np.ndarray | None
 
 
-def prepare(
-    scenario: Scenario,
-    seed: int | None = None,
-    *,
-    engine: Engine = "fast",
-    replication: int = 0,
-    clients: int | None = None,
-    horizon_days: float | None = None,
-) -> Prepared:
-    sc = scenario
-    if clients is not None:
-        if not 1 <= clients <= MAX_CLIENTS:
-            raise InputError("--clients", "", f"expected 1 to {MAX_CLIENTS} clients (got {clients})")
-        if sc.fleet.files is not None:
-            raise InputError("--clients", "", "the scenario reads its fleet from files; it cannot be resized")
-    if horizon_days is not None:
-        if not 0 < horizon_days <= MAX_HORIZON_DAYS:
-            raise InputError("--horizon-days", "", f"expected more than 0 and at most {MAX_HORIZON_DAYS} days")
-        sc = sc.with_(horizon_days=horizon_days)
-    if engine not in ("fast", "reference"):
-        raise InputError("--engine", "", f"expected fast or reference (got {engine!r})")
-    seed = sc.seed if seed is None else seed
+def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepared:
+    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn."""
+    sc = opts.applied(scenario)
+    seed, engine = opts.root_seed(sc), opts.engine
     topo = compile_topology(sc)
     fleet_ss, engine_ss = seed_sequences(seed, replication)
-    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=clients)
+    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, sc.horizon_days * 24.0, seed, replication, engine)

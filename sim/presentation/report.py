@@ -33,6 +33,7 @@ from sim.analysis.sampling import (
     run_sequential,
 )
 from sim.analysis.verdict import CONFIDENCE, Threshold
+from sim.experiments.options import RunOptions, merge_options
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
 from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
@@ -542,21 +543,17 @@ def generate_report(
     progress: bool | None = None,
     log: Log | None = None,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> Report:
-    """Run the sequential replications, build the report and write it; the library form of ``rotasim report``."""
+    """Run the sequential replications, build the report and write it; the library form of ``rotasim report``.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
     check_out_dir(out)
-    seed = scenario.seed if seed is None else seed
+    o = merge_options(
+        options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers, progress=progress
+    )
+    o = o.replace(seed=o.root_seed(scenario))
     sampling = run_sequential(
-        scenario,
-        threshold,
-        replications=replications,
-        max_replications=max_replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
-        workers=workers,
-        progress=progress,
-        log=log,
+        scenario, threshold, replications=replications, max_replications=max_replications, log=log, options=o
     )
     cmd = command or canonical_command(
         source,
@@ -564,9 +561,10 @@ def generate_report(
         threshold=threshold,
         replications=replications,
         max_replications=max_replications,
-        seed=seed,
-        clients=clients,
-        horizon_days=horizon_days,
+        seed=o.root_seed(scenario),
+        clients=o.clients,
+        horizon_days=o.horizon_days,
+        engine=o.engine,
     )
     rep = build_report(sampling, source=source, command=cmd)
     if log is not None:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from sim.scenario.runbook import Step
+
+if TYPE_CHECKING:  # tables are only annotated here: `rotasim validate` need not import pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)

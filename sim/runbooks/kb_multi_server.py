@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.runbooks.base import Axis, Landing, Template, step_row
 from sim.scenario.runbook import KbMultiServer, Retire, Step, UpdateCertificate, Wait
+
+if TYPE_CHECKING:  # tables are only annotated here: `rotasim validate` need not import pandas
+    import pandas as pd
 
 
 class KbMultiServerTemplate(Template):

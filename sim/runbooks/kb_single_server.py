@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from sim.runbooks.base import Axis, Landing, Template, step_row
 from sim.scenario.runbook import KbSingleServer, MslProtocol, SecureComms, Step, UpdateCertificate, Wait
+
+if TYPE_CHECKING:  # tables are only annotated here: `rotasim validate` need not import pandas
+    import pandas as pd
 
 WAIT = "wait-before-update"
 UPDATE = "update-certificate"

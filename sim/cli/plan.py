@@ -1,0 +1,52 @@
+"""``rotasim plan``: the smallest retention (kb-multi-server) or wait (kb-single-server) that meets a target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sim.cli.options import JsonOut, check_output, run_options
+
+if TYPE_CHECKING:
+    from sim.experiments.options import RunOptions
+
+
+@run_options
+def plan_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (kb-multi-server or kb-single-server).")],
+    max_orphans: Annotated[float | None, typer.Option(help="Target: at most K orphans.")] = None,
+    max_orphan_rate: Annotated[float | None, typer.Option(help="Target: at most this share of clients.")] = None,
+    confidence: Annotated[
+        float, typer.Option(help="Confidence: the chance of exceeding the target must be shown below 1 - this.")
+    ] = 0.95,
+    replications: Annotated[int, typer.Option(help="Replications to start with (at least 2).")] = 30,
+    max_replications: Annotated[
+        int, typer.Option(help="Cap of the sequential sampling while too few replications can show the chance.")
+    ] = 320,
+    json_out: JsonOut = False,
+    curve_out: Annotated[
+        Path | None, typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet).")
+    ] = None,
+    *,
+    options: RunOptions,
+) -> None:
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target."""
+    from sim.api import plan
+    from sim.io import atomic_write_table, dumps
+    from sim.presentation.text import format_plan
+
+    check_output(curve_out, "--curve-out")
+    p = plan(
+        scenario,
+        max_orphans=max_orphans,
+        max_orphan_rate=max_orphan_rate,
+        confidence=confidence,
+        replications=replications,
+        max_replications=max_replications,
+        options=options,
+    )
+    if curve_out is not None:
+        atomic_write_table(p.curve, curve_out)
+    typer.echo(dumps(p.to_json()) if json_out else format_plan(p))

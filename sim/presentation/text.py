@@ -1,0 +1,312 @@
+"""Text summaries: what ``rotasim`` prints for a run, replications, a plan, a sweep, a report's verdict, a
+comparison and a fleet import.
+
+Why here and not in the CLI: they are views of result tables, like the report and the figures; the CLI only
+prints them. Every number comes from the result's own ``summary()``, ``to_json()`` or tables, so a summary can
+never disagree with the JSON of the same run. ``bold=True`` marks headings with ANSI bold; ``typer.echo``
+strips it when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sim._version import __version__
+from sim.calibration.inventory import iso_utc
+from sim.model.causes import CAUSE_MEANINGS
+
+if TYPE_CHECKING:
+    from sim.analysis.comparison import Comparison
+    from sim.analysis.planning import Plan
+    from sim.analysis.replications import Replications
+    from sim.analysis.report import Report
+    from sim.analysis.sweeps import Sweep
+    from sim.analysis.verdict import Threshold
+    from sim.calibration.importer import ImportResult
+    from sim.experiments.result import Result
+
+# ------------------------------------------------------------------------------------------- one run
+
+
+def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bool = False) -> str:
+    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``."""
+    s = result.summary()
+    b = _bold if bold else _plain
+    lines = [
+        b(f"rotasim {__version__}: scenario {s['scenario']} ({source})"),
+        f"seed {s['seed']}, engine {s['engine']}, {s['clients']} clients, "
+        f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
+        "",
+        *_orphan_lines(s, b),
+        "",
+        b("Runbook steps"),
+        *_steps_table(s["steps"]),
+        "",
+        b("New certificates"),
+        _trust_line(s),
+        "",
+        *_load_lines(s, b),
+        f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
+        f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
+        f"Wall time: {wall_seconds:.2f} s",
+    ]
+    return "\n".join(lines)
+
+
+def _load_lines(s: dict[str, Any], b: Any) -> list[str]:
+    """Manager load against capacity, when the scenario models it (``load.enabled``)."""
+    load = s.get("load")
+    if not load:
+        return []
+    rows = [["manager", "capacity/s", "peak/s", "peak at", "hours over", "failed check-ins"]]
+    for m in load["managers"]:
+        rows.append(
+            [
+                m["manager"],
+                f"{m['capacity_per_second']:g}",
+                f"{m['peak_offered_per_second']:.2f}",
+                _hd(m["peak_at_hours"]),
+                f"{m['hours_over_capacity']:.1f}",
+                f"{m['failed_checkins']:,.0f}",
+            ]
+        )
+    d = load["learning_delay_hours"]
+    sampled = " (estimated from a sample of clients)" if load.get("sampled") else ""
+    return [
+        b("Manager load" + sampled),
+        *table(rows, ["<", ">", ">", ">", ">", "<"]),
+        f"Overload delayed {d['clients_delayed']} clients' first new certificate: mean {d['mean']:.2f} h, "
+        f"95th percentile {d['p95']:.2f} h, longest {d['max']:.1f} h",
+        "",
+    ]
+
+
+def _orphan_lines(s: dict[str, Any], b: Any) -> list[str]:
+    n, orphans = s["clients"], s["orphaned"]
+    lines = [
+        b(f"Orphaned: {orphans} of {n} clients ({_pct(orphans, n)})"),
+        f"Gone: {s['gone']} (never came back; not counted as orphans)",
+    ]
+    if not orphans:
+        return lines
+    lines.append("By cause:")
+    lines += table([[c, str(k), CAUSE_MEANINGS.get(c, "")] for c, k in s["orphaned_by_cause"].items()], ["<", ">", "<"])
+    lines.append("By group:")
+    lines += table([[g, str(k)] for g, k in s["orphaned_by_group"].items()], ["<", ">"])
+    lines.append("By version:")
+    lines += table([[v, str(k)] for v, k in s["orphaned_by_version"].items()], ["<", ">"])
+    return lines
+
+
+def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
+    rows = [["name", "kind", "start h", "end h", "start d", "end d", "detail"]]
+    for st in steps:
+        a, b = st["start_hours"], st["end_hours"]
+        times = [f"{a:.2f}", f"{b:.2f}", f"{a / 24:.2f}", f"{b / 24:.2f}"]
+        rows.append([st["name"], st["kind"], *times, st["detail"]])
+    return table(rows, ["<", "<", ">", ">", ">", ">", "<"])
+
+
+def _trust_line(s: dict[str, Any]) -> str:
+    missing = s["not_trusting_at_horizon"]
+    if missing:
+        return (
+            f"{missing} returning client{'s' if missing != 1 else ''} did not trust the new certificates "
+            f"by the horizon ({_hd(s['horizon_hours'])})"
+        )
+    at = s["full_trust_at_hours"]
+    if at is None:
+        return "No client came back to trust the new certificates"
+    return f"Every returning client trusted the new certificates by {_hd(at)}"
+
+
+# ------------------------------------------------------------------------------------------- many runs
+
+
+def replications_json(reps: Replications) -> dict[str, Any]:
+    """What ``rotasim run --replications N --json`` prints: the summary's statistics, without internals."""
+    s = reps.summary()
+    return {k: s[k] for k in ("scenario", "seed", "engine", "replications", "clients")} | {
+        "orphaned": _public(s["orphaned"]),
+        "orphaned_by_cause": {c: _public(v) for c, v in s["orphaned_by_cause"].items()},
+        "orphaned_by_group": {c: _public(v) for c, v in s["orphaned_by_group"].items()},
+        "orphaned_by_version": {c: _public(v) for c, v in s["orphaned_by_version"].items()},
+        "gone": _public(s["gone"]),
+        "repair_hours": _public(s["repair_hours"]),
+        "full_trust_at_hours": _public(s["full_trust_at_hours"]),
+        "steps": reps.digests[0].summary["steps"] if reps.digests else [],
+    }
+
+
+def _public(d: dict[str, Any]) -> dict[str, Any]:
+    return {"mean": d["mean"], "stderr": d["stderr"], "ci95": d["ci95"], "quantiles": d["quantiles"], "n": d["n"]}
+
+
+def format_replications(reps: Replications) -> str:
+    """What ``rotasim run --replications N`` prints: means, intervals and quantiles across replications."""
+    s = reps.summary()
+    lines = [
+        f"scenario {s['scenario']}: {s['replications']} replications, root seed {s['seed']}, {s['clients']} clients",
+        f"Orphaned: {format_stat(s['orphaned'])}",
+        f"Gone: {format_stat(s['gone'])}",
+        f"Repair hours: {format_stat(s['repair_hours'])}",
+        f"Every returning client trusted the new certificates by (hours): {format_stat(s['full_trust_at_hours'])}",
+    ]
+    for key, title in (("cause", "By cause"), ("group", "By group"), ("version", "By version")):
+        part = s[f"orphaned_by_{key}"]
+        if part:
+            lines.append(f"{title}:")
+            lines += [f"  {k}: {format_stat(v)}" for k, v in part.items()]
+    return "\n".join(lines)
+
+
+def format_stat(d: dict[str, Any]) -> str:
+    """One summary with its interval (``sim.analysis.stats.describe``) on one line."""
+    if d["mean"] is None:
+        return "never reached in some replications"
+    lo, hi = d["ci95"]
+    q = d["quantiles"]
+    return f"{d['mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}; median {q['0.5']:g}, 95th percentile {q['0.95']:g})"
+
+
+def format_plan(p: Plan) -> str:
+    """What ``rotasim plan`` prints: the recommendation, what stands in its way, and the curve (every tenth
+    day of a retention, and the recommended value)."""
+    unit = p.unit
+    lines = [p.statement(), ""]
+    if p.blocking_causes:
+        lines.append(f"Orphans no {p.noun} prevents (per rotation):")
+        lines += [f"  {c}: {format_stat(v)}" for c, v in p.blocking_causes.items()]
+        lines.append("")
+    lines.append(
+        f"Orphans by {p.noun} ({p.replications} replications: mean and 95% interval; how many replications exceed "
+        "the target; verdict):"
+    )
+    for _, r in p.curve.iterrows():
+        x = r[p.parameter]
+        if unit == "days" and x % 10 and x != p.recommended:
+            continue  # every tenth day, and the recommendation
+        mark = "  <- recommended" if x == p.recommended else ""
+        lines.append(
+            f"  {x:>8g} {unit}: {r['orphaned_mean']:9.2f}  [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]  "
+            f"{int(r['exceeding']):>4d}  {r['verdict']}{mark}"
+        )
+    return "\n".join(lines)
+
+
+def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
+    """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made)."""
+    t = sw.table() if points is None else points
+    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        return str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+# ------------------------------------------------------------------------------------------- report, compare
+
+
+def verdict_line(rep: Report) -> str:
+    """What ``rotasim report`` prints: the verdict, the estimate with its interval, the threshold, the count."""
+    return (
+        f"{rep.verdict}: {_estimate(rep.judgement, rep.threshold)}; threshold: {rep.threshold.describe()}; "
+        f"{rep.sampling.n} replications"
+    )
+
+
+def comparison_lines(comp: Comparison) -> str:
+    """What ``rotasim compare`` prints: one line per scenario, its verdict and estimate, then its label."""
+    return "\n".join(
+        f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
+        for v, r in zip(comp.variants, comp.reports, strict=True)
+    )
+
+
+def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
+    def f(v: object) -> str:
+        if not isinstance(v, int | float):
+            return "n/a"
+        return f"{100 * v:.2f}%" if threshold.is_rate else f"{v:.1f}"
+
+    lo, hi = j["ci95"]
+    clo, chi = j["chance_ci"]
+    what = "orphan rate" if threshold.is_rate else "orphans"
+    return (
+        f"chance of exceeding {100 * j['chance']:.1f}% ({j['exceeding']} of {j['n']} replications, 95% interval "
+        f"{100 * clo:.1f}% to {100 * chi:.1f}%); expected {what} {f(j['mean'])} (95% interval {f(lo)} to {f(hi)})"
+    )
+
+
+# ------------------------------------------------------------------------------------------- fleet import
+
+
+def format_import(r: ImportResult, source: str) -> str:
+    """What ``rotasim fleet import`` prints: counts, the parameter table, the families, notes, files written."""
+    inv, fit = r.inventory, r.fit
+    c = fit.counts
+    st = fit.settings
+    tz = next(iter(st.timezones))
+    lines = [
+        f"Read {inv.rows_read} rows from {source}: {inv.n} clients, {len(inv.bad)} skipped (bad rows)",
+        f"Snapshot {iso_utc(r.snapshot)} ({'--snapshot' if r.snapshot_given else 'the newest check-in'}); "
+        f"clients' local time UTC{tz:+g}",
+        f"  online {c.online}, offline up to {st.absence_days:g} days {int(c.bins[: fit.model.n_short].sum())}, "
+        f"absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}, gone (over {st.purge_days:g} days) "
+        f"{c.gone}",
+        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC; standard errors from the observed "
+        "information):",
+    ]
+    rows = [["parameter", "value", "std. error", "unit"]]
+    for e in fit.estimates():
+        err = f"{e.stderr:.3g}" if e.stderr is not None else ("fixed" if e.note else "n/a")
+        rows.append([e.name, f"{e.value:.4g}", err, e.unit])
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines += ["  " + "  ".join(f"{x:<{w}}" for x, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    ch = fit.chosen
+    lines.append(
+        f"Share on leave at any moment {100 * ch.prevalence:.1f}%; mean absence {ch.mean_days:.1f} days "
+        f"(spells cut at {st.purge_days:g}); absences longer than {st.absence_days:g} days: "
+        f"{ch.long_rate_per_year:.3g} per client per year, lasting {ch.long_mean_days:.3g} days beyond that"
+    )
+    fams = sorted(fit.families.values(), key=lambda f: f.aic)
+    lines.append(
+        "Families by AIC: "
+        + ", ".join(f"{f.family} {f.aic:.1f}" + ("" if f is ch else f" (+{f.aic - ch.aic:.1f})") for f in fams)
+    )
+    if r.absences is not None:
+        a = r.absences
+        lines.append(f"Known absences: {len(a.table)} of {a.rows_read} rows kept, {len(a.bad)} skipped")
+    for w in fit.warnings:
+        lines.append(f"Note: {w}")
+    lines.append(f"Wrote {', '.join(str(p) for p in r.written)} in {r.seconds['total']:.2f} s")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- formats
+
+
+def table(rows: list[list[str]], align: list[str], indent: str = "  ") -> list[str]:
+    """Plain aligned columns (the last one is left ragged); readable in a terminal and in a log file."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(align))]
+    out = []
+    for r in rows:
+        cells = [f"{c:{a}{w}}" for c, a, w in zip(r[:-1], align[:-1], widths[:-1], strict=True)]
+        out.append((indent + "  ".join([*cells, r[-1]])).rstrip())
+    return out
+
+
+def _hd(hours: float) -> str:
+    return f"{hours:.1f} h ({hours / 24:.1f} days)"
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{100.0 * k / n:.2f}%" if n else "n/a"
+
+
+def _bold(text: str) -> str:
+    return f"\x1b[1m{text}\x1b[0m"
+
+
+def _plain(text: str) -> str:
+    return text

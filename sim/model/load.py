@@ -123,17 +123,7 @@ def offered_checkins(
     a = a + np.where(starts_at_checkin, h / 2, 0.0)
     b = b - np.where(ends_at_switch, h / 2, 0.0)
     ok = b > a
-    a, b, m, rate = a[ok], b[ok], am[seg[ok]], 1.0 / h[ok]
-    # exact binning of rate x overlap: the integral G(t) = sum r * (clip(t, a, b) - a) at bin edges
-    edges = np.arange(bins + 1) * bin_hours
-    for lo, sign in ((a, 1.0), (b, -1.0)):
-        j = np.searchsorted(edges, lo, side="left")
-        slope = np.zeros((n_managers, bins + 2))
-        inter = np.zeros((n_managers, bins + 2))
-        np.add.at(slope, (m, j), sign * rate)
-        np.add.at(inter, (m, j), sign * rate * lo)
-        g = edges * np.cumsum(slope, axis=1)[:, : bins + 1] - np.cumsum(inter, axis=1)[:, : bins + 1]
-        out += np.diff(g, axis=1)
+    out += _binned_rates(a[ok], b[ok], am[seg[ok]], 1.0 / h[ok], n_managers, bins, bin_hours)
 
     def bin_of(t: np.ndarray) -> np.ndarray:
         return np.clip((t / bin_hours).astype(np.int64), 0, bins - 1)
@@ -152,6 +142,24 @@ def offered_checkins(
         np.add.at(out, (am[_assignment_at(ac, at, tc, tt)], bin_of(tt)), -1.0)
         np.maximum(out, 0.0, out=out)
     return out * scale
+
+
+def _binned_rates(
+    a: np.ndarray, b: np.ndarray, m: np.ndarray, rate: np.ndarray, n_managers: int, bins: int, bin_hours: float
+) -> np.ndarray:
+    """(manager, bin) -> the integral of each rate over [a, b) within the bin, exactly: the integral
+    G(t) = sum r * (clip(t, a, b) - a) taken at the bin edges."""
+    out = np.zeros((n_managers, bins))
+    edges = np.arange(bins + 1) * bin_hours
+    for lo, sign in ((a, 1.0), (b, -1.0)):
+        j = np.searchsorted(edges, lo, side="left")
+        slope = np.zeros((n_managers, bins + 2))
+        inter = np.zeros((n_managers, bins + 2))
+        np.add.at(slope, (m, j), sign * rate)
+        np.add.at(inter, (m, j), sign * rate * lo)
+        g = edges * np.cumsum(slope, axis=1)[:, : bins + 1] - np.cumsum(inter, axis=1)[:, : bins + 1]
+        out += np.diff(g, axis=1)
+    return out
 
 
 def _assignment_at(ac: np.ndarray, at: np.ndarray, clients: np.ndarray, t: np.ndarray) -> np.ndarray:

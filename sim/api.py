@@ -53,6 +53,7 @@ def plan(
     confidence: float = 0.95,
     replications: int = 30,
     max_replications: int = 320,
+    extend_horizon: bool = True,
     seed: int | None = None,
     clients: int | None = None,
     horizon_days: float | None = None,
@@ -64,7 +65,8 @@ def plan(
     replications you already ran (planned as they are), or a scenario: then ``replications`` are run with the run
     options (the keywords, or ``options``) and, as ``rotasim plan`` does, doubled while too few to show that
     chance (up to ``max_replications``), and the horizon doubled while clients are still away at its end
-    (``Plan.notes`` says so). Default target: no orphans."""
+    (``Plan.notes`` says so; ``extend_horizon=False`` keeps the horizon and answers "beyond-horizon" instead).
+    Default target: no orphans."""
     if isinstance(target, Replications):
         return planning.plan(target, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
     o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
@@ -76,6 +78,7 @@ def plan(
         confidence=confidence,
         replications=replications,
         max_replications=max_replications,
+        extend_horizon=extend_horizon,
     )
     return p
 

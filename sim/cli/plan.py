@@ -25,6 +25,13 @@ def plan_command(
     max_replications: Annotated[
         int, typer.Option(help="Cap of the sequential sampling while too few replications can show the chance.")
     ] = 320,
+    extend_horizon: Annotated[
+        bool,
+        typer.Option(
+            "--extend-horizon/--keep-horizon",
+            help="While clients are still away at the horizon, double it (up to 3 years) and say so.",
+        ),
+    ] = True,
     json_out: JsonOut = False,
     curve_out: Annotated[
         Path | None, typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet).")
@@ -45,6 +52,7 @@ def plan_command(
         confidence=confidence,
         replications=replications,
         max_replications=max_replications,
+        extend_horizon=extend_horizon,
         options=options,
     )
     if curve_out is not None:

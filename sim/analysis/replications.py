@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.stats import describe
+from sim.analysis.stats import describe, describe_time
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
@@ -83,9 +83,7 @@ class Replications:
             "orphaned": describe(runs["orphaned"], confidence),
             "gone": describe(runs["gone"], confidence),
             "repair_hours": describe(runs["repair_hours"], confidence),
-            "full_trust_at_hours": describe(
-                [np.inf if v is None else v for v in runs["full_trust_at_hours"]], confidence
-            ),
+            "full_trust_at_hours": describe_time(list(runs["full_trust_at_hours"]), confidence),
         }
         for key in ("cause", "group", "version"):
             df = self.orphans_by(key)

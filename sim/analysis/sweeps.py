@@ -11,10 +11,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from sim.analysis.stats import describe
+from sim.analysis.stats import describe, describe_time
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
@@ -54,8 +53,12 @@ class Sweep:
             )
             for c in CAUSES:
                 row[f"orphaned_mean:{c}"] = float(g[f"orphaned:{c}"].mean())
-            ft = g["full_trust_at_hours"].to_numpy(dtype=float)
-            row["full_trust_at_hours_mean"] = float(np.nanmean(ft)) if np.isfinite(ft).any() else None
+            ft = describe_time(list(g["full_trust_at_hours"]), confidence)
+            # how many replications reached full trust by the horizon, and their median (inf: never, i.e.
+            # half or more did not); not a mean over those that reached it, which would flatter the point
+            row["full_trust_reached"] = ft["reached"]
+            median = ft["quantiles"].get("0.5")
+            row["full_trust_at_hours_median"] = float("inf") if median is None else float(median)
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sim._version import __version__
@@ -135,13 +136,20 @@ def replications_json(reps: Replications) -> dict[str, Any]:
         "orphaned_by_version": {c: _public(v) for c, v in s["orphaned_by_version"].items()},
         "gone": _public(s["gone"]),
         "repair_hours": _public(s["repair_hours"]),
-        "full_trust_at_hours": _public(s["full_trust_at_hours"]),
+        "full_trust_at_hours": _public(s["full_trust_at_hours"])
+        | {
+            "reached": s["full_trust_at_hours"]["reached"],
+            "never": s["full_trust_at_hours"]["never"],
+        },
         "steps": reps.digests[0].summary["steps"] if reps.digests else [],
     }
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:
-    return {"mean": d["mean"], "stderr": d["stderr"], "ci95": d["ci95"], "quantiles": d["quantiles"], "n": d["n"]}
+    """A statistic as printed by ``--json``; ``missing`` (replications where it is undefined) is kept, since a
+    mean over fewer replications than were run must say so."""
+    keys = ("mean", "stderr", "ci95", "quantiles", "n", "missing")
+    return {k: d[k] for k in keys}
 
 
 def format_replications(reps: Replications) -> str:
@@ -152,7 +160,7 @@ def format_replications(reps: Replications) -> str:
         f"Orphaned: {format_stat(s['orphaned'])}",
         f"Gone: {format_stat(s['gone'])}",
         f"Repair hours: {format_stat(s['repair_hours'])}",
-        f"Every returning client trusted the new certificates by (hours): {format_stat(s['full_trust_at_hours'])}",
+        f"Every returning client trusted the new certificates: {format_time(s['full_trust_at_hours'])}",
     ]
     for key, title in (("cause", "By cause"), ("group", "By group"), ("version", "By version")):
         part = s[f"orphaned_by_{key}"]
@@ -169,6 +177,23 @@ def format_stat(d: dict[str, Any]) -> str:
     lo, hi = d["ci95"]
     q = d["quantiles"]
     return f"{d['mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}; median {q['0.5']:g}, 95th percentile {q['0.95']:g})"
+
+
+def format_time(d: dict[str, Any]) -> str:
+    """A time some replications may never reach (``sim.analysis.stats.describe_time``): how many reached it by
+    the horizon first, then the median and 95th percentile ("never" where they did not), and the mean only when
+    every replication reached it."""
+    q = d["quantiles"]
+
+    def h(v: float | None) -> str:
+        return "never" if v is None else f"{v:.1f} h (day {v / 24:.1f})"
+
+    head = f"reached by the horizon in {d['reached']} of {d['n']} replications"
+    tail = f"median {h(q.get('0.5'))}, 95th percentile {h(q.get('0.95'))}"
+    if d["mean"] is not None:
+        lo, hi = d["ci95"]
+        tail += f"; mean {d['mean']:.1f} h (95% CI {lo:.1f}-{hi:.1f})"
+    return f"{head}; {tail}"
 
 
 def format_plan(p: Plan) -> str:
@@ -199,9 +224,19 @@ def format_plan(p: Plan) -> str:
 def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made)."""
     t = sw.table() if points is None else points
-    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
+    cols = [*sw.fields, "replications", "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high"]
+    cols += ["full_trust_reached", "full_trust_at_hours_median"]
+    shown = t[cols].copy()
+    # inf: half or more of the point's replications did not reach full trust by the horizon
+    shown["full_trust_at_hours_median"] = [
+        "never" if not np.isfinite(v) else f"{v:.1f}" for v in shown["full_trust_at_hours_median"]
+    ]
     with pd.option_context("display.max_rows", 500, "display.width", 160):
-        return str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        table = str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return (
+        table + "\nfull_trust_reached: replications in which every returning client trusted the new certificates "
+        "by the horizon; full_trust_at_hours_median: their median over all replications (never: half or more did not)."
+    )
 
 
 # ------------------------------------------------------------------------------------------- report, compare

@@ -226,6 +226,8 @@ def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     t = sw.table() if points is None else points
     cols = [*sw.fields, "replications", "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high"]
     cols += ["full_trust_reached", "full_trust_at_hours_median"]
+    if "verdict" in t:
+        cols += ["exceeding", "chance", "verdict"]
     shown = t[cols].copy()
     # inf: half or more of the point's replications did not reach full trust by the horizon
     shown["full_trust_at_hours_median"] = [
@@ -236,6 +238,12 @@ def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     return (
         table + "\nfull_trust_reached: replications in which every returning client trusted the new certificates "
         "by the horizon; full_trust_at_hours_median: their median over all replications (never: half or more did not)."
+        + (
+            f"\nexceeding: replications over {sw.threshold.describe()}; chance: that one rotation exceeds it; "
+            "verdict: as rotasim report gives it."
+            if sw.threshold is not None and "verdict" in t
+            else ""
+        )
     )
 
 

@@ -384,7 +384,7 @@ def test_a_warning_of_every_replication_is_shown_once(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- failures
 
 
-def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
+def test_internal_error_is_one_line_exit_70_with_traceback_only_in_debug(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken(*a: Any, **k: Any) -> None:
@@ -393,13 +393,13 @@ def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
     monkeypatch.setattr("sim.experiments.simulate.simulate", broken)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out, env={"ROTASIM_DEBUG": ""})
-    assert res.exit_code == 1
+    assert res.exit_code == 70
     assert res.stderr.count("\n") == 1
     assert res.stderr.startswith("internal error: ZeroDivisionError: float division by zero")
     assert "ROTASIM_DEBUG=1" in res.stderr and "Traceback" not in res.output
     assert not out.exists()
     dbg = invoke("run", SHIPPED, env={"ROTASIM_DEBUG": "1"})
-    assert dbg.exit_code == 1
+    assert dbg.exit_code == 70
     assert "Traceback (most recent call last)" in dbg.stderr and "in broken" in dbg.stderr
     assert dbg.stderr.splitlines()[-1].startswith("internal error: ZeroDivisionError")
 

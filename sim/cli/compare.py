@@ -45,6 +45,7 @@ def compare_command(
         bool,
         typer.Option(
             "--gate",
+            metavar="",
             help="Exit with the worst verdict's code: 0 all GO, 3 some INCONCLUSIVE, 4 some NO-GO. "
             "Without it, compare exits 0 once its files are written, whatever the verdicts.",
         ),

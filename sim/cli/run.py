@@ -35,27 +35,31 @@ def run_command(
     *,
     options: RunOptions,
 ) -> None:
-    """Run one replication of SCENARIO and print who was orphaned, why, and when each step happened."""
+    """Replay SCENARIO's runbook once (one replication: one draw of the fleet) and print who was orphaned,
+    why, the retention or wait that would have saved them, and when each step happened. --replications N
+    gives means and 95% intervals instead; `rotasim plan` the setting to use, `rotasim report` a verdict."""
+    started = time.perf_counter()  # the command's own time: its imports, loading, simulating, writing
     check_output(clients_out, "--clients-out")
     if replications is not None:
         if clients_out is not None:
             raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")
         _replications(scenario, replications, json_out, options)
         return
-    from sim.experiments.simulate import simulate
+    from sim.experiments.digest import run_with_savings
     from sim.io import dumps
-    from sim.presentation.text import format_summary
+    from sim.presentation.text import format_summary, wall_line
     from sim.scenario.document import load_scenario
 
-    started = time.perf_counter()
-    result = simulate(load_scenario(scenario), options=options)
-    wall = time.perf_counter() - started
+    result, savings = run_with_savings(load_scenario(scenario), options)
     if clients_out is not None:
         write_clients_csv(result, clients_out)
+        typer.echo(f"wrote {clients_out} ({len(result.clients):,} clients)", err=True)
     if json_out:
-        typer.echo(dumps(result.summary()))  # NaN as null: any JSON reader accepts it
+        extra = {"would_have_saved": savings.to_json() if savings is not None else None}
+        typer.echo(dumps(result.summary() | extra))  # NaN as null: any JSON reader accepts it
     else:
-        typer.echo(format_summary(result, str(scenario), wall, bold=True), color=colour())
+        text = format_summary(result, str(scenario), None, bold=True, savings=savings)
+        typer.echo(text + "\n" + wall_line(time.perf_counter() - started), color=colour())
 
 
 def _replications(scenario: Path, n: int, json_out: bool, options: RunOptions) -> None:

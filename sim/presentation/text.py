@@ -9,11 +9,13 @@ strips it when the output is not a terminal.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sim._version import __version__
+from sim.analysis.format import setting as fmt_setting
 from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
 
@@ -25,13 +27,22 @@ if TYPE_CHECKING:
     from sim.analysis.sweeps import Sweep
     from sim.analysis.verdict import Threshold
     from sim.calibration.importer import ImportResult
+    from sim.experiments.digest import Savings
     from sim.experiments.result import Result
 
 # ------------------------------------------------------------------------------------------- one run
 
 
-def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bool = False) -> str:
-    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``."""
+def format_summary(
+    result: Result,
+    source: str,
+    wall_seconds: float | None,
+    *,
+    bold: bool = False,
+    savings: Savings | None = None,
+) -> str:
+    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``
+    (``savings``: the setting that would have saved each cause's orphans, from the planning probe)."""
     s = result.summary()
     b = _bold if bold else _plain
     lines = [
@@ -40,6 +51,9 @@ def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bo
         f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
         "",
         *_orphan_lines(s, b),
+        *_saving_lines(savings, s["orphaned"]),
+        "",
+        *_one_draw_lines(source, savings.noun if savings is not None else None),
         "",
         b("Runbook steps"),
         *_steps_table(s["steps"]),
@@ -50,9 +64,47 @@ def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bo
         *_load_lines(s, b),
         f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
         f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
-        f"Wall time: {wall_seconds:.2f} s",
     ]
+    if wall_seconds is not None:
+        lines.append(wall_line(wall_seconds))
     return "\n".join(lines)
+
+
+def wall_line(seconds: float) -> str:
+    """The command's own wall time: from the command's start (the library's imports included) to its output."""
+    return f"Wall time: {seconds:.2f} s (this command: importing, loading, simulating, planning probe, writing)"
+
+
+def _one_draw_lines(source: str, noun: str | None) -> list[str]:
+    """What one replication's count is, and the commands that give the interval and the recommendation."""
+    q = shlex.quote(source)
+    rows = [["expected orphans with a 95% interval:", f"rotasim run {q} --replications 40"]]
+    if noun is not None:
+        rows.append([f"the {noun} that meets your limit K:", f"rotasim plan {q} --max-orphans K"])
+    rows.append(["a GO/NO-GO verdict and a report:", f"rotasim report {q} --max-orphans K"])
+    head = "These counts are one replication: one draw of who is away and when each client checks in."
+    return [head, *table(rows, ["<", "<"])]
+
+
+def _saving_lines(sv: Savings | None, orphans: int) -> list[str]:
+    """Per cause, the retention or wait that would have saved its orphans in this replication."""
+    if sv is None or not orphans or not sv.causes:
+        return []
+    used = f"; this run's {sv.noun}: {fmt_setting(sv.used, sv.unit)}" if sv.used is not None else ""
+    lines = [f"What a longer {sv.noun} would have saved (in this replication{used}):"]
+    rows = []
+    for c in sv.causes:
+        if c.saved == 0 or c.setting is None:
+            what = f"no {sv.noun} within the horizon saves them"
+        else:
+            part = "all" if c.saved == c.orphans else f"{c.saved} of them"
+            what = f"a {sv.noun} of {fmt_setting(c.setting, sv.unit)} would have saved {part}"
+            if c.half is not None and c.half < c.setting and c.orphans > 2:
+                what += f" (half of the {c.orphans} by {fmt_setting(c.half, sv.unit)})"
+            if c.saved < c.orphans:
+                what += f"; {c.orphans - c.saved} no {sv.noun} within the horizon saves"
+        rows.append([c.cause, str(c.orphans), what])
+    return lines + table(rows, ["<", ">", "<"])
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:

@@ -375,7 +375,7 @@ def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[Repo
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     j = json.loads((out / "report.json").read_text())
     assert j["verdict"] == rep.verdict == "NO-GO"  # ~30 orphans against at most 0
-    assert j["exit_code"] == 1
+    assert j["exit_code"] == 4
     assert j["threshold"] == {"max_orphans": 0.0}
     assert j["sampling"]["replications"] == 4 and j["sampling"]["batches"][0]["verdict"] == "NO-GO"
     assert j["seed"] == 11 and j["rotasim_version"] == sim.__version__

@@ -45,6 +45,7 @@ def run_command(
             raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")
         _replications(scenario, replications, json_out, options)
         return
+    from sim.analysis.dates import Clock
     from sim.experiments.digest import run_with_savings
     from sim.io import dumps
     from sim.presentation.text import format_summary, wall_line
@@ -56,7 +57,8 @@ def run_command(
         typer.echo(f"wrote {clients_out} ({len(result.clients):,} clients)", err=True)
     if json_out:
         extra = {"would_have_saved": savings.to_json() if savings is not None else None}
-        typer.echo(dumps(result.summary() | extra))  # NaN as null: any JSON reader accepts it
+        summary = Clock.of(result.scenario).dated_summary(result.summary())  # ISO dates when start_time is set
+        typer.echo(dumps(summary | extra))  # NaN as null: any JSON reader accepts it
     else:
         text = format_summary(result, str(scenario), None, bold=True, savings=savings)
         typer.echo(text + "\n" + wall_line(time.perf_counter() - started), color=colour())
@@ -73,12 +75,20 @@ def _replications(scenario: Path, n: int, json_out: bool, options: RunOptions) -
 
 
 def clients_table(result: Result) -> pd.DataFrame:
-    """``Result.clients`` with the documented columns first (README, "Output columns")."""
+    """``Result.clients`` with the documented columns first (README, "Output columns"), and, when the scenario
+    knows its start (``fleet.files.start_time``), an ISO 8601 date column at the end per time column."""
+    from sim.analysis.dates import Clock, dated_name
     from sim.experiments.result import CLIENT_COLUMNS
 
     first = CLIENT_COLUMNS[:7]
     df = result.clients
-    return df[first + [c for c in df.columns if c not in first]]
+    df = df[first + [c for c in df.columns if c not in first]]
+    clock = Clock.of(result.scenario)
+    if not clock.known:
+        return df
+    hours = [c for c in df.columns if c.endswith("_hours")]
+    dated = clock.with_dates(df[hours], hours)
+    return df.assign(**{dated_name(c): dated[dated_name(c)] for c in hours})
 
 
 def write_clients_csv(result: Result, path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sim._version import __version__
+from sim.analysis.dates import Clock
 from sim.analysis.format import setting as fmt_setting
 from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
@@ -44,11 +45,13 @@ def format_summary(
     """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``
     (``savings``: the setting that would have saved each cause's orphans, from the planning probe)."""
     s = result.summary()
+    clock = Clock.of(result.scenario)
     b = _bold if bold else _plain
+    origin = f" ({clock.origin()})" if clock.known else ""
     lines = [
         b(f"rotasim {__version__}: scenario {s['scenario']} ({source})"),
         f"seed {s['seed']}, engine {s['engine']}, {s['clients']} clients, "
-        f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
+        f"horizon {_hd(s['horizon_hours'], clock)}; all times since the runbook's first step{origin}",
         "",
         *_orphan_lines(s, b),
         *_saving_lines(savings, s["orphaned"]),
@@ -56,10 +59,10 @@ def format_summary(
         *_one_draw_lines(source, savings.noun if savings is not None else None),
         "",
         b("Runbook steps"),
-        *_steps_table(s["steps"]),
+        *_steps_table(s["steps"], clock),
         "",
         b("New certificates"),
-        _trust_line(s),
+        _trust_line(s, clock),
         "",
         *_load_lines(s, b),
         f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
@@ -152,26 +155,29 @@ def _orphan_lines(s: dict[str, Any], b: Any) -> list[str]:
     return lines
 
 
-def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
-    rows = [["name", "kind", "start h", "end h", "start d", "end d", "detail"]]
+def _steps_table(steps: list[dict[str, Any]], clock: Clock | None = None) -> list[str]:
+    """One row per step: hours and days since the first step, and the start's date when the clock is known."""
+    dated = clock is not None and clock.known
+    rows = [["name", "kind", "start h", "end h", "start d", "end d", *(["starts"] if dated else []), "detail"]]
     for st in steps:
         a, b = st["start_hours"], st["end_hours"]
         times = [f"{a:.2f}", f"{b:.2f}", f"{a / 24:.2f}", f"{b / 24:.2f}"]
-        rows.append([st["name"], st["kind"], *times, st["detail"]])
-    return table(rows, ["<", "<", ">", ">", ">", ">", "<"])
+        when = [clock.text(a)] if clock is not None and dated else []
+        rows.append([st["name"], st["kind"], *times, *when, st["detail"]])
+    return table(rows, ["<", "<", ">", ">", ">", ">", *(["<"] if dated else []), "<"])
 
 
-def _trust_line(s: dict[str, Any]) -> str:
+def _trust_line(s: dict[str, Any], clock: Clock) -> str:
     missing = s["not_trusting_at_horizon"]
     if missing:
         return (
             f"{missing} returning client{'s' if missing != 1 else ''} did not trust the new certificates "
-            f"by the horizon ({_hd(s['horizon_hours'])})"
+            f"by the horizon ({_hd(s['horizon_hours'], clock)})"
         )
     at = s["full_trust_at_hours"]
     if at is None:
         return "No client came back to trust the new certificates"
-    return f"Every returning client trusted the new certificates by {_hd(at)}"
+    return f"Every returning client trusted the new certificates by {_hd(at, clock)}"
 
 
 # ------------------------------------------------------------------------------------------- many runs
@@ -348,8 +354,10 @@ def table(rows: list[list[str]], align: list[str], indent: str = "  ") -> list[s
     return out
 
 
-def _hd(hours: float) -> str:
-    return f"{hours:.1f} h ({hours / 24:.1f} days)"
+def _hd(hours: float, clock: Clock | None = None) -> str:
+    """Hours, days and, when the scenario's clock is known, the date: ``72.0 h (3.0 days, Thu 6 Mar 2025 08:00)``."""
+    when = f", {clock.text(hours)}" if clock is not None and clock.known else ""
+    return f"{hours:.1f} h ({hours / 24:.1f} days{when})"
 
 
 def _pct(k: int, n: int) -> str:

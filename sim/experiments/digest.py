@@ -96,12 +96,13 @@ class Savings:
         }
 
 
-def run_with_savings(sc: Scenario, options: RunOptions) -> tuple[Result, Savings | None]:
+def run_with_savings(sc: Scenario, options: RunOptions, probe: bool = True) -> tuple[Result, Savings | None]:
     """One replication, and for a runbook with a planning axis the setting that would have saved each cause's
-    orphans (from the planning probe: the same fleet and streams, no re-run per setting)."""
+    orphans (from the planning probe: the same fleet and streams, no re-run per setting; ``probe=False``
+    skips it, None then)."""
     run = prepare(sc, options)
     ex = execute(run)
-    return ex.result, savings(run, ex)
+    return ex.result, savings(run, ex) if probe else None
 
 
 def savings(run: Prepared, ex: Executed) -> Savings | None:

@@ -75,7 +75,7 @@ def format_summary(
 
 def wall_line(seconds: float) -> str:
     """The command's own wall time: from the command's start (the library's imports included) to its output."""
-    return f"Wall time: {seconds:.2f} s (this command: importing, loading, simulating, planning probe, writing)"
+    return f"Wall time: {seconds:.2f} s (this command, from its start to this line)"
 
 
 def _one_draw_lines(source: str, noun: str | None) -> list[str]:

@@ -24,7 +24,7 @@ from sim.analysis.comparison import load_variants
 from sim.analysis.replications import replicate
 from sim.analysis.report import Report
 from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_sequential
-from sim.analysis.verdict import Threshold, judge
+from sim.analysis.verdict import EXIT_CODES, Threshold, judge, worst_verdict
 from sim.calibration.fit import FAMILIES
 from sim.cli.app import _RotasimGroup
 from sim.cli.compare import compare_command
@@ -375,7 +375,7 @@ def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[Repo
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     j = json.loads((out / "report.json").read_text())
     assert j["verdict"] == rep.verdict == "NO-GO"  # ~30 orphans against at most 0
-    assert j["exit_code"] == 1
+    assert j["exit_code"] == 4
     assert j["threshold"] == {"max_orphans": 0.0}
     assert j["sampling"]["replications"] == 4 and j["sampling"]["batches"][0]["verdict"] == "NO-GO"
     assert j["seed"] == 11 and j["rotasim_version"] == sim.__version__
@@ -584,7 +584,7 @@ def test_report_command_exit_codes_go_nogo_and_progress_on_stderr(tmp_path: Path
     assert go.stdout.startswith("GO: chance of exceeding 0.0% (0 of 72 replications")
     assert "after 3 replications: INCONCLUSIVE" in go.stderr and "after 72 replications: GO" in go.stderr
     nogo = invoke("report", SINGLE, "--out", tmp_path / "nogo", *common)  # default threshold: 0 orphans
-    assert nogo.exit_code == 1, nogo.output
+    assert nogo.exit_code == 4, nogo.output
     assert nogo.stdout.startswith("NO-GO: ") and "threshold: at most 0 orphans" in nogo.stdout
     assert json.loads((tmp_path / "nogo" / "report.json").read_text())["verdict"] == "NO-GO"
     rate = invoke("report", SINGLE, "--out", tmp_path / "rate", "--max-orphan-rate", "0.9", "-q", *common)
@@ -726,3 +726,25 @@ def test_the_report_says_which_reading_of_the_14_2_warning_it_used(
     )
     assert _unsupported_reading(single_report[0].scenario) == []  # kb-single-server: no such question
     assert json.loads((single_report[1] / "report.json").read_text())["unsupported_reading"] == "kb"
+
+
+def test_compare_gate_exits_with_the_worst_verdict(tmp_path: Path) -> None:
+    """Without --gate compare exits 0 whatever it found; with it, the worst verdict's code (NO-GO: 4)."""
+    common = ["--clients", "100", "--replications", "2", "--workers", "1", "-q"]
+    args = [SINGLE, f"{SINGLE}:runbook.wait_hours=168"]  # threshold 0: the 3-heartbeat wait orphans clients
+    plain = invoke("compare", *args, "--out", tmp_path / "a", *common)
+    assert plain.exit_code == 0, plain.output
+    assert "NO-GO" in plain.stdout and "gate:" not in plain.stdout
+    gated = invoke("compare", *args, "--out", tmp_path / "b", "--gate", *common)
+    assert gated.exit_code == 4, gated.output
+    assert "gate: NO-GO (the worst of 2 verdicts), exit 4" in gated.stdout
+    lenient = invoke("compare", *args, "--out", tmp_path / "c", "--gate", "--max-orphans", "100000", *common)
+    assert lenient.exit_code == 3, lenient.output  # 2 replications cannot show GO: INCONCLUSIVE
+    assert (tmp_path / "c" / "compare.html").exists()  # the files are written before the gate decides
+
+
+def test_worst_verdict_orders_no_go_over_inconclusive_over_go() -> None:
+    assert worst_verdict(["GO", "INCONCLUSIVE", "GO"]) == "INCONCLUSIVE"
+    assert worst_verdict(["INCONCLUSIVE", "NO-GO", "GO"]) == "NO-GO"
+    assert worst_verdict(["GO"]) == "GO"
+    assert EXIT_CODES == {"GO": 0, "INCONCLUSIVE": 3, "NO-GO": 4}

@@ -66,7 +66,7 @@ Dask = Annotated[
 ]
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=PANEL)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress on stderr.", rich_help_panel=PANEL)]
 
 
 # name, annotation, default: the parameters ``run_options`` adds, in the order --help lists them
@@ -81,7 +81,8 @@ _RUN_PARAMETERS: list[tuple[str, Any, Any]] = [
 ]
 
 
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")]
+# flags show no ``<bool>`` in --help (typer >= 0.2x prints one for every flag, which reads as "--json true")
+JsonOut = Annotated[bool, typer.Option("--json", metavar="", help="A flag: print one JSON object and nothing else.")]
 
 
 ScenarioPath = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]

@@ -29,6 +29,7 @@ def plan_command(
         bool,
         typer.Option(
             "--extend-horizon/--keep-horizon",
+            metavar="",
             help="While clients are still away at the horizon, double it (up to 3 years) and say so.",
         ),
     ] = True,
@@ -39,7 +40,9 @@ def plan_command(
     *,
     options: RunOptions,
 ) -> None:
-    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target."""
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target in a
+    --confidence share of rotations: runs replications (more while too few can show it), prints the
+    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals."""
     from sim.api import plan
     from sim.io import atomic_write_table, dumps
     from sim.presentation.text import format_plan
@@ -57,4 +60,5 @@ def plan_command(
     )
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)
+        typer.echo(f"wrote {curve_out} ({len(p.curve):,} settings)", err=True)
     typer.echo(dumps(p.to_json()) if json_out else format_plan(p))

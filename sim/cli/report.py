@@ -1,6 +1,6 @@
 """``rotasim report``: forecast a rotation's orphans and write the report for a change-advisory board.
 
-Exit codes (a pipeline gates on them): 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input. Progress (the
+Exit codes (a pipeline gates on them): 0 GO, 3 INCONCLUSIVE, 4 NO-GO; 2 bad input. Progress (the
 replications' bar, one line per batch) goes to stderr, unless ``--quiet``; the verdict line to stdout.
 """
 
@@ -53,7 +53,7 @@ def report_command(
     options: RunOptions,
 ) -> None:
     """Forecast the rotation's orphans and write a report for a change-advisory board (HTML, Markdown, JSON,
-    figures, at-risk-clients.csv). Exit code: 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input."""
+    figures, at-risk-clients.csv). Exit code: 0 GO, 3 INCONCLUSIVE, 4 NO-GO (2 bad input)."""
     from sim.analysis.sampling import check_counts
     from sim.analysis.verdict import EXIT_CODES, Threshold
     from sim.io import check_out_dir

@@ -35,7 +35,9 @@ def sweep_command(
     *,
     options: RunOptions,
 ) -> None:
-    """Run replications at every combination of scenario field values (common random numbers)."""
+    """Run replications at every combination of scenario field values (common random numbers: the same
+    fleets at every point) and print one row per point: the mean orphans and its 95% interval, and when
+    every returning client trusted the new certificates."""
     from sim.analysis.sweeps import sweep
     from sim.errors import InputError
     from sim.io import atomic_write_table, dumps
@@ -58,6 +60,8 @@ def sweep_command(
     table = sw.table(confidence)
     if out is not None:
         atomic_write_table(table, out)
+        typer.echo(f"wrote {out} ({len(table):,} points)", err=True)
     if runs_out is not None:
         atomic_write_table(sw.runs, runs_out)
+        typer.echo(f"wrote {runs_out} ({len(sw.runs):,} runs)", err=True)
     typer.echo(dumps(table) if json_out else format_sweep(sw, table))

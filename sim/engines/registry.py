@@ -31,6 +31,11 @@ class EngineRunner(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def plays_every_checkin(self) -> bool:
+        """True for an engine slow enough (per check-in) that one replication shows a progress ticker."""
+        ...
+
     def run(
         self,
         topo: Topology,
@@ -62,6 +67,7 @@ class EngineRunner(Protocol):
 @dataclass(frozen=True)
 class Fast:
     name: str = "fast"
+    plays_every_checkin: bool = False
 
     def run(
         self,
@@ -108,6 +114,7 @@ class Fast:
 @dataclass(frozen=True)
 class Reference:
     name: str = "reference"
+    plays_every_checkin: bool = True
 
     def run(
         self,

@@ -19,6 +19,7 @@ from sim.engines.outcome import EngineOutput
 from sim.engines.registry import engine as engine_named
 from sim.errors import InputError
 from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
+from sim.experiments.progress import start_ticker
 from sim.experiments.result import Result, build_result
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
@@ -78,6 +79,7 @@ class Prepared:
     seed: int
     replication: int
     engine: Engine
+    progress: bool = False  # show the reference engine's progress on stderr (one replication, on a terminal)
 
 
 @dataclass
@@ -97,7 +99,9 @@ def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepa
     fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
-    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, sc.horizon_days * 24.0, seed, replication, engine)
+    horizon = sc.horizon_days * 24.0
+    shown = opts.progress is True and engine == "reference"  # only when asked: replications have their own bar
+    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, shown)
 
 
 def execute(run: Prepared) -> Executed:
@@ -147,9 +151,11 @@ def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | N
 
 def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Step | None = None) -> EngineOutput:
     bin_h = run.sc.load.bin_minutes / 60.0
-    return engine_named(run.engine).run(
-        run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe
-    )
+    runner = engine_named(run.engine)
+    if run.progress and runner.plays_every_checkin:
+        what = "planning probe" if probe is not None else "simulating"
+        start_ticker(world.env, run.horizon, f"{runner.name} engine, {run.fleet.n:,} clients, {what}")
+    return runner.run(run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe)
 
 
 @contextlib.contextmanager

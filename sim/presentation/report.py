@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim._version import __version__
+from sim.analysis.dates import Clock
 from sim.analysis.format import duration, n1, pct
 from sim.analysis.provenance import MODEL_DOC
 from sim.analysis.report import Report, build_report, canonical_command
@@ -134,7 +135,7 @@ def _verdict_section(rep: Report) -> Section:
                 *_unsupported_reading(sc),
                 f"Scenario: {sc.name} ({rep.source}); runbook: {template_for(sc.runbook).describe(rep.setting)}; "
                 f"{int(rep.runs['clients'].iloc[0]) if len(rep.runs) else 0} clients; horizon "
-                f"{rep.horizon_hours / 24:g} days.",
+                f"{rep.horizon_hours / 24:g} days{_origin(sc)}.",
             ]
         )
     )
@@ -266,20 +267,31 @@ def _at_risk_section(rep: Report) -> Section:
     return Section("Clients most at risk", "at-risk", b)
 
 
+def _origin(sc: Scenario) -> str:
+    """``; t = 0 is Mon 3 Mar 2025 08:00 UTC`` when the scenario knows its start, else nothing."""
+    clock = Clock.of(sc)
+    return f"; {clock.origin()}" if clock.known else ""
+
+
 def _runbook_section(rep: Report) -> Section:
-    """The runbook's steps and waits."""
+    """The runbook's steps and waits, with the start's date when the scenario knows its start."""
     b: list[Block] = []
     if len(rep.steps):
+        clock = Clock.of(rep.scenario)
         st = rep.steps.assign(
             duration=lambda d: [
                 duration(float(e) - float(s)) for s, e in zip(d["start_hours"], d["end_hours"], strict=True)
             ],
+            starts=lambda d: [clock.text(float(v)) for v in d["start_hours"]],
         )
+        cols = ["name", "kind", "start_hours", *(["starts"] if clock.known else []), "end_hours", "duration"]
         b.append(Fig("timeline", "The runbook's steps and waits (replication 1)."))
         b.append(
             Table(
-                st[["name", "kind", "start_hours", "end_hours", "duration", "detail"]],
-                "Steps, hours since the first step.",
+                st[[*cols, "detail"]],
+                f"Steps, hours since the first step{_origin(rep.scenario)} ({clock.zone()})."
+                if clock.known
+                else "Steps, hours since the first step.",
                 {"start_hours": "h", "end_hours": "h"},
             )
         )
@@ -291,6 +303,7 @@ def _runbook_section(rep: Report) -> Section:
 def _trust_section(rep: Report) -> Section:
     """The share of clients trusting the new certificates over time."""
     b: list[Block] = []
+    clock = Clock.of(rep.scenario)
     if len(rep.trust):
         t = rep.trust
         days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
@@ -299,7 +312,8 @@ def _trust_section(rep: Report) -> Section:
             i = int(np.searchsorted(t["time_hours"].to_numpy(), d * 24 - 1e-9))
             i = min(i, len(t) - 1)
             rows.append(
-                {"day": f"{d:g}", "mean": t["mean"].iloc[i], "low": t["low"].iloc[i], "high": t["high"].iloc[i]}
+                {"day": f"{d:g}", **({"date": clock.text(d * 24)} if clock.known else {})}
+                | {"mean": t["mean"].iloc[i], "low": t["low"].iloc[i], "high": t["high"].iloc[i]}
             )
         b.append(
             Fig(
@@ -457,7 +471,9 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
     """The report for machines: the verdict and every table the page shows."""
     j = rep.judgement
     t = rep.trust
+    clock = Clock.of(rep.scenario)
     daily = t[np.isclose(np.mod(t["time_hours"].to_numpy(float), 24.0), 0.0)] if len(t) else t
+    daily = clock.with_dates(daily, ["time_hours"])
     return jsonable(
         {
             "rotasim_version": __version__,
@@ -500,6 +516,8 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
                 "runbook": template_for(rep.scenario.runbook).describe(rep.setting),
                 "clients": int(rep.runs["clients"].iloc[0]) if len(rep.runs) else 0,
                 "horizon_hours": rep.horizon_hours,
+                "start_time": clock.iso(0.0),
+                "time_zone": clock.zone() or None,
             },
             "seed": rep.seed,
             "command": rep.command,
@@ -516,9 +534,9 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
                 "clients_at_risk": len(rep.at_risk),
                 "profiles": rep.profiles,
             },
-            "runbook": rep.steps,
+            "runbook": clock.with_dates(rep.steps, ["start_hours", "end_hours"]),
             "trust_daily": daily,
-            "trust_markers": [{"time_hours": a, "label": b} for a, b in rep.markers],
+            "trust_markers": [{"time_hours": a, "time_at": clock.iso(a), "label": b} for a, b in rep.markers],
             "manager_load": "capacity not modelled in this scenario"
             if rep.load is None and rep.load_summary is None
             else {"figure": "manager-load.png" if rep.load is not None else None, "managers": rep.load_summary},
@@ -534,7 +552,9 @@ def report_files(rep: Report) -> dict[str, bytes]:
     figures = report_figures(rep)
     doc = report_document(rep, figures)
     files: dict[str, bytes] = {name: png for png, name, _alt in doc.figures.values()}
-    files["at-risk-clients.csv"] = csv_bytes(rep.at_risk)
+    files["at-risk-clients.csv"] = csv_bytes(
+        Clock.of(rep.scenario).with_dates(rep.at_risk, ["first_contact_hours_median"])
+    )
     files["report.md"] = render_markdown(doc).encode("utf-8")
     files["report.html"] = render_html(doc).encode("utf-8")
     names = [*files, "report.json"]

@@ -9,12 +9,15 @@ strips it when the output is not a terminal.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sim._version import __version__
+from sim.analysis.dates import Clock
+from sim.analysis.format import setting as fmt_setting
 from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
 
@@ -26,34 +29,86 @@ if TYPE_CHECKING:
     from sim.analysis.sweeps import Sweep
     from sim.analysis.verdict import Threshold
     from sim.calibration.importer import ImportResult
+    from sim.experiments.digest import Savings
     from sim.experiments.result import Result
 
 # ------------------------------------------------------------------------------------------- one run
 
 
-def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bool = False) -> str:
-    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``."""
+def format_summary(
+    result: Result,
+    source: str,
+    wall_seconds: float | None,
+    *,
+    bold: bool = False,
+    savings: Savings | None = None,
+) -> str:
+    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``
+    (``savings``: the setting that would have saved each cause's orphans, from the planning probe)."""
     s = result.summary()
+    clock = Clock.of(result.scenario)
     b = _bold if bold else _plain
+    origin = f" ({clock.origin()})" if clock.known else ""
     lines = [
         b(f"rotasim {__version__}: scenario {s['scenario']} ({source})"),
         f"seed {s['seed']}, engine {s['engine']}, {s['clients']} clients, "
-        f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
+        f"horizon {_hd(s['horizon_hours'], clock)}; all times since the runbook's first step{origin}",
         "",
         *_orphan_lines(s, b),
+        *_saving_lines(savings, s["orphaned"]),
+        "",
+        *_one_draw_lines(source, savings.noun if savings is not None else None),
         "",
         b("Runbook steps"),
-        *_steps_table(s["steps"]),
+        *_steps_table(s["steps"], clock),
         "",
         b("New certificates"),
-        _trust_line(s),
+        _trust_line(s, clock),
         "",
         *_load_lines(s, b),
         f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
         f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
-        f"Wall time: {wall_seconds:.2f} s",
     ]
+    if wall_seconds is not None:
+        lines.append(wall_line(wall_seconds))
     return "\n".join(lines)
+
+
+def wall_line(seconds: float) -> str:
+    """The command's own wall time: from the command's start (the library's imports included) to its output."""
+    return f"Wall time: {seconds:.2f} s (this command, from its start to this line)"
+
+
+def _one_draw_lines(source: str, noun: str | None) -> list[str]:
+    """What one replication's count is, and the commands that give the interval and the recommendation."""
+    q = shlex.quote(source)
+    rows = [["expected orphans with a 95% interval:", f"rotasim run {q} --replications 40"]]
+    if noun is not None:
+        rows.append([f"the {noun} that meets your limit K:", f"rotasim plan {q} --max-orphans K"])
+    rows.append(["a GO/NO-GO verdict and a report:", f"rotasim report {q} --max-orphans K"])
+    head = "These counts are one replication: one draw of who is away and when each client checks in."
+    return [head, *table(rows, ["<", "<"])]
+
+
+def _saving_lines(sv: Savings | None, orphans: int) -> list[str]:
+    """Per cause, the retention or wait that would have saved its orphans in this replication."""
+    if sv is None or not orphans or not sv.causes:
+        return []
+    used = f"; this run's {sv.noun}: {fmt_setting(sv.used, sv.unit)}" if sv.used is not None else ""
+    lines = [f"What a longer {sv.noun} would have saved (in this replication{used}):"]
+    rows = []
+    for c in sv.causes:
+        if c.saved == 0 or c.setting is None:
+            what = f"no {sv.noun} within the horizon saves them"
+        else:
+            part = "all" if c.saved == c.orphans else f"{c.saved} of them"
+            what = f"a {sv.noun} of {fmt_setting(c.setting, sv.unit)} would have saved {part}"
+            if c.half is not None and c.half < c.setting and c.orphans > 2:
+                what += f" (half of the {c.orphans} by {fmt_setting(c.half, sv.unit)})"
+            if c.saved < c.orphans:
+                what += f"; {c.orphans - c.saved} no {sv.noun} within the horizon saves"
+        rows.append([c.cause, str(c.orphans), what])
+    return lines + table(rows, ["<", ">", "<"])
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:
@@ -101,26 +156,29 @@ def _orphan_lines(s: dict[str, Any], b: Any) -> list[str]:
     return lines
 
 
-def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
-    rows = [["name", "kind", "start h", "end h", "start d", "end d", "detail"]]
+def _steps_table(steps: list[dict[str, Any]], clock: Clock | None = None) -> list[str]:
+    """One row per step: hours and days since the first step, and the start's date when the clock is known."""
+    dated = clock is not None and clock.known
+    rows = [["name", "kind", "start h", "end h", "start d", "end d", *(["starts"] if dated else []), "detail"]]
     for st in steps:
         a, b = st["start_hours"], st["end_hours"]
         times = [f"{a:.2f}", f"{b:.2f}", f"{a / 24:.2f}", f"{b / 24:.2f}"]
-        rows.append([st["name"], st["kind"], *times, st["detail"]])
-    return table(rows, ["<", "<", ">", ">", ">", ">", "<"])
+        when = [clock.text(a)] if clock is not None and dated else []
+        rows.append([st["name"], st["kind"], *times, *when, st["detail"]])
+    return table(rows, ["<", "<", ">", ">", ">", ">", *(["<"] if dated else []), "<"])
 
 
-def _trust_line(s: dict[str, Any]) -> str:
+def _trust_line(s: dict[str, Any], clock: Clock) -> str:
     missing = s["not_trusting_at_horizon"]
     if missing:
         return (
             f"{missing} returning client{'s' if missing != 1 else ''} did not trust the new certificates "
-            f"by the horizon ({_hd(s['horizon_hours'])})"
+            f"by the horizon ({_hd(s['horizon_hours'], clock)})"
         )
     at = s["full_trust_at_hours"]
     if at is None:
         return "No client came back to trust the new certificates"
-    return f"Every returning client trusted the new certificates by {_hd(at)}"
+    return f"Every returning client trusted the new certificates by {_hd(at, clock)}"
 
 
 # ------------------------------------------------------------------------------------------- many runs
@@ -339,8 +397,10 @@ def table(rows: list[list[str]], align: list[str], indent: str = "  ") -> list[s
     return out
 
 
-def _hd(hours: float) -> str:
-    return f"{hours:.1f} h ({hours / 24:.1f} days)"
+def _hd(hours: float, clock: Clock | None = None) -> str:
+    """Hours, days and, when the scenario's clock is known, the date: ``72.0 h (3.0 days, Thu 6 Mar 2025 08:00)``."""
+    when = f", {clock.text(hours)}" if clock is not None and clock.known else ""
+    return f"{hours:.1f} h ({hours / 24:.1f} days{when})"
 
 
 def _pct(k: int, n: int) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import JsonOut, ScenarioPath, check_output, colour, run_options
+from sim.cli.options import JsonOut, ScenarioPath, check_output, colour, run_options, to_stdout
 from sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -20,7 +20,12 @@ if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
     from sim.experiments.result import Result
 
-ClientsOut = Annotated[Path | None, typer.Option("--clients-out", metavar="FILE.csv", help="Write one row per client.")]
+ClientsOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--clients-out", metavar="FILE.csv", help="Write one row per client ('-': stdout, the summary to stderr)."
+    ),
+]
 
 
 Replications = Annotated[int | None, typer.Option(help="Run N replications and report means, intervals and quantiles.")]
@@ -52,10 +57,11 @@ def run_command(
     wall = time.perf_counter() - started
     if clients_out is not None:
         write_clients_csv(result, clients_out)
+    err = to_stdout(clients_out)
     if json_out:
-        typer.echo(dumps(result.summary()))  # NaN as null: any JSON reader accepts it
+        typer.echo(dumps(result.summary()), err=err)  # NaN as null: any JSON reader accepts it
     else:
-        typer.echo(format_summary(result, str(scenario), wall, bold=True), color=colour())
+        typer.echo(format_summary(result, str(scenario), wall, bold=True), color=colour(), err=err)
 
 
 def _replications(scenario: Path, n: int, json_out: bool, options: RunOptions) -> None:

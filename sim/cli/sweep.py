@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import JsonOut, ScenarioPath, check_output, run_options
+from sim.cli.options import JsonOut, ScenarioPath, check_output, run_options, to_stdout
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -21,7 +21,8 @@ def sweep_command(
     ],
     replications: Annotated[int, typer.Option(help="Replications per grid point.")] = 10,
     out: Annotated[
-        Path | None, typer.Option(help="Write the per-point table (CSV, or Parquet by the .parquet suffix).")
+        Path | None,
+        typer.Option(help="Write the per-point table (CSV, or Parquet by the .parquet suffix; '-': stdout)."),
     ] = None,
     runs_out: Annotated[Path | None, typer.Option(help="Write one row per point and replication.")] = None,
     json_out: JsonOut = False,
@@ -37,10 +38,11 @@ def sweep_command(
 
     check_output(out, "--out")
     check_output(runs_out, "--runs-out")
+    err = to_stdout(out, runs_out)
     sw = sweep(load_scenario(scenario), parse_set(set_), replications=replications, options=options)
     table = sw.table()
     if out is not None:
         atomic_write_table(table, out)
     if runs_out is not None:
         atomic_write_table(sw.runs, runs_out)
-    typer.echo(dumps(table) if json_out else format_sweep(sw, table))
+    typer.echo(dumps(table) if json_out else format_sweep(sw, table), err=err)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +36,7 @@ from sim.calibration.inventory import (
 )
 from sim.calibration.inventory import read_inventory as _read_inventory
 from sim.errors import InputError
-from sim.io import atomic_write_csv, atomic_write_text, dumps
+from sim.io import CSV_FLOAT_FORMAT, check_out_dir, csv_bytes, dumps, write_outputs
 from sim.scenario.document import load_scenario
 from sim.scenario.fields import WEEKDAYS, PresenceSpec
 
@@ -149,8 +146,7 @@ def run_import(
     settings = _settings(o)
     managers = _managers(o)
     mapping = parse_map(o.mapping)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", str(out), "is a file; expected a folder")
+    check_out_dir(out)
     snap_given = parse_time(o.snapshot, o.tz_hours, "--snapshot", o.time_format) if o.snapshot else None
     inv = _read_inventory(
         inventory, mapping, tz_hours=o.tz_hours, time_format=o.time_format, strict=o.strict, snapshot=snap_given
@@ -421,15 +417,6 @@ def _ages_table(inv: Inventory, age_h: np.ndarray, online: np.ndarray, fit: Pres
     )
 
 
-def _staging_root(out: Path) -> Path:
-    """``DIR`` itself if it exists, else its nearest existing parent: the same file system as the targets,
-    so that the final renames are atomic."""
-    anc = out.resolve()
-    while not anc.exists():
-        anc = anc.parent
-    return anc
-
-
 def _commit(
     out: Path,
     inv: Inventory,
@@ -440,32 +427,19 @@ def _commit(
     png: bytes,
     absences: Absences | None,
 ) -> list[Path]:
-    """Write everything into a staging folder, check the scenario loads with its fleet, then move it in."""
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=".rotasim-import-", dir=_staging_root(out)))
-    except OSError as exc:
-        raise InputError("--out", str(out), f"cannot write there ({exc.strerror or exc})") from None
-    try:
-        clients = pd.DataFrame({"client_id": inv.client_id, "group": inv.group, "version": inv.version})
-        atomic_write_csv(clients, stage / "clients.csv")
-        atomic_write_csv(_ages_table(inv, age_h, online, fit), stage / "ages.csv")
-        for name, text in texts.items():
-            atomic_write_text(stage / name, text)
-        (stage / "fit.png").write_bytes(png)
-        names = list(OUTPUTS)
-        if absences is not None:
-            atomic_write_csv(absences.table, stage / "absences.csv")
-            names.append("absences.csv")
-        _check_scenario(stage / "scenario.yaml")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            for name in names:
-                os.replace(stage / name, out / name)
-        except OSError as exc:
-            raise InputError("--out", str(out), f"cannot write there ({exc.strerror or exc})") from None
-        return [out / name for name in names]
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    """Stage everything (``sim.io.write_outputs``), check the scenario loads with its fleet, then move it in."""
+    clients = pd.DataFrame({"client_id": inv.client_id, "group": inv.group, "version": inv.version})
+    files = {
+        "clients.csv": csv_bytes(clients, CSV_FLOAT_FORMAT),
+        "ages.csv": csv_bytes(_ages_table(inv, age_h, online, fit), CSV_FLOAT_FORMAT),
+        **{name: text.encode("utf-8") for name, text in texts.items()},
+        "fit.png": png,
+    }
+    files = {name: files[name] for name in OUTPUTS}
+    if absences is not None:
+        files["absences.csv"] = csv_bytes(absences.table, CSV_FLOAT_FORMAT)
+    write_outputs(out, files, check=lambda staged: _check_scenario(staged / "scenario.yaml"))
+    return [out / name for name in files]
 
 
 def _check_scenario(path: Path) -> None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sim.cli.options import out_folder
+
 if TYPE_CHECKING:
     from sim.calibration.inventory import BadRow
 
@@ -31,7 +33,7 @@ def _fleet() -> None:
 @fleet_app.command("import")
 def import_command(
     inventory: Annotated[Path, typer.Argument(help="Inventory export (CSV), one row per client.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the outputs to.", show_default=False)],
+    out: Annotated[str, typer.Option("--out", help="Folder to write the outputs to.", show_default=False)],
     mapping: Annotated[
         list[str] | None,
         typer.Option(
@@ -86,7 +88,7 @@ def import_command(
 
     result = import_inventory(
         inventory,
-        out,
+        out_folder(out, Path(out)),
         mapping=list(mapping or []),
         snapshot=snapshot,
         tz_hours=tz,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import JsonOut, ScenarioPath, check_output, run_options
+from sim.cli.options import JsonOut, ScenarioPath, check_output, run_options, to_stdout
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -21,7 +21,8 @@ def sweep_command(
     ],
     replications: Annotated[int, typer.Option(help="Replications per grid point.")] = 10,
     out: Annotated[
-        Path | None, typer.Option(help="Write the per-point table (CSV, or Parquet by the .parquet suffix).")
+        Path | None,
+        typer.Option(help="Write the per-point table (CSV, or Parquet by the .parquet suffix; '-': stdout)."),
     ] = None,
     runs_out: Annotated[Path | None, typer.Option(help="Write one row per point and replication.")] = None,
     max_orphans: Annotated[
@@ -47,6 +48,7 @@ def sweep_command(
 
     check_output(out, "--out")
     check_output(runs_out, "--runs-out")
+    err = to_stdout(out, runs_out)
     if not 0.5 <= confidence < 1:
         raise InputError("--confidence", "", f"must be at least 0.5 and below 1 (got {confidence:g})")
     sw = sweep(
@@ -60,8 +62,10 @@ def sweep_command(
     table = sw.table(confidence)
     if out is not None:
         atomic_write_table(table, out)
-        typer.echo(f"wrote {out} ({len(table):,} points)", err=True)
+        if str(out) != "-":
+            typer.echo(f"wrote {out} ({len(table):,} points)", err=True)
     if runs_out is not None:
         atomic_write_table(sw.runs, runs_out)
-        typer.echo(f"wrote {runs_out} ({len(sw.runs):,} runs)", err=True)
-    typer.echo(dumps(table) if json_out else format_sweep(sw, table))
+        if str(runs_out) != "-":
+            typer.echo(f"wrote {runs_out} ({len(sw.runs):,} runs)", err=True)
+    typer.echo(dumps(table) if json_out else format_sweep(sw, table), err=err)

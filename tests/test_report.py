@@ -409,12 +409,13 @@ def test_report_sections_come_in_the_issue_order(single_report: tuple[Report, Pa
     page = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
     titles = [
+        "What to do next",
         "Verdict",
         "What would reach GO",
         "Orphans by cause, group and version",
         "Clients most at risk",
         "Runbook timeline",
-        "Clients trusting the new certificates",
+        "Progress: clients contacted and trusting the new certificates",
         "Manager load against capacity",
         "Assumptions and reproduction",
     ]
@@ -555,8 +556,49 @@ def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tup
         w, h = fig.get_size_inches() * fig.dpi
         assert 800 <= w <= 1400 and 250 <= h <= 1200  # readable at the size the page shows
     trust_ax = made["trust"][0].axes[0]
-    assert trust_ax.get_ylabel().startswith("clients trusting the new certificates (%")
+    assert trust_ax.get_ylabel() == "clients (% of clients not gone)"
     assert trust_ax.get_ylim() == (0, 102)
+    # trust and, beside it, the share contacted since the window opened (the progress under kb-multi-server)
+    labels = [ln.get_label() for ln in trust_ax.get_lines()]
+    assert "trusting the new certificates" in labels and "checked in since the window opened" in labels
+    for fig, _ in made.values():  # titles name the scenario and the runbook; legends never sit on the data
+        assert all(ax.get_legend() is None for ax in fig.axes)
+    for key in ("verdict", "curve", "trust"):
+        assert "single-site-small: kb-single-server" in made[key][0].axes[0].get_title()
+
+
+def test_labels_keep_what_differs() -> None:
+    long = "three-manager-failover-with-a-long-name"
+    got = figs.distinct_labels([long, f"{long} [runbook.retention_days=90]", f"{long} [runbook.retention_days=30]"], 40)
+    assert got[1].endswith("[runbook.retention_days=90]") and got[2].endswith("[runbook.retention_days=30]")
+    assert len(set(got)) == 3 and all(len(x) <= 40 for x in got)
+    assert figs.distinct_labels(["a", "b"]) == ["a", "b"]
+    assert figs.distinct_labels(["My Company/Sales/Laptops-in-the-field-EMEA"], 28)[0].endswith("field-EMEA")
+
+
+def test_thresholds_and_counts_read_at_a_glance() -> None:
+    """A 0 threshold is drawn off the axis; histogram counts have integer ticks; a curve spanning 0 to 460
+    orphans against a threshold of 5 switches to a scale that keeps the threshold region readable."""
+    fig = figs.orphans_distribution_figure({"s": [3, 4, 4, 6]}, threshold=0, interval={"s": (3.0, 5.5)})
+    ax = fig.axes[0]
+    assert ax.get_xlim()[0] < 0
+    assert all(float(t).is_integer() for t in ax.get_yticks())
+    x = np.arange(0, 121.0)
+    curve = pd.DataFrame(
+        {"retention_days": x, "orphaned_mean": 460 * np.exp(-x / 12), "ci95_low": 0.0, "ci95_high": 0.0}
+    )
+    curve["ci95_low"] = curve["orphaned_mean"] * 0.9
+    curve["ci95_high"] = curve["orphaned_mean"] * 1.1
+    spec = figs.CurveSpec(curve, "retention_days", "days", current=30.0, recommended=47.5)
+    ax = figs.curve_figure({"s": spec}, threshold=5.0).axes[0]
+    assert ax.get_yscale() == "symlog"
+    assert any("recommended, 47.5 days" in ln.get_label() for ln in ax.get_lines())
+    assert not [t for t in ax.texts if t.get_rotation() == 90]  # no vertical labels over the curves
+    small = curve.assign(orphaned_mean=curve["orphaned_mean"] / 100, ci95_high=curve["ci95_high"] / 100)
+    assert (
+        figs.curve_figure({"s": figs.CurveSpec(small, "retention_days", "days")}, threshold=5.0).axes[0].get_yscale()
+        == "linear"
+    )
 
 
 def test_fit_figure_colours_come_from_the_one_palette() -> None:

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from sim._version import __version__
 from sim.analysis.dates import Clock
 from sim.analysis.format import duration, n1, pct
+from sim.analysis.format import setting as fmt_setting
 from sim.analysis.provenance import MODEL_DOC
 from sim.analysis.report import Report, build_report, canonical_command
 from sim.analysis.sampling import (
@@ -37,7 +38,7 @@ from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.experiments.options import RunOptions, merge_options
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
-from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
+from sim.presentation.document import Block, Bullets, Code, Details, Document, Fig, Para, Section, Table
 from sim.presentation.html import render_html
 from sim.presentation.markdown import render_markdown
 from sim.runbooks import template_for
@@ -64,6 +65,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
     """name -> (figure, alt text) for every figure of the report."""
     label = rep.scenario.name
     th = rep.threshold
+    subject = f"{rep.scenario.name}: {template_for(rep.scenario.runbook).describe(rep.setting)}"
+    limit = f"threshold: {th.describe()}"
     out: dict[str, tuple[Figure, str]] = {}
     j = rep.judgement
     values = rep.runs["orphan_rate"] * 100 if th.is_rate else rep.runs["orphaned"]
@@ -77,6 +80,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
             xlabel="orphan rate per rotation (% of clients not gone)"
             if th.is_rate
             else "orphaned clients per rotation (count)",
+            subject=subject,
+            threshold_label=limit,
         ),
         "Histogram of orphans per replication with the 95% interval of the mean and the threshold.",
     )
@@ -91,6 +96,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
                     )
                 },
                 threshold=line,
+                subject=subject,
+                threshold_label=limit if not th.is_rate else f"{limit} ({line:.1f} clients)",
             ),
             "Expected orphans against the retention or wait, with the 95% band and the threshold.",
         )
@@ -102,12 +109,57 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
         out["timeline"] = (figs.timeline_figure({label: rep.steps}), "Timeline of the runbook's steps and waits.")
     if len(rep.trust):
         out["trust"] = (
-            figs.trust_figure({label: rep.trust}, {label: rep.markers}),
+            figs.trust_figure(
+                {label: rep.trust}, {label: rep.markers}, contacted={label: rep.contacted}, subject=subject
+            ),
             "Share of clients trusting the new certificates over time, with its band and the changes marked.",
         )
     if rep.load is not None:
         out["load"] = (figs.load_figure(rep.load), "Manager load against capacity over time.")
     return out
+
+
+def _next_section(rep: Report) -> Section:
+    """What to do next, in three lines: the setting that reaches GO, the groups to rotate separately, whom
+    to watch. Each points to the section with the evidence."""
+    items: list[str] = []
+    pl = rep.plan
+    if rep.verdict == "GO":
+        items.append("Rotate as written: the forecast meets the threshold (Verdict).")
+    elif pl is not None and pl.recommended is not None:
+        now = f" (the runbook has {fmt_setting(rep.setting, pl.unit)})" if rep.setting is not None else ""
+        verb = "keep" if rep.setting is not None and rep.setting >= pl.recommended else "set"
+        items.append(
+            f"Setting: {verb} the {pl.noun} at {fmt_setting(pl.recommended, pl.unit)} or more{now}: the smallest "
+            f"that meets the threshold with the verdict's rule, then rerun this report (What would reach GO)."
+        )
+    elif pl is not None:
+        items.append(f"Setting: {pl.statement().rstrip('.')} (What would reach GO).")
+    else:
+        items.append("Setting: this runbook has no retention or wait to plan; change the runbook (By cause).")
+    apart = rep.handle_apart
+    if len(apart):
+        top = apart.head(3)
+        which = "; ".join(
+            f"{r['group']} / {r['version']}: {n1(float(r['orphans_per_rotation']))} per rotation "
+            f"({r['cause']}: {r['advice']})"
+            for r in top.to_dict("records")
+        )
+        items.append(f"Rotate separately: {which} (What would reach GO).")
+    else:
+        items.append("Rotate separately: no group or version; every orphan's cause is cured by the setting.")
+    prof = rep.profiles[rep.profiles["orphans_per_rotation"] > 0].head(3)
+    if len(prof):
+        who = "; ".join(
+            f"{r['group']} / {r['version']} / {r['presence']}: {pct(float(r['orphaned_share']))} orphaned"
+            for r in prof.to_dict("records")
+        )
+        items.append(
+            f"Watch: {who}; the clients most often orphaned are in at-risk-clients.csv (Clients most at risk)."
+        )
+    else:
+        items.append("Watch: no client was orphaned in any replication.")
+    return Section("What to do next", "next", [Bullets(items)])
 
 
 def _verdict_section(rep: Report) -> Section:
@@ -301,35 +353,54 @@ def _runbook_section(rep: Report) -> Section:
 
 
 def _trust_section(rep: Report) -> Section:
-    """The share of clients trusting the new certificates over time."""
+    """Trust in the new certificates over time, beside the share that has checked in since the window opened
+    (the observed progress: under kb-multi-server trust is 0 by definition until the last manager changes)."""
     b: list[Block] = []
     clock = Clock.of(rep.scenario)
-    if len(rep.trust):
-        t = rep.trust
-        days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
-        rows = []
-        for d in days:
-            i = int(np.searchsorted(t["time_hours"].to_numpy(), d * 24 - 1e-9))
-            i = min(i, len(t) - 1)
-            rows.append(
-                {"day": f"{d:g}", **({"date": clock.text(d * 24)} if clock.known else {})}
-                | {"mean": t["mean"].iloc[i], "low": t["low"].iloc[i], "high": t["high"].iloc[i]}
-            )
+    if not len(rep.trust):
+        return Section("Progress: clients contacted and trusting the new certificates", "trust", b)
+    t, cd = rep.trust, rep.contacted
+    days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
+    rows = []
+    for d in days:
+        i = min(int(np.searchsorted(t["time_hours"].to_numpy(), d * 24 - 1e-9)), len(t) - 1)
+        row: dict[str, Any] = {"day": f"{d:g}"}
+        if clock.known:
+            row["date"] = clock.text(d * 24)
+        if len(cd):
+            j = min(i, len(cd) - 1)
+            row["contacted"] = cd["mean"].iloc[j]
+            row["contacted (95% of replications)"] = f"{pct(cd['low'].iloc[j])} to {pct(cd['high'].iloc[j])}"
+        row["trusting"] = t["mean"].iloc[i]
+        row["trusting (95% of replications)"] = f"{pct(t['low'].iloc[i])} to {pct(t['high'].iloc[i])}"
+        rows.append(row)
+    last = next((x for x, label in reversed(rep.markers) if label), None)
+    if rep.plan is not None and rep.plan.parameter == "retention_days" and last is not None:
         b.append(
-            Fig(
-                "trust",
-                "Share of clients (not gone) trusting the new certificates; band: middle 95% of "
-                "replications; dotted lines: certificate changes and the end of the retention.",
+            Para(
+                "Under kb-multi-server no client trusts every new certificate until the last manager on the old "
+                f"one is updated or retired (day {last / 24:.1f}): the share trusting stays at 0 until then by "
+                "definition. The share that has checked in since the window opened is the progress to watch: "
+                "those clients have learnt the new certificates from a manager and survive the end of the "
+                "retention; the rest are who a shorter retention would orphan."
             )
         )
-        b.append(
-            Table(
-                pd.DataFrame(rows),
-                "Share trusting the new certificates at selected days.",
-                {"mean": "pct", "low": "pct", "high": "pct"},
-            )
+    b.append(
+        Fig(
+            "trust",
+            "Share of clients (not gone) that checked in since the window opened (dashed) and that trust the new "
+            "certificates (solid; band: middle 95% of replications); dotted lines: certificate changes and the "
+            "end of the retention.",
         )
-    return Section("Clients trusting the new certificates", "trust", b)
+    )
+    b.append(
+        Table(
+            pd.DataFrame(rows),
+            "Progress at selected days: mean share of clients not gone, and the middle 95% of replications.",
+            {"contacted": "pct", "trusting": "pct"},
+        )
+    )
+    return Section("Progress: clients contacted and trusting the new certificates", "trust", b)
 
 
 def _load_section(rep: Report) -> Section:
@@ -374,13 +445,25 @@ def _assumptions_section(rep: Report) -> Section:
         ),
         Para("The exact command that reproduces this report:"),
         Code(rep.command),
-        Table(rep.assumptions, "Scenario parameters."),
     ]
+    a = rep.assumptions
+    names = a["parameter"].astype(str)
+    shown = ~a["source"].astype(str).str.startswith("default") | a["source"].astype(str).str.contains("assumption")
+    shown &= ~names.str.endswith(".name") & ~names.isin(["name", "description"])
+    b.append(
+        Table(
+            a[shown],
+            "The parameters that shape this forecast: set in the scenario or on the command line, and the model's "
+            "assumptions (values the documentation does not give). 'inherited (x)': the group takes x from its parent.",
+        )
+    )
+    b.append(Details(f"All {len(a)} scenario parameters, defaults included", Table(a, "Scenario parameters.")))
     return Section("Assumptions and reproduction", "assumptions", b)
 
 
 # The report's sections, in the order the issue asks for.
 SECTIONS: tuple[Callable[[Report], Section], ...] = (
+    _next_section,
     _verdict_section,
     _reach_go_section,
     _breakdown_section,

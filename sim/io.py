@@ -79,11 +79,14 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike[str], float_forma
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def safe_cell(v: Any) -> Any:
-    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text."""
-    if isinstance(v, str) and v.startswith(FORMULA_START):
+    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text. A
+    plain number written as text (``-107.37``, hours before the start) stays a number: a spreadsheet reads it
+    as one, which is harmless, and rotasim's own readers must read it back."""
+    if isinstance(v, str) and v.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v):
         return "'" + v
     return v
 
@@ -91,7 +94,7 @@ def safe_cell(v: Any) -> Any:
 def safe_cells(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every text cell neutralised (``safe_cell``); numeric columns are left as they are."""
     text = [c for c in df.columns if df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)]
-    risky = [c for c in text if df[c].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START)).any()]
+    risky = [c for c in text if df[c].map(lambda v: safe_cell(v) is not v).any()]
     renamed = {c: safe_cell(c) for c in df.columns if isinstance(c, str) and safe_cell(c) != c}
     if not risky and not renamed:
         return df

@@ -343,7 +343,8 @@ def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
 
 
 def format_import(r: ImportResult, source: str) -> str:
-    """What ``rotasim fleet import`` prints: counts, the parameter table, the families, notes, files written."""
+    """What ``rotasim fleet import`` prints: counts, the purge age, the parameter table, the families, the
+    invisible clients, notes, files written."""
     inv, fit = r.inventory, r.fit
     c = fit.counts
     st = fit.settings
@@ -352,29 +353,59 @@ def format_import(r: ImportResult, source: str) -> str:
         f"Read {inv.rows_read} rows from {source}: {inv.n} clients, {len(inv.bad)} skipped (bad rows)",
         f"Snapshot {iso_utc(r.snapshot)} ({'--snapshot' if r.snapshot_given else 'the newest check-in'}); "
         f"clients' local time UTC{tz:+g}",
-        f"  online {c.online}, offline up to {st.absence_days:g} days {int(c.bins[: fit.model.n_short].sum())}, "
-        f"absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}, gone (over {st.purge_days:g} days) "
-        f"{c.gone}",
-        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC; standard errors from the observed "
-        "information):",
+    ]
+    if r.purge is not None:
+        p = r.purge
+        lines.append(
+            f"Purge age {p.days:g} days (from {p.source}; the oldest offline row {p.oldest_days:.1f} days): "
+            "the console lists no client unseen for longer"
+        )
+    if r.always_on_groups:
+        k = int(np.isin(inv.group, r.always_on_groups).sum())
+        lines.append(
+            f"Always on (no absence among their rows, not fitted): {', '.join(r.always_on_groups)} ({k} clients)"
+        )
+    lines += [
+        f"  fitted {c.n}: online {c.online}, offline up to {st.absence_days:g} days "
+        f"{int(c.bins[: fit.model.n_short].sum())}, absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}",
+        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC, within the schema's limits; standard "
+        "errors from the observed information):",
     ]
     rows = [["parameter", "value", "std. error", "unit"]]
     for e in fit.estimates():
         err = f"{e.stderr:.3g}" if e.stderr is not None else ("fixed" if e.note else "n/a")
-        rows.append([e.name, f"{e.value:.4g}", err, e.unit])
+        rows.append([e.name, f"{e.value:.6g}", err, e.unit])
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines += ["  " + "  ".join(f"{x:<{w}}" for x, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     ch = fit.chosen
     lines.append(
         f"Share on leave at any moment {100 * ch.prevalence:.1f}%; mean absence {ch.mean_days:.1f} days "
-        f"(spells cut at {st.purge_days:g}); absences longer than {st.absence_days:g} days: "
+        f"(spells up to {st.max_days:g} days); absences longer than {st.absence_days:g} days: "
         f"{ch.long_rate_per_year:.3g} per client per year, lasting {ch.long_mean_days:.3g} days beyond that"
     )
+    if r.invisible is not None:
+        iv = r.invisible
+        back = iv.as_dict()["back_after_days"]
+        err = f" ± {iv.stderr:.0f}" if iv.stderr is not None else ""
+        lines.append(
+            f"Invisible clients: about {iv.expected:.0f}{err} purged by the console (unseen for over "
+            f"{st.purge_days:g} days) but alive, returning with the old certificate; written as {iv.n} rows "
+            f"{iv.as_dict()['client_ids'] or ''} with their return (back after 30 days: {back['30']}, "
+            f"after 90: {back['90']})"
+        )
     fams = sorted(fit.families.values(), key=lambda f: f.aic)
     lines.append(
         "Families by AIC: "
         + ", ".join(f"{f.family} {f.aic:.1f}" + ("" if f is ch else f" (+{f.aic - ch.aic:.1f})") for f in fams)
     )
+    unsupported = [v for v in r.versions if not v["fails_over_on_cert_mismatch"]]
+    if r.versions:
+        lines.append(
+            f"Versions: {len(r.versions)} ({sum(v['clients'] for v in unsupported)} clients of releases that cannot "
+            "use the multi-server method: "
+            + (", ".join(f"{v['version']} ({v['release']})" for v in unsupported) or "none")
+            + ")"
+        )
     if r.absences is not None:
         a = r.absences
         lines.append(f"Known absences: {len(a.table)} of {a.rows_read} rows kept, {len(a.bad)} skipped")

@@ -30,7 +30,9 @@ from sim.cli.app import _RotasimGroup
 from sim.cli.app import app as rotasim_app
 from sim.cli.fleet import fleet_app
 from sim.errors import InputError
-from sim.scenario.document import load_presence
+from sim.model.fleet import generate_fleet
+from sim.model.topology import compile_topology
+from sim.scenario.document import build_scenario, load_presence
 from sim.scenario.fields import PresenceSpec
 
 DATA = Path(__file__).resolve().parent / "data" / "inventory"
@@ -249,8 +251,9 @@ def test_import_writes_a_runnable_scenario(tmp_path: Path) -> None:
         "skipped": 0,
         "clients": 40,
         "always_on_groups": 0,
-        "fitted": 40,
         "online": 17,
+        "fitted": 40,
+        "fitted_online": 17,
         "offline_recent": 14,
         "absent": 9,
     }
@@ -461,3 +464,82 @@ def test_single_manager_gets_the_single_server_procedure(tmp_path: Path) -> None
     assert sc.runbook.template == "kb-single-server"  # type: ignore[union-attr]
     assert sc.groups[0].heartbeat_minutes == 60
     assert sim.simulate(sc, seed=0).summary()["clients"] == 12
+
+
+def test_written_fleet_fields_run_alike_in_both_engines(tmp_path: Path) -> None:
+    """fleet.files.seen_within_days and always_on_groups (what an import writes) change the fleet only, which
+    both engines replay: client by client they agree in a deterministic world; and the fields do what they say
+    (no background leave begins before the bound, the always-on group is online throughout)."""
+    from tests.test_equivalence import assert_same_clients, run_both
+
+    rows = [(f"lt{i:03d}", "laptops", "14.3") for i in range(150)] + [
+        (f"srv{i:02d}", "servers", "14.3") for i in range(30)
+    ]
+    rows += [(f"inv{i:02d}", "laptops", "14.3") for i in range(10)]  # invisible: away since before, back at 24 h x i
+    (tmp_path / "clients.csv").write_text("client_id,group,version\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    (tmp_path / "absences.csv").write_text(
+        "client_id,offline_from,offline_until\n" + "".join(f"inv{i:02d},,{24.0 * (i + 1)}\n" for i in range(10))
+    )
+    data = {
+        "name": "written",
+        "horizon_days": 20,
+        "sites": [{"name": "hq", "managers": [{"name": f"s{k}", "restart_minutes": 15} for k in (1, 2)]}],
+        "msls": [{"name": "list", "tiers": [["s1"], ["s2"]]}],
+        "groups": [
+            {"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": 15},
+            {"name": "laptops", "parent": "root"},
+            {"name": "servers", "parent": "root"},
+        ],
+        "fleet": {
+            "files": {
+                "clients": "clients.csv",
+                "absences": "absences.csv",
+                "background_presence": True,
+                "seen_within_days": 10,
+                "always_on_groups": ["servers"],
+            },
+            "jitter": 0.0,
+            "failback_hours": None,
+            "presence": {
+                "online_checkin_delay_seconds": 0,
+                "patterns": [
+                    {"name": "laptop", "share": 0.7, "start_spread_hours": 0},
+                    {"name": "always-on", "share": 0.3, "schedule": "always"},
+                ],
+                "leave": {"rate_per_year": 20, "duration_days": {"distribution": "pareto", "minimum": 3, "alpha": 1.1}},
+            },
+        },
+        "runbook": {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 5},
+    }
+    sc = build_scenario(data, source=str(tmp_path / "written.yaml"), base_dir=tmp_path)
+    fast, ref = run_both(sc, seed=2)
+    assert_same_clients(fast, ref)
+    assert ref.orphaned > 0
+    fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(5))
+    pres = fleet.presence
+    servers = np.char.startswith(fleet.client_id.astype(str), "srv")
+    srv = np.flatnonzero(servers)
+    assert not np.isfinite(pres.abs_start[servers]).any()  # no leave at all
+    assert all(pres.online_at(srv, t).all() for t in (0.0, 13.0, 100.0, 333.3))  # and no weekly pattern
+    listed = np.char.startswith(fleet.client_id.astype(str), "lt")
+    started = pres.abs_start[listed]
+    assert np.all(started[np.isfinite(started)] >= -240.0) and np.isfinite(started).any()
+    invisible = np.flatnonzero(~listed & ~servers)
+    assert not pres.online_at(invisible, 0.0).any()
+
+
+def test_imported_builds_resolve_as_the_simulator_resolves_them(tmp_path: Path) -> None:
+    """A 14.2 RU1 build as a console exports it is a client that cannot use the multi-server method, in the
+    import's report and in the simulated fleet alike (one version table, sim.model.versions)."""
+    src = tmp_path / "export.csv"
+    src.write_text(SEPM.read_text(encoding="utf-8-sig").replace("14.3.8289.5000", "14.2.3335.1000"), encoding="utf-8")
+    res = sim.import_inventory(src, tmp_path / "out")
+    v = {x["version"]: x for x in res.versions}
+    assert v["14.2.3335.1000"]["release"] == "14.2 RU1" and not v["14.2.3335.1000"]["fails_over_on_cert_mismatch"]
+    assert v["14.2.5323.2000"]["fails_over_on_cert_mismatch"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc = sim.load_scenario(tmp_path / "out" / "scenario.yaml")
+    fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(0))
+    unsupported = {str(fleet.version_names[k]) for k in np.unique(fleet.version[fleet.unsupported])}
+    assert unsupported == {"14.2.3335.1000"}

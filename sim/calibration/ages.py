@@ -35,7 +35,13 @@ from sim.calibration.families import FAMILIES
 from sim.model.presence import WEEK, WeeklyWindows
 from sim.scenario.fields import WORKDAYS
 
-GRID_HOURS = 1.0  # integration step of the absence age (hours)
+GRID_HOURS = 1.0  # integration step of the absence age (hours), up to a purge age of LONG_PURGE_DAYS
+
+
+LONG_PURGE_DAYS = 60.0  # beyond it the step is COARSE_GRID_HOURS (a divisor of the 6-hour bins): months of
+
+
+COARSE_GRID_HOURS = 3.0  # ages matter by their shape over weeks, and the fit stays a few seconds
 
 
 BIN_HOURS = 6.0  # width of the age classes of the likelihood and of the plot
@@ -140,7 +146,8 @@ class AgeModel:
         self.edges = np.unique(np.concatenate([np.arange(0.0, tau, bw), [tau], np.arange(tau, purge, bw), [purge]]))
         self.n_bins = len(self.edges) - 1
         self.n_short = int(np.searchsorted(self.edges, tau))  # bins [0, n_short) lie below the threshold
-        n_grid = int(math.ceil(settings.max_days * 24.0 / GRID_HOURS))
+        step = GRID_HOURS if settings.purge_days <= LONG_PURGE_DAYS else COARSE_GRID_HOURS
+        n_grid = int(math.ceil(settings.max_days * 24.0 / step))
         self.dt = settings.max_days * 24.0 / n_grid
         self.r = np.arange(n_grid + 1) * self.dt  # where the survival function is evaluated
         # midpoints of the episode-age cells that can show an age within the purge age: an absence older than

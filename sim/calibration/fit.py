@@ -203,8 +203,9 @@ def _sig(v: float) -> float:
 
 
 def _optimise(nll: _Likelihood, starts: list[np.ndarray]) -> tuple[np.ndarray, bool]:
-    """Bounded L-BFGS-B from each start, then a bounded Nelder-Mead polish (the Pareto likelihood has a kink
-    where the minimum crosses a grid point). Returns the best point and whether the optimiser said it converged."""
+    """Bounded L-BFGS-B from each start, then a bounded Nelder-Mead polish where it may help (the Pareto
+    likelihood has a kink where the minimum crosses a grid point; or the gradient fit did not converge).
+    Returns the best point and whether the optimiser said it converged."""
     from scipy import optimize
 
     bounds = nll.bounds()
@@ -216,6 +217,8 @@ def _optimise(nll: _Likelihood, starts: list[np.ndarray]) -> tuple[np.ndarray, b
         if best is None or res.fun < best.fun:
             best = res
     assert best is not None
+    if nll.family != "pareto" and best.success:  # smooth likelihoods: the gradient fit has converged
+        return np.clip(np.asarray(best.x, float), lo, hi), True
     polish = optimize.minimize(
         nll,
         best.x,
@@ -535,11 +538,14 @@ def fit_presence(
         shape = np.array([math.log(DEFAULT_DURATION.median * 24.0), math.log(DEFAULT_DURATION.sigma)])
         families["lognormal"] = _fit_family(model, data, "lognormal", st.always_on_share, shape)
     best = min(families, key=lambda f: families[f].aic)
-    warnings += _fit_warnings(model, families, best)
+    warnings += _fit_warnings(model, data, families, best)
     return PresenceFit(st, snapshot_weekhour_utc, data, model, families, best, warnings)
 
 
-def _fit_warnings(model: AgeModel, families: dict[str, FamilyFit], best: str) -> list[str]:
+LATE_ROWS = 5  # absent rows in the last quarter of the window that say the purge cut a tail
+
+
+def _fit_warnings(model: AgeModel, data: AgeCounts, families: dict[str, FamilyFit], best: str) -> list[str]:
     st = model.settings
     fit = families[best]
     out: list[str] = []
@@ -561,6 +567,17 @@ def _fit_warnings(model: AgeModel, families: dict[str, FamilyFit], best: str) ->
             f"({names}): at this snapshot short spells look like nights and weekends, so their rate is the "
             "family's extrapolation; the absences longer than the threshold (fit.json, derived) are pinned down. "
             "An export taken in working hours shows short absences of laptops too"
+        )
+    tau, purge = st.absence_days * 24.0, st.purge_days * 24.0
+    edge = purge - (purge - tau) / 4.0
+    late = int((data.absent_ages > edge).sum())
+    if late >= LATE_ROWS:
+        out.append(
+            f"{late} absent clients were last seen in the last quarter of the export's window (over "
+            f"{edge / 24:.0f} of the {st.purge_days:g} days): absences run up to the purge age, so the console "
+            f"has likely deleted longer ones. Their number (invisible clients) and return are the {best} "
+            "family's extrapolation beyond what the export shows; a console keeping clients longer, or an HR "
+            "leave calendar (--absences), shows them"
         )
     inv = {ff.family: ff.invisible_share for ff in close}
     if len(inv) > 1 and max(inv.values()) > 1.25 * min(inv.values()) + 1e-4:

@@ -264,7 +264,7 @@ def run_import(
     start_ts = pd.Timestamp(start, unit="s", tz="UTC")
     spec = fit.presence_spec(WEEKDAYS[start_ts.day_of_week], round(start_ts.hour + start_ts.minute / 60.0, 6))
     ctx = _Context(inventory, inv, fit, spec, snapshot, snap_given is not None, start, absences, managers, o)
-    ctx.purge, ctx.invisible, ctx.always_on, ctx.versions = purge, invisible, steady, versions
+    ctx.purge, ctx.invisible, ctx.always_on, ctx.versions, ctx.online = purge, invisible, steady, versions, online
     texts = _texts(ctx)
     png = render(fit, f"Last check-ins of {inventory.name} at {_iso_short(snapshot)}")
     clock["render"] = time.perf_counter()
@@ -371,6 +371,7 @@ class _Context:
     invisible: Invisible | None = None
     always_on: list[str] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
+    online: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per listed row
 
     @property
     def source(self) -> str:
@@ -533,8 +534,9 @@ def _fit_json(ctx: _Context) -> str:
             "skipped": len(inv.bad),
             "clients": inv.n,
             "always_on_groups": int(np.isin(inv.group, ctx.always_on).sum()) if ctx.always_on else 0,
+            "online": int(ctx.online.sum()),
             "fitted": c.n,
-            "online": c.online,
+            "fitted_online": c.online,
             "offline_recent": int(c.bins[: fit.model.n_short].sum()),
             "absent": c.absent,
         },

@@ -240,6 +240,41 @@ class ReferenceEngine:
         self.survives_at_start = np.array([cl.survives for cl in self.clients], bool) if probe is not None else None
         for cl in self.alive:
             cl.proc = self.env.process(self._client(cl))
+        # the console: per watched step, each client's first successful check-in since its end (inf: none yet);
+        # the condition the world waits for: (step, members, k, members seen so far)
+        self.watched: dict[int, np.ndarray] = {}
+        self.armed: tuple[int, np.ndarray, int, list[int]] | None = None
+        if world.has_conditions:
+            world.attach_console(self, fleet.group)
+
+    # ------------------------------------------------------------------ the console
+
+    def watch(self, key: int, t: float) -> None:
+        self.watched[key] = np.full(self.fleet.n, np.inf)
+
+    def first_seen(self, key: int, now: float) -> np.ndarray:
+        return self.watched[key].copy()
+
+    def arm(self, key: int, members: np.ndarray, k: int) -> None:
+        """Nudge the world at the check-in that makes ``k`` of ``members`` seen."""
+        mask = np.zeros(self.fleet.n, bool)
+        mask[members] = True
+        count = int(np.sum(np.isfinite(self.watched[key][mask])))
+        self.armed = (key, mask, k, [count])
+
+    def flush(self, now: float) -> None:
+        """Nothing to do: every check-in at ``now`` came before the world reads the console (priorities)."""
+
+    def _seen(self, c: int, t: float) -> None:
+        for key, seen in self.watched.items():
+            if seen[c] == math.inf:
+                seen[c] = t
+                armed = self.armed
+                if armed is not None and armed[0] == key and armed[1][c]:
+                    armed[3][0] += 1
+                    if armed[3][0] >= armed[2]:
+                        self.armed = None
+                        self.world.nudge()
 
     # ------------------------------------------------------------------ reading the world
 
@@ -448,6 +483,8 @@ class ReferenceEngine:
             cl.lu = m
             cl.switch_time = t
         cl.pending_since = math.nan
+        if self.watched:
+            self._seen(cl.c, t)
         if view is not cl.cache:
             if math.isnan(self.learnt_at[cl.c]) and any(gen > 0 for gen in view.certs.values()):
                 self.learnt_at[cl.c] = t

@@ -11,15 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
+from simpy.events import EventPriority
 
 from sim.model.topology import Topology
 from sim.scenario.runbook import (
+    NOT_CHANGES,
     AssignMsl,
+    End,
     GroupStep,
+    HoldIf,
     MslProtocol,
     Retire,
     SecureComms,
@@ -33,10 +38,48 @@ from sim.scenario.runbook import (
 FIELDS = ("msl", "secure", "heartbeat")
 
 
+LOOK = EventPriority(4)  # after every change, evaluation and check-in at the same moment (engines use 0 to 3)
+
+
 class WorldListener(Protocol):
     def before_change(self, t: float) -> None: ...
 
     def after_change(self, t: float) -> None: ...
+
+
+class Console(Protocol):
+    """What the operator's console shows about check-ins, as an engine knows it (docs/model.md, "Conditions").
+
+    ``watch(key, t)``: from now (the end of step ``key``) record each client's first successful check-in.
+    ``first_seen(key, now)``: per client, that time as known at ``now`` (inf: not yet); the fast engine also
+    gives the times it predicts after ``now`` from each client's heartbeat phase, valid until the world next
+    changes (the world asks again after every change). ``arm(key, members, k)``: nudge the world
+    (``World.nudge``) at the check-in that makes ``k`` of ``members`` seen (the reference engine, which knows
+    only the past; the fast engine, which predicts, need not). ``flush(now)``: play every check-in at ``now``
+    before the world goes on (a condition is read after the check-ins of its moment)."""
+
+    def watch(self, key: int, t: float) -> None: ...
+
+    def first_seen(self, key: int, now: float) -> np.ndarray: ...
+
+    def arm(self, key: int, members: np.ndarray, k: int) -> None: ...
+
+    def flush(self, now: float) -> None: ...
+
+
+def _wake(ev: simpy.Event) -> None:
+    if not ev.triggered:
+        ev.succeed()
+
+
+def at(env: simpy.Environment, t: float, priority: EventPriority) -> simpy.Event:
+    """A triggered event processed at the absolute time ``t`` (``now + delay`` would round a computed check-in
+    time a second time)."""
+    ev = simpy.Event(env)
+    ev._ok = True
+    ev._value = None
+    heappush(env._queue, (t, priority, next(env._eid), ev))
+    return ev
 
 
 @dataclass
@@ -101,6 +144,34 @@ class World:
         self._reach_events: list[tuple[tuple[str, str], int, float, str]] = []
         self.step_done: dict[str, float] = {}
         self.first_cert_update: float | None = None
+        self.console: Console | None = None  # the engine, when the runbook has conditions
+        self.names = [step_name(st, i) for i, st in enumerate(steps)]
+        self.anchors = self._anchors()  # steps whose end a condition counts check-ins from
+        self._wake: simpy.Event | None = None
+        self._nudged = False
+        self.stopped_at: str | None = None  # the hold-if that stopped the runbook
+        self.client_group = np.zeros(0, np.int64)
+
+    @property
+    def has_conditions(self) -> bool:
+        return bool(self.anchors)
+
+    def attach_console(self, console: Console, client_group: np.ndarray) -> None:
+        """The engine that answers the runbook's conditions, and each client's group."""
+        self.console, self.client_group = console, client_group
+
+    def _anchors(self) -> set[int]:
+        """Indices of the steps a condition may count from: named ones, and every change for 'last-change'."""
+        out: set[int] = set()
+        for st in self.steps:
+            cond = st.until if isinstance(st, Wait) else st if isinstance(st, HoldIf) else None
+            if cond is None:
+                continue
+            if cond.since == "last-change":
+                out |= {i for i, s in enumerate(self.steps) if s.kind not in NOT_CHANGES}
+            else:
+                out.add(self.names.index(cond.since))
+        return out
 
     # ------------------------------------------------------------------ state as the fleet sees it
 
@@ -111,10 +182,21 @@ class World:
         return np.array([self.views[site[m]].cert[m] for m in range(self.topo.n_managers)], np.int64)
 
     @property
-    def final_cert(self) -> np.ndarray:
-        """Certificate generation each manager will have when the runbook is done (known from the steps)."""
-        gen = np.zeros(self.topo.n_managers, np.int64)
+    def course(self) -> list[Step]:
+        """The runbook's normal course: its steps up to the first ``end`` (a rollback after it runs only when a
+        hold-if branches to it)."""
+        out: list[Step] = []
         for st in self.steps:
+            if isinstance(st, End):
+                break
+            out.append(st)
+        return out
+
+    @property
+    def final_cert(self) -> np.ndarray:
+        """Certificate generation each manager will have when the runbook's normal course is done."""
+        gen = np.zeros(self.topo.n_managers, np.int64)
+        for st in self.course:
             if isinstance(st, UpdateCertificate):
                 for m in self._managers(st.managers):
                     gen[m] += 1
@@ -123,7 +205,7 @@ class World:
     @property
     def final_retired(self) -> np.ndarray:
         out = np.zeros(self.topo.n_managers, bool)
-        for st in self.steps:
+        for st in self.course:
             if isinstance(st, Retire):
                 out[self._managers(st.managers)] = True
         return out
@@ -169,20 +251,128 @@ class World:
         self.env.process(self.run_runbook())
 
     def run_runbook(self) -> Generator[simpy.Event, Any, None]:
-        """The operator: one step after the other, each landing its change at the end of its hands-on time."""
-        for i, step in enumerate(self.steps):
-            name = step_name(step, i)
-            start = self.env.now
-            if isinstance(step, Wait):
+        """The operator: one step after the other, each landing its change at the end of its hands-on time; a
+        hold-if may stop the runbook or send it on to a later step, an ``end`` closes its normal course."""
+        i = 0
+        while i < len(self.steps):
+            step, name, start = self.steps[i], self.names[i], self.env.now
+            nxt = i + 1
+            if isinstance(step, End):
+                self._record(i, start, "end of the runbook's course")
+                return
+            if isinstance(step, Wait) and step.until is not None:
+                detail = yield from self._wait_until(i, step)
+            elif isinstance(step, Wait):
                 yield self.env.timeout(self._wait_hours(step))
                 detail = f"waited {self.env.now - start:.2f} h"
+            elif isinstance(step, HoldIf):
+                detail, nxt = yield from self._hold_if(i, step)
             else:
                 if step.operator_minutes > 0:
                     yield self.env.timeout(step.operator_minutes / 60.0)
                 detail = self._apply_step(step, name)
-            self.step_done[name] = self.env.now
-            self.step_records.append(StepRecord(i, name, step.kind, start, self.env.now, detail))
-            self._log("step", "", name, detail)
+            self._record(i, start, detail)
+            if nxt < 0:
+                self.stopped_at = name
+                return
+            i = nxt
+
+    def _record(self, i: int, start: float, detail: str) -> None:
+        name = self.names[i]
+        self.step_done[name] = self.env.now
+        self.step_records.append(StepRecord(i, name, self.steps[i].kind, start, self.env.now, detail))
+        self._log("step", "", name, detail)
+        if i in self.anchors and self.console is not None:
+            self.console.watch(i, self.env.now)
+
+    # ------------------------------------------------------------------ conditions on what the console shows
+
+    def _members(self, groups: list[str] | str) -> np.ndarray:
+        """The groups a condition counts: every group for 'all', else the named ones and all their subgroups."""
+        if groups == "all":
+            return np.ones(self.topo.n_groups, bool)
+        reached, _ = self.topo.reach([self.topo.group_index(g) for g in groups], True)
+        out = np.zeros(self.topo.n_groups, bool)
+        out[sorted(reached)] = True
+        return out
+
+    def _anchor(self, since: str, i: int) -> tuple[int, str]:
+        """The step a condition counts from: the named one, or the last change that ran before step ``i``."""
+        if since != "last-change":
+            return self.names.index(since), since
+        done = [r.index for r in self.step_records if r.index < i and self.steps[r.index].kind not in NOT_CHANGES]
+        return done[-1], self.names[done[-1]]
+
+    def _look(self) -> Generator[simpy.Event, Any, None]:
+        """The console is read after every change and check-in of this moment."""
+        yield at(self.env, self.env.now, LOOK)
+        assert self.console is not None
+        self.console.flush(self.env.now)
+
+    def _seen(self, key: int, client_group: np.ndarray, groups: list[str] | str) -> tuple[np.ndarray, np.ndarray]:
+        """(first successful check-in since the anchor, per member client; the member mask over clients)."""
+        assert self.console is not None
+        members = self._members(groups)[client_group]
+        return self.console.first_seen(key, self.env.now)[members], members
+
+    def _wait_until(self, i: int, step: Wait) -> Generator[simpy.Event, Any, str]:
+        """A gate: until the k-th of the members has checked in since the anchor (k = ceil(share x members)),
+        or the cap. The engine's answer holds until the world changes; after a change the world asks again."""
+        assert step.until is not None and step.max_hours is not None and self.console is not None
+        cond = step.until
+        key, since = self._anchor(cond.since, i)
+        base = self.env.now if step.after_step is None else self.step_done[step.after_step]
+        deadline = base + step.max_hours
+        start = self.env.now
+        yield from self._look()
+        client_group = self.client_group
+        while True:
+            seen, members = self._seen(key, client_group, cond.groups)
+            n = len(seen)
+            k = max(1, math.ceil(cond.checked_in_share * n - 1e-9))
+            t = float(np.partition(seen, k - 1)[k - 1]) if n >= k else math.inf
+            now = self.env.now
+            share = float(np.mean(seen <= now)) if n else 1.0
+            if t <= now or n == 0:
+                return (
+                    f"until {cond.checked_in_share:.0%} checked in since {since}: held at {min(t, now):.2f} h "
+                    f"({share:.1%} of {n}), after {now - start:.2f} h"
+                )
+            if now >= deadline:
+                return (
+                    f"until {cond.checked_in_share:.0%} checked in since {since}: cap of {step.max_hours:g} h "
+                    f"ended it at {now:.2f} h with {share:.1%} of {n} checked in"
+                )
+            self.console.arm(key, np.flatnonzero(members), k)
+            yield self._sleep(min(t, deadline))
+            self.console.flush(self.env.now)
+
+    def _hold_if(self, i: int, step: HoldIf) -> Generator[simpy.Event, Any, tuple[str, int]]:
+        """A stop condition, read when the next step is due: more than K members not checked in since the anchor."""
+        key, since = self._anchor(step.since, i)
+        yield from self._look()
+        seen, _ = self._seen(key, self.client_group, step.groups)
+        missing = int(np.sum(seen > self.env.now))
+        head = f"{missing} of {len(seen)} not checked in since {since} (hold above {step.not_checked_in_above})"
+        if missing <= step.not_checked_in_above:
+            return f"{head}: passed", i + 1
+        if step.then == "stop":
+            return f"{head}: held, runbook stopped", -1
+        return f"{head}: held, going on at {step.then}", self.names.index(step.then)
+
+    def _sleep(self, end: float) -> simpy.Event:
+        """Sleep until ``end`` (after the check-ins of that moment) or until ``nudge``."""
+        ev = simpy.Event(self.env)
+        self._wake, self._nudged = ev, False
+        at(self.env, end, LOOK).callbacks.append(lambda _e: _wake(ev))
+        return ev
+
+    def nudge(self) -> None:
+        """Something the console shows may have changed now: a gate looks again after this moment."""
+        ev = self._wake
+        if ev is not None and not ev.triggered and not self._nudged:
+            self._nudged = True
+            at(self.env, self.env.now, LOOK).callbacks.append(lambda _e: _wake(ev))
 
     def _wait_hours(self, step: Wait) -> float:
         if step.hours is not None:
@@ -317,6 +507,7 @@ class World:
         self.version += 1
         for listener in self.listeners:
             listener.after_change(self.env.now)
+        self.nudge()  # the fast engine's predictions hold only until the world changes
 
     def _log(self, kind: str, site: str, target: str, detail: str) -> None:
         self.events.append(

@@ -86,34 +86,126 @@ class SetHeartbeat(GroupStep):
     minutes: float = Field(gt=0, le=24 * 60)
 
 
+class CheckedIn(Strict):
+    """What the console shows about one set of clients: who has checked in since a moment (the end of a named
+    step, or of the last step that changed something before this one). Clients that never check in again (away,
+    orphaned, decommissioned) stay "not checked in" on the console: they count in the total."""
+
+    since: str = Field(
+        "last-change",
+        description="A step name (checked in since that step ended), or 'last-change': the last step before this "
+        "one that is not a wait or a condition.",
+    )
+    groups: GroupTarget = Field(
+        "all", description="'all' (every client) or group names (their clients and those of their subgroups)."
+    )
+
+    def check(self, refs: References, where: str) -> None:
+        check_groups(refs, where, self.groups)
+
+    def check_since(self, where: str, earlier: list[str], changes: list[str]) -> None:
+        check_since(where, self.since, earlier, changes)
+
+
+def check_groups(refs: References, where: str, groups: GroupTarget) -> None:
+    if isinstance(groups, list):
+        for g in groups:
+            if g not in refs.groups:
+                raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
+
+
+def check_since(where: str, since: str, earlier: list[str], changes: list[str]) -> None:
+    """``since`` names an earlier step, or is 'last-change' with a step that changes something before."""
+    if since == "last-change":
+        if not changes:
+            raise ValueError(f"runbook.{where}.since: 'last-change' needs a step that changes something before it")
+    elif since not in earlier:
+        raise ValueError(f"runbook.{where}.since: no earlier step named {since!r}")
+
+
+class Until(CheckedIn):
+    """A gate: the share of the clients that checked in since ``since`` is at least ``checked_in_share``."""
+
+    checked_in_share: float = Field(gt=0, le=1, description="Share of the clients that must have checked in.")
+
+
 class Wait(StepBase):
     kind: Literal["wait"]
     hours: float | None = Field(None, ge=0, description="Wait this many hours.")
     heartbeats: float | None = Field(
         None, ge=0, description="Wait this many heartbeat cycles of the slowest group named in 'groups'."
     )
+    until: Until | None = Field(None, description="Wait until the console shows this share checked in (a gate).")
+    max_hours: float | None = Field(
+        None, gt=0, description="With 'until': the gate's cap, hours from the wait's start (or from 'after_step')."
+    )
     groups: GroupTarget = "all"
     after_step: str | None = Field(
-        None, description="With 'hours': wait until that many hours after the named step's change landed."
+        None,
+        description="With 'hours' (or 'until' with 'max_hours'): count from the end of the named step instead.",
     )
 
     @model_validator(mode="after")
     def _one(self) -> Wait:
-        if (self.hours is None) == (self.heartbeats is None):
-            raise ValueError("a wait needs exactly one of 'hours' or 'heartbeats'")
-        if self.after_step is not None and self.hours is None:
-            raise ValueError("'after_step' goes with 'hours'")
+        if sum(x is not None for x in (self.hours, self.heartbeats, self.until)) != 1:
+            raise ValueError("a wait needs exactly one of 'hours', 'heartbeats' or 'until'")
+        if self.until is not None and self.max_hours is None:
+            raise ValueError("a wait with 'until' needs 'max_hours' (the cap: a gate that never opens must end)")
+        if self.max_hours is not None and self.until is None:
+            raise ValueError("'max_hours' goes with 'until'")
+        if self.after_step is not None and self.heartbeats is not None:
+            raise ValueError("'after_step' goes with 'hours' or 'until'")
         if self.operator_minutes:
             raise ValueError("a wait has no hands-on time: leave out operator_minutes")
         return self
 
     def check(self, refs: References, where: str, earlier: set[str]) -> None:
-        if isinstance(self.groups, list):
-            for g in self.groups:
-                if g not in refs.groups:
-                    raise ValueError(f"runbook.{where}.groups: unknown group {g!r}")
+        check_groups(refs, where, self.groups)
+        if self.until is not None:
+            self.until.check(refs, where + ".until")
         if self.after_step is not None and self.after_step not in earlier:
             raise ValueError(f"runbook.{where}.after_step: no earlier step named {self.after_step!r}")
+
+    def check_order(self, where: str, earlier: list[str], changes: list[str]) -> None:
+        """``earlier``: names of the steps before this one; ``changes``: those of them that change something."""
+        if self.until is not None:
+            self.until.check_since(where + ".until", earlier, changes)
+
+
+class HoldIf(StepBase):
+    """A stop condition, evaluated when the next step is due: if more than ``not_checked_in_above`` of the clients
+    have not checked in since ``since``, the runbook stops here (``then: stop``) or goes on at the named step (a
+    rollback sequence written after an ``end`` step)."""
+
+    kind: Literal["hold-if"]
+    not_checked_in_above: int = Field(ge=0, description="Hold when more than this many have not checked in.")
+    since: str = Field("last-change", description="A step name, or 'last-change' (see 'until').")
+    groups: GroupTarget = "all"
+    then: str = Field("stop", description="'stop' (the runbook ends here) or the name of a later step to go on at.")
+
+    @model_validator(mode="after")
+    def _no_hands_on(self) -> HoldIf:
+        if self.operator_minutes:
+            raise ValueError("a hold-if has no hands-on time: leave out operator_minutes")
+        return self
+
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        check_groups(refs, where, self.groups)
+
+    def check_order(self, where: str, earlier: list[str], changes: list[str]) -> None:
+        check_since(where, self.since, earlier, changes)
+
+
+class End(StepBase):
+    """The end of the runbook's normal course: the steps after it run only when a hold-if branches to them."""
+
+    kind: Literal["end"]
+
+    @model_validator(mode="after")
+    def _no_hands_on(self) -> End:
+        if self.operator_minutes:
+            raise ValueError("an end has no hands-on time: leave out operator_minutes")
+        return self
 
 
 class UpdateCertificate(StepBase):
@@ -133,7 +225,7 @@ class Retire(StepBase):
 
 
 Step = Annotated[
-    AssignMsl | MslProtocol | SecureComms | SetHeartbeat | Wait | UpdateCertificate | Retire,
+    AssignMsl | MslProtocol | SecureComms | SetHeartbeat | Wait | UpdateCertificate | Retire | HoldIf | End,
     Field(discriminator="kind"),
 ]
 
@@ -185,13 +277,32 @@ class CustomRunbook(Strict):
 
     def check(self, refs: References) -> None:
         names: set[str] = set()
+        earlier: list[str] = []
+        changes: list[str] = []
         for i, st in enumerate(self.steps):
             where = f"steps[{i}]"
             st.check(refs, where, names)  # before adding its own name: a wait cannot wait for itself
+            if isinstance(st, Wait | HoldIf):
+                st.check_order(where, earlier, changes)
             if st.name is not None:
                 if st.name in names:
                     raise ValueError(f"runbook.{where}.name: duplicate step name {st.name!r}")
                 names.add(st.name)
+            name = step_name(st, i)
+            earlier.append(name)
+            if st.kind not in NOT_CHANGES:
+                changes.append(name)
+        self._check_branches()
+
+    def _check_branches(self) -> None:
+        """A hold-if goes on at a later step (forward only: a runbook cannot loop)."""
+        names = [step_name(st, i) for i, st in enumerate(self.steps)]
+        for i, st in enumerate(self.steps):
+            if isinstance(st, HoldIf) and st.then != "stop":
+                if st.then not in names:
+                    raise ValueError(f"runbook.steps[{i}].then: no step named {st.then!r} (or 'stop')")
+                if names.index(st.then) <= i:
+                    raise ValueError(f"runbook.steps[{i}].then: {st.then!r} is not a later step (no loops)")
 
 
 def runbook_tag(v: Any) -> str | None:
@@ -227,7 +338,12 @@ TAGS = {
     "wait",
     "update-certificate",
     "retire",
+    "hold-if",
+    "end",
 }
+
+# steps that change nothing the clients could learn: a condition's "last-change" skips them
+NOT_CHANGES = ("wait", "hold-if", "end")
 
 
 def step_name(step: Step, i: int) -> str:

@@ -1,0 +1,232 @@
+"""Runbooks that react (issue 16): gated waits, stop conditions and rollbacks, in both engines.
+
+The worlds are the deterministic ones of tests/test_equivalence.py (jitter 0, no check-in delay, times on
+multiples of 1/8 h): the two engines must agree client by client and on every step's start, end and detail,
+including when a gate opened or its cap ended it. The fast engine predicts when the share is reached from each
+client's heartbeat phase; the reference engine counts check-ins one by one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import sim
+from sim.errors import InputError
+from tests.test_equivalence import MULTI_ENDS, SINGLE_ENDS, assert_same_clients, grid_fleet, one_site, run_both
+from tests.tiny import tiny_world
+
+
+def assert_same_steps(fast: sim.Result, ref: sim.Result) -> None:
+    pd.testing.assert_frame_equal(fast.steps, ref.steps)
+
+
+def gated_multi(share: float, cap: float, then: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"kind": "update-certificate", "name": "update-sepm1", "managers": ["sepm1"], "operator_minutes": 7.5},
+            {
+                "kind": "wait",
+                "name": "gate",
+                "until": {"checked_in_share": share, "since": "update-sepm1"},
+                "max_hours": cap,
+            },
+            *(then or []),
+            {"kind": "update-certificate", "name": "update-sepm2", "managers": ["sepm2"], "operator_minutes": 7.5},
+        ]
+    }
+
+
+# ------------------------------------------------------------------------------------------ gated waits
+
+
+def test_gate_opens_when_the_share_has_checked_in(tmp_path: Path) -> None:
+    """Ten clients back at 0.5, 10.5, ..., 90.5 h (one each), heartbeat 60 min: 70% have checked in since the
+    relaxation at the seventh return, 60.5 h; the update lands then and orphans the three still away."""
+    clients = [(f"c{i}", "g", "14.3") for i in range(10)]
+    absences = [(f"c{i}", -1, 10 * i + 0.5) for i in range(10)]
+    rb = {
+        "steps": [
+            {"kind": "msl-protocol", "name": "http", "protocol": "http"},
+            {"kind": "secure-comms", "name": "off", "enabled": False},
+            {"kind": "wait", "name": "gate", "until": {"checked_in_share": 0.7, "since": "off"}, "max_hours": 200},
+            {"kind": "update-certificate", "name": "upd", "managers": "all"},
+        ]
+    }
+    sc = tiny_world(tmp_path, clients, absences, runbook=rb)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    gate = fast.steps.set_index("name").loc["gate"]
+    assert gate["end_hours"] == pytest.approx(60.5)
+    assert "held at 60.50 h" in gate["detail"]
+    assert fast.orphaned == 3
+
+
+def test_gate_capped(tmp_path: Path) -> None:
+    """The same fleet, 100% required and a 45-hour cap: the cap ends the wait at 45 h (5 of 10 seen)."""
+    clients = [(f"c{i}", "g", "14.3") for i in range(10)]
+    absences = [(f"c{i}", -1, 10 * i + 0.5) for i in range(10)]
+    rb = {
+        "steps": [
+            {"kind": "msl-protocol", "name": "http", "protocol": "http"},
+            {"kind": "secure-comms", "name": "off", "enabled": False},
+            {"kind": "wait", "name": "gate", "until": {"checked_in_share": 1.0}, "max_hours": 45},
+            {"kind": "update-certificate", "name": "upd", "managers": "all"},
+        ]
+    }
+    fast, ref = run_both(tiny_world(tmp_path, clients, absences, runbook=rb))
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    gate = fast.steps.set_index("name").loc["gate"]
+    assert gate["end_hours"] == pytest.approx(45.0)
+    assert "cap of 45 h ended it" in gate["detail"] and "50.0% of 10" in gate["detail"]
+    assert "since off" in gate["detail"]  # 'last-change': the last step that changed something
+
+
+@pytest.mark.parametrize(("share", "cap"), [(0.1, 12.0), (0.25, 12.0), (0.3, 40.0), (0.45, 40.0), (1.0, 6.0)])
+def test_gate_exact_in_a_multi_server_rotation(tmp_path: Path, share: float, cap: float) -> None:
+    """A gated multi-server rotation over every combination of group, version, push/pull, heartbeat override
+    and absence (restarts of 15 minutes change the world during the gate): both engines agree exactly."""
+    files, _ = grid_fleet(tmp_path, ["g", "island"], MULTI_ENDS)
+    sc = one_site(tmp_path, files, gated_multi(share, cap), managers=("sepm1", "sepm2"), horizon_days=3.0)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+
+
+def test_gate_on_named_groups_in_the_single_server_procedure(tmp_path: Path) -> None:
+    """A gate on the island group only, counted from the last change (secure communications off)."""
+    files, _ = grid_fleet(tmp_path, ["g", "island"], SINGLE_ENDS)
+    rb = {
+        "steps": [
+            {"kind": "msl-protocol", "protocol": "http", "include_non_inheriting": True, "operator_minutes": 7.5},
+            {"kind": "secure-comms", "enabled": False, "include_non_inheriting": True, "operator_minutes": 7.5},
+            {"kind": "wait", "until": {"checked_in_share": 0.8, "groups": ["island"]}, "max_hours": 24},
+            {"kind": "update-certificate", "managers": "all", "operator_minutes": 7.5},
+            {"kind": "wait", "heartbeats": 3},
+            {"kind": "secure-comms", "enabled": True, "include_non_inheriting": True},
+        ]
+    }
+    fast, ref = run_both(one_site(tmp_path, files, rb))
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    assert "since secure-comms-2" in fast.steps.loc[2, "detail"]
+
+
+def test_gate_changes_nothing_before_it_ends(tmp_path: Path) -> None:
+    """Until the gate ends, the gated run is the run without it (the prediction gives its draws back): with a
+    jittered fleet, a gate capped at 5 h gives the very same clients as a fixed wait of 5 h."""
+    sc = sim.load_scenario("scenarios/three-manager-failover.yaml").with_(**{"fleet.clients": 300})
+    fixed = sc.with_(runbook=_rotation({"hours": 5.0}))
+    gated = sc.with_(runbook=_rotation({"until": {"checked_in_share": 1.0}, "max_hours": 5.0}))
+    a, b = sim.simulate(fixed, seed=3), sim.simulate(gated, seed=3)
+    pd.testing.assert_frame_equal(a.clients, b.clients)
+
+
+def _rotation(wait: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"kind": "update-certificate", "name": "first", "managers": ["sepm1"], "operator_minutes": 5},
+            {"kind": "wait", "name": "gate", **wait},
+            {"kind": "update-certificate", "managers": ["sepm2", "sepm3"], "operator_minutes": 5},
+        ]
+    }
+
+
+# ------------------------------------------------------------------------------------------ stop conditions
+
+
+def hold_runbook(limit: int, then: str) -> dict[str, Any]:
+    """Update sepm1, wait 6 h, hold if more than ``limit`` clients have not checked in since the update;
+    the normal course updates sepm2; the rollback (after ``end``) retires nobody but puts the HTTP list on."""
+    return {
+        "steps": [
+            {"kind": "update-certificate", "name": "update-sepm1", "managers": ["sepm1"], "operator_minutes": 7.5},
+            {"kind": "wait", "hours": 6},
+            {"kind": "hold-if", "name": "check", "not_checked_in_above": limit, "since": "update-sepm1", "then": then},
+            {"kind": "update-certificate", "name": "update-sepm2", "managers": ["sepm2"], "operator_minutes": 7.5},
+            {"kind": "end"},
+            {"kind": "msl-protocol", "name": "rollback-http", "protocol": "http", "include_non_inheriting": True},
+            {"kind": "secure-comms", "name": "rollback-open", "enabled": False, "include_non_inheriting": True},
+        ]
+    }
+
+
+@pytest.mark.parametrize(("limit", "then"), [(1000, "stop"), (10, "stop"), (10, "rollback-http")])
+def test_hold_if_passes_stops_or_branches(tmp_path: Path, limit: int, then: str) -> None:
+    files, _ = grid_fleet(tmp_path, ["g", "island"], MULTI_ENDS)
+    sc = one_site(tmp_path, files, hold_runbook(limit, then), managers=("sepm1", "sepm2"), horizon_days=3.0)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    steps = list(fast.steps["name"])
+    check = fast.steps.set_index("name").loc["check"]
+    if limit == 1000:
+        assert "passed" in check["detail"]
+        assert steps[-2:] == ["update-sepm2", "end-5"]  # the normal course, then its end: no rollback
+    elif then == "stop":
+        assert "held, runbook stopped" in check["detail"]
+        assert steps[-1] == "check" and "update-sepm2" not in steps
+    else:
+        assert "going on at rollback-http" in check["detail"]
+        assert steps[-2:] == ["rollback-http", "rollback-open"] and "update-sepm2" not in steps
+        assert fast.orphaned < sim.simulate(sc.with_(runbook=hold_runbook(1000, then)), seed=1).orphaned
+
+
+# ------------------------------------------------------------------------------------------ bad steps
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "says"),
+    [
+        ({"kind": "wait", "until": {"checked_in_share": 0.9, "since": "nope"}, "max_hours": 5}, "until.since", "nope"),
+        ({"kind": "wait", "until": {"checked_in_share": 0.9}, "max_hours": 0}, "max_hours", "greater than 0"),
+        ({"kind": "wait", "until": {"checked_in_share": 0.9}}, "steps.1", "needs 'max_hours'"),
+        ({"kind": "wait", "until": {"checked_in_share": 0}, "max_hours": 5}, "checked_in_share", "greater than 0"),
+        ({"kind": "wait", "until": {"checked_in_share": 0.5, "groups": ["x"]}, "max_hours": 5}, "groups", "'x'"),
+        ({"kind": "wait", "hours": 1, "max_hours": 5}, "steps.1", "'max_hours' goes with 'until'"),
+        ({"kind": "hold-if", "not_checked_in_above": 3, "then": "nowhere"}, "steps[1].then", "no step named"),
+        ({"kind": "hold-if", "not_checked_in_above": 3, "then": "first"}, "steps[1].then", "not a later step"),
+        ({"kind": "hold-if", "not_checked_in_above": 3, "since": "later"}, "steps[1].since", "no earlier step"),
+    ],
+)
+def test_bad_conditions_name_the_field(tmp_path: Path, step: dict[str, Any], field: str, says: str) -> None:
+    rb = {"steps": [{"kind": "update-certificate", "name": "first", "managers": "all"}, step, {"kind": "end"}]}
+    rb["steps"].append({"kind": "wait", "name": "later", "hours": 1})
+    with pytest.raises(InputError) as err:
+        tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)
+    assert field in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_last_change_needs_a_change_before(tmp_path: Path) -> None:
+    rb = {"steps": [{"kind": "wait", "until": {"checked_in_share": 0.5}, "max_hours": 3}, {"kind": "end"}]}
+    with pytest.raises(InputError, match="last-change"):
+        tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)
+
+
+def test_bad_step_on_the_command_line_exits_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sim.cli.app import app
+
+    (tmp_path / "clients.csv").write_text("client_id,group,version\nc1,g,14.3\n")
+    text = (Path("scenarios/custom-runbook.yaml")).read_text()
+    bad = tmp_path / "bad.yaml"
+    import yaml
+
+    data = yaml.safe_load(text)
+    data["runbook"] = {
+        "steps": [
+            {"kind": "update-certificate", "name": "u", "managers": "all"},
+            {"kind": "wait", "until": {"checked_in_share": 0.9, "since": "ghost"}, "max_hours": 24},
+        ]
+    }
+    bad.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.strip().splitlines() if ln]
+    assert len(lines) == 1 and "runbook.steps[1].until.since" in lines[0], res.output

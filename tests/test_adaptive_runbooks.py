@@ -230,3 +230,37 @@ def test_bad_step_on_the_command_line_exits_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     lines = [ln for ln in res.output.strip().splitlines() if ln]
     assert len(lines) == 1 and "runbook.steps[1].until.since" in lines[0], res.output
+
+
+# ------------------------------------------------------------------------------------------ exposure
+
+
+def test_exposure_of_the_single_server_wait(tmp_path: Path) -> None:
+    """HTTP list at 0, secure off at 0, gate until 70% (60.5 h), update, re-enable after 3 heartbeats (63.5 h):
+    both gates open from 0 to 63.5 h; the seven clients back by then held the relaxed policy (70% exposed)."""
+    clients = [(f"c{i}", "g", "14.3") for i in range(10)]
+    absences = [(f"c{i}", -1, 10 * i + 0.5) for i in range(10)]
+    rb = {
+        "steps": [
+            {"kind": "msl-protocol", "name": "http", "protocol": "http"},
+            {"kind": "secure-comms", "name": "off", "enabled": False},
+            {"kind": "wait", "until": {"checked_in_share": 0.7}, "max_hours": 200},
+            {"kind": "update-certificate", "managers": "all"},
+            {"kind": "wait", "heartbeats": 3},
+            {"kind": "secure-comms", "name": "on", "enabled": True},
+            {"kind": "msl-protocol", "protocol": "original"},
+        ]
+    }
+    r = sim.simulate(tiny_world(tmp_path, clients, absences, runbook=rb), seed=1)
+    e = r.summary()["exposure"]
+    assert e["relaxed_hours"] == pytest.approx(63.5)
+    assert e["share_relaxed"] == pytest.approx(0.7)
+    assert e["old_certificate_hours"] == 0.0
+
+
+def test_exposure_of_the_retention() -> None:
+    """kb-multi-server keeps the old certificate in service for the retention: 30 days after the first update."""
+    sc = sim.load_scenario("scenarios/three-manager-failover.yaml").with_(**{"fleet.clients": 200})
+    e = sim.simulate(sc, seed=1).summary()["exposure"]
+    assert e["relaxed_hours"] == 0.0
+    assert e["old_certificate_hours"] == pytest.approx(30 * 24 + 5 / 60)  # to the end of the retained update

@@ -11,6 +11,7 @@ import pandas as pd
 
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import CAUSES, classify
+from sim.model.exposure import exposure
 from sim.model.fleet import Fleet
 from sim.model.load import LoadOutcome, load_summary
 from sim.model.topology import Topology
@@ -54,6 +55,7 @@ class Result:
     first_update_hours: float | None = None
     load: pd.DataFrame | None = None
     load_info: dict[str, Any] | None = None
+    exposure: dict[str, Any] | None = None
 
     # ---- headline numbers
 
@@ -95,6 +97,7 @@ class Result:
             "not_trusting_at_horizon": int(ok["new_cert_at_hours"].isna().sum()),
             "full_trust_at_hours": self.full_trust_at_hours,
             "repair_hours": self.orphaned * self.scenario.repair_minutes / 60.0,
+            "exposure": self.exposure,
             "window_start_hours": self.window_start_hours,
             "first_update_hours": self.first_update_hours,
             "load": self.load_info,
@@ -208,6 +211,7 @@ def build_result(
         first_update_hours=window[1],
         load=None if load is None else load.table,
         load_info=None if load is None else load_info(load, clients),
+        exposure=exposure(world, first_contact, gone, horizon),
     )
 
 

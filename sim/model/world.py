@@ -144,6 +144,7 @@ class World:
         self._reach_events: list[tuple[tuple[str, str], int, float, str]] = []
         self.step_done: dict[str, float] = {}
         self.first_cert_update: float | None = None
+        self.first_change: dict[int, float] = {}  # manager -> when it first stopped presenting its first cert
         self.console: Console | None = None  # the engine, when the runbook has conditions
         self.names = [step_name(st, i) for i, st in enumerate(steps)]
         self.anchors = self._anchors()  # steps whose end a condition counts check-ins from
@@ -425,6 +426,8 @@ class World:
                 self._make(Change(self.env.now, site, "cert", {m: gen}))
             if self.first_cert_update is None:
                 self.first_cert_update = self.env.now
+            for m in ms:
+                self.first_change.setdefault(m, self.env.now)
             self._changed()
             for m in ms:
                 self.env.process(self.restart_manager(m))
@@ -433,6 +436,8 @@ class World:
             ms = self._managers(step.managers)
             self._changing()
             self.retired[ms] = True
+            for m in ms:
+                self.first_change.setdefault(m, self.env.now)
             for m in ms:
                 self._log("retire", "", self.topo.manager_names[m], "")
             self._changed()

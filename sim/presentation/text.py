@@ -40,6 +40,7 @@ def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bo
         f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
         "",
         *_orphan_lines(s, b),
+        *_exposure_lines(s),
         "",
         b("Runbook steps"),
         *_steps_table(s["steps"]),
@@ -53,6 +54,22 @@ def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bo
         f"Wall time: {wall_seconds:.2f} s",
     ]
     return "\n".join(lines)
+
+
+def _exposure_lines(s: dict[str, Any]) -> list[str]:
+    """What the rotation exposed while it avoided orphans (``summary()["exposure"]``, docs/model.md)."""
+    e = s.get("exposure") or {}
+    out = []
+    if e.get("relaxed_hours"):
+        out.append(
+            f"Exposure: HTTP list with secure communications off for {_hd(e['relaxed_hours'])}, "
+            f"{e['share_relaxed']:.1%} of the clients exposed"
+        )
+    if e.get("old_certificate_hours"):
+        out.append(
+            f"Exposure: the old certificate still in service {_hd(e['old_certificate_hours'])} after the first update"
+        )
+    return out
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:

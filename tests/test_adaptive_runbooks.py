@@ -264,3 +264,48 @@ def test_exposure_of_the_retention() -> None:
     e = sim.simulate(sc, seed=1).summary()["exposure"]
     assert e["relaxed_hours"] == 0.0
     assert e["old_certificate_hours"] == pytest.approx(30 * 24 + 5 / 60)  # to the end of the retained update
+
+
+# ------------------------------------------------------------------------------------------ planning a gate
+
+
+@pytest.mark.parametrize(
+    ("path", "changes", "settings"),
+    [
+        (
+            "scenarios/three-manager-failover.yaml",
+            {"runbook.retention_until_share": 0.95, "runbook.retention_days": 30, "horizon_days": 60},
+            [0.5, 2.0, 5.0, 12.0, 40.0],
+        ),
+        (
+            "scenarios/single-site-small.yaml",
+            {"runbook.wait_until_share": 0.9, "runbook.wait_hours": 96},
+            [1.0, 6.0, 24.0, 72.0, 300.0],
+        ),
+    ],
+)
+def test_the_probe_plans_a_gates_cap_exactly(path: str, changes: dict[str, Any], settings: list[float]) -> None:
+    """Orphans read off the planning probe at a cap x (the gate, then the cap, whichever first) are those of
+    re-running with that cap, in a jittered world: the gate changes nothing before it ends (common random
+    numbers) and it opens at the k-th first check-in since its anchor, a quantile over clients."""
+    from sim.experiments.digest import _digest
+
+    sc = sim.load_scenario(path).with_(**{"fleet.clients": 300, **changes})
+    axis = "retention_days" if "runbook.retention_days" in changes else "wait_hours"
+    d = _digest(sc, 7, 0, "fast", None, None, False)
+    assert d.curve is not None
+    assert d.curve.at(d.setting) == d.summary["orphaned"]
+    for x in settings:
+        rerun = sim.simulate(sc.with_(**{f"runbook.{axis}": x}), seed=7)
+        assert d.curve.at(x) == rerun.orphaned, x
+
+
+def test_plan_recommends_a_cap_for_a_gated_retention() -> None:
+    sc = sim.load_scenario("scenarios/three-manager-failover.yaml").with_(
+        **{"fleet.clients": 300, "runbook.retention_until_share": 0.97, "runbook.retention_days": 45}
+    )
+    p = sim.plan(sc, max_orphans=40, replications=8, max_replications=8, extend_horizon=False)
+    assert p.parameter == "retention_days" and len(p.needed_by_replication) == 8
+    # the curve is flat once every replication's gate opened before the cap: a longer cap changes nothing
+    counts = p.curve.set_index(p.curve.columns[0]).iloc[:, 0]
+    assert counts.loc[40.0] == counts.loc[60.0]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.risk import assess
 from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
@@ -24,12 +25,16 @@ from sim.scenario.document import Scenario
 from sim.scenario.overrides import MAX_POINTS
 
 
+EXPOSURE = ("relaxed_hours", "share_relaxed", "old_certificate_hours")  # summary()["exposure"], per run
+
+
 @dataclass
 class Sweep:
     """``runs``: one row per grid point and replication; ``table()``: one row per grid point with intervals."""
 
     fields: list[str]
     runs: pd.DataFrame
+    max_orphans: float | None = None  # the threshold each point's risk is graded against (as ``report``)
 
     def plot(self, x: str | None = None) -> Any:
         """Figure: mean orphans against one swept field (``sim.plots.sweep``)."""
@@ -56,6 +61,15 @@ class Sweep:
                 row[f"orphaned_mean:{c}"] = float(g[f"orphaned:{c}"].mean())
             ft = g["full_trust_at_hours"].to_numpy(dtype=float)
             row["full_trust_at_hours_mean"] = float(np.nanmean(ft)) if np.isfinite(ft).any() else None
+            for e in EXPOSURE:
+                row[f"{e}_mean"] = float(g[e].mean())
+            if self.max_orphans is not None:
+                # the risk of report and plan (sim/analysis/risk.py): the chance one rotation exceeds the threshold
+                risk = assess(int((g["orphaned"] > self.max_orphans).sum()), len(g), confidence)
+                low, high = risk.interval
+                row.update(
+                    {"exceeding": risk.exceeding, "chance_low": low, "chance_high": high, "verdict": risk.verdict}
+                )
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -73,9 +87,11 @@ def sweep(
     dask: str | None = None,
     progress: bool | None = None,
     options: RunOptions | None = None,
+    max_orphans: float | None = None,
 ) -> Sweep:
     """Run ``replications`` at every combination of the grid's values (fields as dotted scenario paths).
-    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords. With
+    ``max_orphans`` the table grades every point by the risk ``report`` uses (``sim.analysis.risk``)."""
     o = merge_options(
         options,
         seed=seed,
@@ -114,8 +130,9 @@ def sweep(
                 "gone": s["gone"],
                 "full_trust_at_hours": s["full_trust_at_hours"],
                 "repair_hours": s["repair_hours"],
+                **{e: (s.get("exposure") or {}).get(e, 0.0) for e in EXPOSURE},
             }
         )
         row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
         rows.append(row)
-    return Sweep(fields, pd.DataFrame(rows))
+    return Sweep(fields, pd.DataFrame(rows), max_orphans)

@@ -25,6 +25,9 @@ def sweep_command(
     ] = None,
     runs_out: Annotated[Path | None, typer.Option(help="Write one row per point and replication.")] = None,
     json_out: JsonOut = False,
+    max_orphans: Annotated[
+        float | None, typer.Option(help="Grade every point by the chance one rotation exceeds this many orphans.")
+    ] = None,
     *,
     options: RunOptions,
 ) -> None:
@@ -37,7 +40,9 @@ def sweep_command(
 
     check_output(out, "--out")
     check_output(runs_out, "--runs-out")
-    sw = sweep(load_scenario(scenario), parse_set(set_), replications=replications, options=options)
+    sw = sweep(
+        load_scenario(scenario), parse_set(set_), replications=replications, options=options, max_orphans=max_orphans
+    )
     table = sw.table()
     if out is not None:
         atomic_write_table(table, out)

@@ -115,6 +115,8 @@ class FastEngine:
         if self.dirty:
             self._world_changed(self.now)
         self.new_cert_at[self.orphaned | self.gone] = np.nan
+        w = self.world.watch
+        seen = None if w is None or w not in self.watched else self.first_seen(w, horizon)
         return EngineOutput(
             self.orphaned_at,
             self.detected_at,
@@ -128,6 +130,7 @@ class FastEngine:
             timeouts=self.timeouts,
             survives_at_start=self.survives_at_start if self.probe is not None else None,
             survival_changes=self._survival_changes(),
+            seen_since=seen,
         )
 
     # ------------------------------------------------------------------ the console

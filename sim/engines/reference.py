@@ -700,6 +700,7 @@ class ReferenceEngine:
             counted_load=counted,
             survives_at_start=self.survives_at_start,
             survival_changes=self._survival_changes(),
+            seen_since=None if self.world.watch not in self.watched else self.watched[self.world.watch].copy(),
         )
 
     def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

@@ -118,7 +118,16 @@ class Change:
 class World:
     """Sites, managers and the runbook interpreter, driven by a SimPy environment."""
 
-    def __init__(self, env: simpy.Environment, topo: Topology, steps: list[Step], replication_hours: float):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        topo: Topology,
+        steps: list[Step],
+        replication_hours: float,
+        watch: str | None = None,
+    ):
+        """``watch``: a step whose check-ins since its end the engine reports at the end of the run (the
+        planning probe of a gated template reads its gate off them)."""
         self.env = env
         self.topo = topo
         self.steps = steps
@@ -148,6 +157,9 @@ class World:
         self.console: Console | None = None  # the engine, when the runbook has conditions
         self.names = [step_name(st, i) for i, st in enumerate(steps)]
         self.anchors = self._anchors()  # steps whose end a condition counts check-ins from
+        self.watch = None if watch is None else self.names.index(watch)
+        if self.watch is not None:
+            self.anchors.add(self.watch)
         self._wake: simpy.Event | None = None
         self._nudged = False
         self.stopped_at: str | None = None  # the hold-if that stopped the runbook

@@ -234,12 +234,21 @@ class KbSingleServer(Strict):
     template: Literal["kb-single-server"]
     wait_heartbeats: float = Field(3.0, ge=0, description="Wait after disabling (KB step 8: at least 3).")
     wait_hours: float | None = Field(None, ge=0, description="Overrides wait_heartbeats when set.")
+    wait_until_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="A gate: update as soon as this share of the clients has checked in since secure communications "
+        "were turned off; wait_hours is then its cap (whichever comes first).",
+    )
     reenable_wait_heartbeats: float = Field(3.0, ge=0, description="Wait before re-enabling (KB: at least 3).")
     include_non_inheriting: bool = Field(True, description="Also change groups with inheritance off.")
     managers: list[str] | Literal["all"] = "all"
     operator_minutes: float = Field(5.0, ge=0, description="Hands-on time per console step (A).")
 
     def check(self, refs: References) -> None:
+        if self.wait_until_share is not None and not self.wait_hours:
+            raise ValueError("runbook.wait_hours: a gated wait (wait_until_share) needs its cap, more than 0 hours")
         refs.check_managers("managers", self.managers)
 
 
@@ -250,9 +259,18 @@ class KbMultiServer(Strict):
     retain: str | None = Field(None, description="Manager kept on the old certificate; default: last in order.")
     retention_days: float = Field(30.0, ge=0, description="Counted from the first certificate update (KB: 30-90).")
     retention_end: Literal["update", "retire"] = "update"
+    retention_until_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="A gate: end the retention as soon as this share of the clients has checked in since the first "
+        "update; retention_days is then its cap (whichever comes first).",
+    )
     operator_minutes: float = Field(5.0, ge=0)
 
     def check(self, refs: References) -> None:
+        if self.retention_until_share is not None and self.retention_days <= 0:
+            raise ValueError("runbook.retention_days: the cap of a gated retention must be more than 0 days")
         refs.check_managers("order", self.order)
         if self.order is not None and len(set(self.order)) != len(self.order):
             raise ValueError("runbook.order: a manager is listed twice")

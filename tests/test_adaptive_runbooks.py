@@ -16,7 +16,15 @@ import pytest
 
 import sim
 from sim.errors import InputError
-from tests.test_equivalence import MULTI_ENDS, SINGLE_ENDS, assert_same_clients, grid_fleet, one_site, run_both
+from tests.test_equivalence import (
+    COMPARED,
+    MULTI_ENDS,
+    SINGLE_ENDS,
+    assert_same_clients,
+    grid_fleet,
+    one_site,
+    run_both,
+)
 from tests.tiny import tiny_world
 
 
@@ -309,3 +317,65 @@ def test_plan_recommends_a_cap_for_a_gated_retention() -> None:
     # the curve is flat once every replication's gate opened before the cap: a longer cap changes nothing
     counts = p.curve.set_index(p.curve.columns[0]).iloc[:, 0]
     assert counts.loc[40.0] == counts.loc[60.0]
+
+
+# ------------------------------------------------------------------------------------------ repairs
+
+
+def repair_runbook(repair: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"kind": "update-certificate", "name": "u1", "managers": ["sepm1"], "operator_minutes": 7.5},
+            {"kind": "wait", "hours": 2},
+            {"kind": "update-certificate", "name": "u2", "managers": ["sepm2"], "operator_minutes": 7.5},
+            {"kind": "repair", "name": "repair", **repair},
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "repair",
+    [
+        {"clients": "detected", "per_day": 30, "days": 3, "success_share": 0.8},
+        {"clients": "detected", "per_day": 500, "days": 1.5},
+        {"clients": ["c0001", "c0002", "c0017", "c0040", "c0100"], "per_day": 2},
+    ],
+)
+def test_repairs_agree_and_count_as_repaired(tmp_path: Path, repair: dict[str, Any]) -> None:
+    """Both managers rotated with no retention: many orphans, repaired in daily waves (the detected ones oldest
+    first, or a named list). Repaired clients are 'repaired', not orphaned; they check in again and learn the
+    new certificates; repair hours count the repairs tried and the orphans left."""
+    files, _ = grid_fleet(tmp_path, ["g", "island"], MULTI_ENDS)
+    sc = one_site(tmp_path, files, repair_runbook(repair), managers=("sepm1", "sepm2"), horizon_days=8.0)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref, COMPARED + ["repaired_at_hours"])
+    assert_same_steps(fast, ref)
+    s = fast.summary()
+    assert s["repaired"] > 0 and s["repaired"] == ref.summary()["repaired"]
+    fixed = fast.clients[fast.clients["outcome"] == "repaired"]
+    assert fixed["cause"].ne("").all() and fixed["orphaned_at_hours"].notna().all()
+    assert (fixed["repaired_at_hours"] > fixed["orphaned_at_hours"]).all()
+    unfixed = sim.simulate(sc.with_(runbook={"steps": repair_runbook(repair)["steps"][:3]}), seed=1)
+    assert s["orphaned"] + s["repaired"] == unfixed.orphaned  # repairs change nothing before they land
+    tried = int(fast.steps.iloc[-1]["detail"].split(" of ")[1].split()[0])
+    assert s["repair_hours"] == pytest.approx((s["orphaned"] + tried) * sc.repair_minutes / 60.0)
+    if repair.get("success_share", 1.0) == 1.0 and repair["clients"] == "detected":
+        assert fixed["new_cert_at_hours"].notna().any()  # back in contact: they learn the new certificates
+
+
+def test_repair_of_an_unknown_client_names_the_step(tmp_path: Path) -> None:
+    rb = {
+        "steps": [
+            {"kind": "update-certificate", "managers": "all"},
+            {"kind": "repair", "clients": ["zz"], "per_day": 1},
+        ]
+    }
+    sc = tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)
+    with pytest.raises(InputError, match=r"steps\[1\]\.clients.*'zz'"):
+        sim.simulate(sc)
+
+
+def test_repair_of_the_detected_needs_days(tmp_path: Path) -> None:
+    rb = {"steps": [{"kind": "update-certificate", "managers": "all"}, {"kind": "repair", "per_day": 5}]}
+    with pytest.raises(InputError, match="needs 'days'"):
+        tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)

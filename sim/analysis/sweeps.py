@@ -24,7 +24,6 @@ from sim.model.causes import CAUSES
 from sim.scenario.document import Scenario
 from sim.scenario.overrides import MAX_POINTS
 
-
 EXPOSURE = ("relaxed_hours", "share_relaxed", "old_certificate_hours")  # summary()["exposure"], per run
 
 

@@ -91,8 +91,9 @@ class FastEngine:
         # client's phase at its end, first successful check-in played, first failed check-in played)
         self.watched: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.flushed = -np.inf  # when the console was last read (its check-ins played)
+        self.repaired_at = np.full(n, np.nan)
         if world.has_conditions:
-            world.attach_console(self, fleet.group)
+            world.attach_console(self, fleet)
 
     # ------------------------------------------------------------------ listener protocol
 
@@ -131,6 +132,7 @@ class FastEngine:
             survives_at_start=self.survives_at_start if self.probe is not None else None,
             survival_changes=self._survival_changes(),
             seen_since=seen,
+            repaired_at=self.repaired_at,
         )
 
     # ------------------------------------------------------------------ the console
@@ -178,6 +180,39 @@ class FastEngine:
 
     def arm(self, key: int, members: np.ndarray, k: int) -> None:
         """Nothing to do: ``first_seen`` already predicts, and the world asks again after every change."""
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        self._catch_up(now)
+        return self.orphaned.copy(), np.where(self.orphaned, self.detected_at, np.nan)
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """A new sylink.xml: the client holds what the console's site (the first) knows for its group, is no
+        longer an orphan, and checks in at once if online, else on coming online (a fresh heartbeat cycle)."""
+        self._catch_up(t)
+        if len(idx) == 0:
+            return
+        self.orphaned[idx] = False
+        self.repaired_at[idx] = t
+        self.detected_at[idx] = np.nan
+        self.state[idx] = self.vs[0, self.fleet.group[idx]]
+        new = self.state[idx]
+        self.new_cert_at[idx] = np.where(self.trusts[new], t, np.nan)
+        first = self.has_new[new] & np.isnan(self.learnt_at[idx])
+        self.learnt_at[idx[first]] = t
+        self.pending_since[idx] = np.nan
+        pres = self.fleet.presence
+        on = pres.online_at(idx, t)
+        s, _ = pres.next_spell(idx, np.full(len(idx), t))
+        nxt = np.full(len(idx), np.inf)
+        back = ~on & np.isfinite(s)
+        nxt[on] = t
+        nxt[back] = s[back] + self.fleet.online_delay(idx[back], s[back])
+        self.hb_last[idx] = np.nan
+        self.next_ci[idx] = nxt
+        self.deferred[idx] = False
+        self.active[idx] = True
+        all_h = heartbeat_hours(self.fleet, self.hb_tab, self.state, idx)
+        self.assignments.append((idx.copy(), np.full(len(idx), t), self.lu[idx].copy(), all_h))
 
     def flush(self, now: float) -> None:
         """Play the check-ins at ``now`` (the console is read after them); a change at ``now`` comes after."""

@@ -244,8 +244,9 @@ class ReferenceEngine:
         # the condition the world waits for: (step, members, k, members seen so far)
         self.watched: dict[int, np.ndarray] = {}
         self.armed: tuple[int, np.ndarray, int, list[int]] | None = None
+        self.repaired_at = np.full(n, np.nan)
         if world.has_conditions:
-            world.attach_console(self, fleet.group)
+            world.attach_console(self, fleet)
 
     # ------------------------------------------------------------------ the console
 
@@ -261,6 +262,36 @@ class ReferenceEngine:
         mask[members] = True
         count = int(np.sum(np.isfinite(self.watched[key][mask])))
         self.armed = (key, mask, k, [count])
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        orphaned = np.array([cl.orphaned for cl in self.clients], bool)
+        return orphaned, np.where(orphaned, self.detected_at, np.nan)
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """A new sylink.xml: the console's site (the first) view for its group; it checks in at once if online,
+        else on coming online, and starts a fresh heartbeat cycle there."""
+        snap = self._current()
+        for c in idx.tolist():
+            cl = self.clients[c]
+            cl.orphaned = False
+            self.repaired_at[c] = t
+            self.detected_at[c] = np.nan
+            view = snap.views[0][cl.group]
+            cl.cache = view
+            cl.trusting = snap.trusts[0][cl.group]
+            self.new_cert_at[c] = t if cl.trusting else np.nan
+            if math.isnan(self.learnt_at[c]) and any(gen > 0 for gen in view.certs.values()):
+                self.learnt_at[c] = t
+            cl.pending_since = math.nan
+            s, e = self._spell(c, t)
+            cl.spell_start, cl.spell_end = s, e
+            cl.t_next = t if s <= t else (s + self._delay(c, s) if math.isfinite(s) else math.inf)
+            cl.coming_online = True  # the cycle starts at that check-in
+            self.alive.append(cl)
+            if cl.proc is not None and cl.proc.is_alive:
+                cl.proc.interrupt("repair")
+            else:
+                cl.proc = self.env.process(self._loop(cl))
 
     def flush(self, now: float) -> None:
         """Nothing to do: every check-in at ``now`` came before the world reads the console (priorities)."""
@@ -571,8 +602,11 @@ class ReferenceEngine:
         self._fit(cl)
 
     def _client(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
-        env = self.env
         self._start(cl)
+        yield from self._loop(cl)
+
+    def _loop(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
+        env = self.env
         ev: At | None = None
         ev_t = math.nan
         while math.isfinite(cl.t_next):
@@ -581,6 +615,9 @@ class ReferenceEngine:
             try:
                 yield ev
             except Interrupt as push:
+                if push.cause == "repair":  # a new sylink.xml: its next check-in was set by ``repair``
+                    ev = None
+                    continue
                 # push mode: the open connection delivers a change at once; an extra check-in that moves the
                 # heartbeat cycle only if it changes the heartbeat
                 now = env.now
@@ -701,6 +738,7 @@ class ReferenceEngine:
             survives_at_start=self.survives_at_start,
             survival_changes=self._survival_changes(),
             seen_since=None if self.world.watch not in self.watched else self.watched[self.world.watch].copy(),
+            repaired_at=self.repaired_at,
         )
 
     def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

@@ -18,6 +18,9 @@ import numpy as np
 import simpy
 from simpy.events import EventPriority
 
+from sim.errors import InputError
+from sim.model.fleet import Fleet
+from sim.model.streams import splitmix64, to_unit
 from sim.model.topology import Topology
 from sim.scenario.runbook import (
     NOT_CHANGES,
@@ -26,6 +29,7 @@ from sim.scenario.runbook import (
     GroupStep,
     HoldIf,
     MslProtocol,
+    Repair,
     Retire,
     SecureComms,
     SetHeartbeat,
@@ -65,6 +69,15 @@ class Console(Protocol):
     def arm(self, key: int, members: np.ndarray, k: int) -> None: ...
 
     def flush(self, now: float) -> None: ...
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """(orphaned now, per client; when the help desk could hear of it: its first failed check-in after its
+        orphaning, NaN if none yet known)."""
+        ...
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """Clients ``idx`` get the console's current settings and certificates now (a new sylink.xml)."""
+        ...
 
 
 def _wake(ev: simpy.Event) -> None:
@@ -164,14 +177,24 @@ class World:
         self._nudged = False
         self.stopped_at: str | None = None  # the hold-if that stopped the runbook
         self.client_group = np.zeros(0, np.int64)
+        self.fleet: Fleet | None = None
+        self._listed: dict[int, np.ndarray] = {}
+        self.repair_attempts = 0  # hands-on repairs tried (each costs the scenario's repair_minutes)
 
     @property
     def has_conditions(self) -> bool:
-        return bool(self.anchors)
+        """Whether the runbook needs the console: a condition, a repair, or a watched step."""
+        return bool(self.anchors) or any(isinstance(st, Repair) for st in self.steps)
 
-    def attach_console(self, console: Console, client_group: np.ndarray) -> None:
-        """The engine that answers the runbook's conditions, and each client's group."""
-        self.console, self.client_group = console, client_group
+    def attach_console(self, console: Console, fleet: Fleet) -> None:
+        """The engine that answers the runbook's conditions and repairs, and the fleet it moves."""
+        self.console, self.client_group, self.fleet = console, fleet.group, fleet
+        # the clients each listed repair names, checked now (an error inside the simulation would be SimPy's)
+        self._listed = {
+            i: self._client_indices(st.clients, i)
+            for i, st in enumerate(self.steps)
+            if isinstance(st, Repair) and st.clients != "detected"
+        }
 
     def _anchors(self) -> set[int]:
         """Indices of the steps a condition may count from: named ones, and every change for 'last-change'."""
@@ -280,6 +303,8 @@ class World:
                 detail = f"waited {self.env.now - start:.2f} h"
             elif isinstance(step, HoldIf):
                 detail, nxt = yield from self._hold_if(i, step)
+            elif isinstance(step, Repair):
+                detail = yield from self._repair(i, step)
             else:
                 if step.operator_minutes > 0:
                     yield self.env.timeout(step.operator_minutes / 60.0)
@@ -372,6 +397,54 @@ class World:
         if step.then == "stop":
             return f"{head}: held, runbook stopped", -1
         return f"{head}: held, going on at {step.then}", self.names.index(step.then)
+
+    # ------------------------------------------------------------------ repairs
+
+    def _repair(self, i: int, step: Repair) -> Generator[simpy.Event, Any, str]:
+        """Daily waves of hands-on repairs (docs/model.md, "Repairs"): wave j lands j days after the step began
+        (the last one when the campaign ends), before the check-ins of that moment."""
+        assert self.console is not None and self.fleet is not None
+        start = self.env.now
+        listed = self._listed.get(i)
+        days = step.days if listed is None else math.ceil(len(listed) / step.per_day)
+        assert days is not None
+        waves = max(1, math.ceil(days - 1e-9))
+        tried = fixed = 0
+        for j in range(1, waves + 1):
+            yield at(self.env, start + 24.0 * min(j, days), EventPriority(1))
+            now = self.env.now
+            orphaned, detected = self.console.orphans(now)
+            if listed is None:
+                cand = np.flatnonzero(orphaned & (detected < now))  # heard of before this moment
+                batch = cand[np.lexsort((cand, detected[cand]))][: step.per_day]
+            else:
+                wave = listed[(j - 1) * step.per_day : j * step.per_day]
+                batch = wave[orphaned[wave]]
+            ok = self._repair_draws(batch, i, tried) < step.success_share
+            self.console.repair(batch[ok], now)
+            tried += len(batch)
+            fixed += int(ok.sum())
+            self._log("repair", "", self.names[i], f"{int(ok.sum())} of {len(batch)} repaired")
+        self.repair_attempts += tried
+        left = int(np.sum(self.console.orphans(self.env.now)[0]))
+        return (
+            f"repaired {fixed} of {tried} tried in {waves} wave(s) of up to {step.per_day} over "
+            f"{self.env.now - start:.2f} h; {left} orphan(s) left"
+        )
+
+    def _client_indices(self, ids: list[str] | str, i: int) -> np.ndarray:
+        assert self.fleet is not None
+        where = {str(c): k for k, c in enumerate(self.fleet.client_id)}
+        missing = [c for c in ids if c not in where]
+        if missing:
+            raise InputError("runbook", f"steps[{i}].clients", f"no client with id {missing[0]!r} in the fleet")
+        return np.array([where[c] for c in ids], np.int64)
+
+    def _repair_draws(self, idx: np.ndarray, i: int, tried: int) -> np.ndarray:
+        """A uniform per repair, from the client's key, the step and the attempt: the same in both engines."""
+        assert self.fleet is not None
+        salt = np.uint64((i * 1_000_003 + tried) % (2**63))
+        return to_unit(splitmix64(self.fleet.keys[idx] ^ splitmix64(np.full(len(idx), salt, np.uint64))))
 
     def _sleep(self, end: float) -> simpy.Event:
         """Sleep until ``end`` (after the check-ins of that moment) or until ``nudge``."""

@@ -148,7 +148,7 @@ class Wait(StepBase):
     @model_validator(mode="after")
     def _one(self) -> Wait:
         if sum(x is not None for x in (self.hours, self.heartbeats, self.until)) != 1:
-            raise ValueError("a wait needs exactly one of 'hours', 'heartbeats' or 'until'")
+            raise ValueError("a wait needs exactly one of 'hours' or 'heartbeats', or 'until' (a gate) with 'max_hours'")
         if self.until is not None and self.max_hours is None:
             raise ValueError("a wait with 'until' needs 'max_hours' (the cap: a gate that never opens must end)")
         if self.max_hours is not None and self.until is None:
@@ -196,6 +196,31 @@ class HoldIf(StepBase):
         check_since(where, self.since, earlier, changes)
 
 
+class Repair(StepBase):
+    """Hands-on recovery of orphans (fact 4: a Communication Update Package or a new sylink.xml), in daily waves:
+    ``per_day`` clients a day, each repair working with probability ``success_share``."""
+
+    kind: Literal["repair"]
+    clients: Literal["detected"] | list[str] = Field(
+        "detected",
+        description="'detected': the orphans the help desk has heard of (a failed check-in) by each wave, oldest "
+        "first; or a list of client ids (repaired if orphaned at their wave).",
+    )
+    per_day: int = Field(gt=0, description="Clients repaired per day (one wave at the end of each day).")
+    days: float | None = Field(
+        None, gt=0, description="How long the repair campaign runs (required with 'detected'); default: the list."
+    )
+    success_share: float = Field(1.0, ge=0, le=1, description="Share of repairs that work (A).")
+
+    @model_validator(mode="after")
+    def _campaign(self) -> Repair:
+        if self.clients == "detected" and self.days is None:
+            raise ValueError("a repair of the detected orphans needs 'days' (how long the campaign runs)")
+        if self.operator_minutes:
+            raise ValueError("a repair's hands-on time is the scenario's repair_minutes per client")
+        return self
+
+
 class End(StepBase):
     """The end of the runbook's normal course: the steps after it run only when a hold-if branches to them."""
 
@@ -225,7 +250,7 @@ class Retire(StepBase):
 
 
 Step = Annotated[
-    AssignMsl | MslProtocol | SecureComms | SetHeartbeat | Wait | UpdateCertificate | Retire | HoldIf | End,
+    AssignMsl | MslProtocol | SecureComms | SetHeartbeat | Wait | UpdateCertificate | Retire | HoldIf | Repair | End,
     Field(discriminator="kind"),
 ]
 
@@ -357,11 +382,12 @@ TAGS = {
     "update-certificate",
     "retire",
     "hold-if",
+    "repair",
     "end",
 }
 
 # steps that change nothing the clients could learn: a condition's "last-change" skips them
-NOT_CHANGES = ("wait", "hold-if", "end")
+NOT_CHANGES = ("wait", "hold-if", "repair", "end")
 
 
 def step_name(step: Step, i: int) -> str:

@@ -148,7 +148,9 @@ class Wait(StepBase):
     @model_validator(mode="after")
     def _one(self) -> Wait:
         if sum(x is not None for x in (self.hours, self.heartbeats, self.until)) != 1:
-            raise ValueError("a wait needs exactly one of 'hours' or 'heartbeats', or 'until' (a gate) with 'max_hours'")
+            raise ValueError(
+                "a wait needs exactly one of 'hours' or 'heartbeats', or 'until' (a gate) with 'max_hours'"
+            )
         if self.until is not None and self.max_hours is None:
             raise ValueError("a wait with 'until' needs 'max_hours' (the cap: a gate that never opens must end)")
         if self.max_hours is not None and self.until is None:

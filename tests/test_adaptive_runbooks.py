@@ -379,3 +379,58 @@ def test_repair_of_the_detected_needs_days(tmp_path: Path) -> None:
     rb = {"steps": [{"kind": "update-certificate", "managers": "all"}, {"kind": "repair", "per_day": 5}]}
     with pytest.raises(InputError, match="needs 'days'"):
         tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)
+
+
+# ------------------------------------------------------------------------------------------ restoring a certificate
+
+
+def restore_after(tmp_path: Path, steps: list[dict[str, Any]], managers: tuple[str, ...], ends: list[Any]) -> Any:
+    files, _ = grid_fleet(tmp_path, ["g", "island"], ends)
+    return one_site(tmp_path, files, {"steps": steps}, managers=managers, horizon_days=3.0)
+
+
+def test_restore_after_the_single_server_procedure(tmp_path: Path) -> None:
+    """The whole KB single-server procedure, then sepm1's previous certificate restored with secure
+    communications back on: clients that never learnt the new certificate are orphans no more (their cache
+    matches again), those that learnt it are refused with a gate closed and nowhere else to go."""
+    rb = sim.runbooks.template_for(
+        sim.scenario.runbook.KbSingleServer(template="kb-single-server", operator_minutes=7.5)
+    )
+    steps = [s.model_dump(exclude_none=True) for s in rb.expand(["sepm1"])]
+    steps += [{"kind": "wait", "hours": 3}, {"kind": "restore-certificate", "name": "restore", "managers": ["sepm1"]}]
+    sc = restore_after(tmp_path, steps, ("sepm1",), SINGLE_ENDS)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    without = sim.simulate(sc.with_(runbook={"steps": steps[:-2]}), seed=1)
+    learnt = without.clients["outcome"].eq("ok") & without.clients["new_cert_at_hours"].notna()
+    assert set(fast.orphaned_by_cause) == {"restored-certificate"}
+    restored = fast.clients["cause"].eq("restored-certificate")
+    assert (restored == (learnt & ~without.clients["outcome"].eq("gone"))).all()
+    assert not (fast.clients["outcome"].eq("orphaned") & without.clients["outcome"].eq("orphaned")).any()
+
+
+def test_restore_of_a_rotated_manager_with_failover(tmp_path: Path) -> None:
+    """sepm1 updated, restored two hours later, updated again: clients that learnt its first new certificate fail
+    over to sepm2 and learn the restored one there; the unsupported versions lost at the first update whose
+    last server was sepm1 are back until the second update."""
+    steps = [
+        {"kind": "update-certificate", "name": "u1", "managers": ["sepm1"], "operator_minutes": 7.5},
+        {"kind": "wait", "hours": 2},
+        {"kind": "restore-certificate", "name": "back", "managers": ["sepm1"], "operator_minutes": 7.5},
+        {"kind": "wait", "hours": 5},
+        {"kind": "update-certificate", "name": "u2", "managers": ["sepm1"], "operator_minutes": 7.5},
+    ]
+    sc = restore_after(tmp_path, steps, ("sepm1", "sepm2"), MULTI_ENDS)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    first = sim.simulate(sc.with_(runbook={"steps": steps[:2]}), seed=1)
+    assert first.orphaned_by_cause.get("unsupported-version", 0) > 0
+    both = sim.simulate(sc.with_(runbook={"steps": steps[:4]}), seed=1)
+    assert both.orphaned_by_cause.get("unsupported-version", 0) == 0  # restored: nobody lost for good
+
+
+def test_restore_needs_an_earlier_update(tmp_path: Path) -> None:
+    rb = {"steps": [{"kind": "restore-certificate", "managers": ["sepm1"]}]}
+    with pytest.raises(InputError, match=r"steps\[0\]\.managers.*no earlier update"):
+        tiny_world(tmp_path, [("c1", "g", "14.3")], runbook=rb)

@@ -245,6 +245,8 @@ class FastEngine:
         self._tables()
         # after a condition was read at t, every check-in at t came before this change: the next is after t
         tn = t + EPS if t == self.flushed else t
+        if self.world.has_restores:
+            self._revive()
         alive = ~self.orphaned & ~self.gone
         newly = np.flatnonzero(alive & self.orphan_tab[self.state])
         if len(newly):
@@ -343,6 +345,29 @@ class FastEngine:
         if self.topo.restart_saves_unsupported or not self.fleet.use_last_server:
             return np.zeros(self.fleet.n, bool)
         return self.fleet.unsupported & self.closed_tab[self.state, self.lu]
+
+    def _revive(self) -> None:
+        """A restored certificate can make an orphan's cache good again (docs/model.md, "Restoring a
+        certificate"): it was still trying on its heartbeat cycle, so its next attempt succeeds; an unsupported
+        version only if its last server accepts it again."""
+        dead = np.flatnonzero(self.orphaned & ~self.gone)
+        if len(dead) == 0:
+            return
+        s = self.state[dead]
+        ok = ~self.orphan_tab[s]
+        uns = self.fleet.unsupported[dead]
+        ok &= ~(uns & self.closed_tab[s, self.lu[dead]])
+        back = dead[ok]
+        if len(back) == 0:
+            return
+        self.orphaned[back] = False
+        self.orphaned_at[back] = np.nan
+        self.detected_at[back] = np.nan
+        f = self.facts
+        f.unsupported_hit[back], f.rescue_ok[back] = False, True
+        f.online_in_window[back], f.newer_available[back] = False, False
+        self.next_ci[back] = np.nan  # its next check-in follows its heartbeat cycle (from its last one)
+        self.deferred[back] = False
 
     def _record_unsupported(self, idx: np.ndarray, t: float, tn: float) -> None:
         self.orphaned[idx] = True

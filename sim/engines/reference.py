@@ -665,6 +665,8 @@ class ReferenceEngine:
         self.eval_pending = False
         new = self.snap = self._snapshot()
         before = self.before
+        if self.world.has_restores:
+            self._revive(t, new)
         survivors: list[ClientState] = []
         for cl in self.alive:
             if cl.orphaned:
@@ -692,6 +694,39 @@ class ReferenceEngine:
                 if start <= t:
                     assert cl.proc is not None
                     cl.proc.interrupt(start)
+
+    def _revive(self, t: float, snap: Snapshot) -> None:
+        """An orphan whose cache a restored certificate makes good again is one no longer: it kept trying on its
+        heartbeat cycle, so its next attempt succeeds (an unsupported version only if its last server accepts it)."""
+        gone = self.fleet.presence.gone
+        listed = {cl.c for cl in self.alive}  # an orphan of a check-in is still listed until this evaluation
+        for cl in self.clients:
+            if not cl.orphaned or gone[cl.c] or self._is_orphaned(cl.cache, snap):
+                continue
+            if cl.unsupported and self._refuses(cl, cl.lu, snap):
+                continue
+            c = cl.c
+            cl.orphaned = False
+            self.orphaned_at[c] = self.detected_at[c] = np.nan
+            f = self.facts
+            f.unsupported_hit[c], f.rescue_ok[c], f.online_in_window[c], f.newer_available[c] = (
+                False,
+                True,
+                False,
+                False,
+            )
+            if c not in listed:
+                self.alive.append(cl)
+            if cl.proc is None or not cl.proc.is_alive:  # it stopped at the attempt that found it orphaned
+                while cl.t_next < t:
+                    self._advance(cl, cl.t_next, cl.coming_online)
+                cl.proc = self.env.process(self._loop(cl))
+
+    def _refuses(self, cl: ClientState, m: int, snap: Snapshot) -> bool:
+        info = self._list(cl.cache.msl)
+        if m not in info.https or snap.retired[m]:
+            return False
+        return cl.cache.certs[m] != snap.real[m] and (info.https[m] or cl.cache.secure)
 
     def _losing_unsupported(self, cl: ClientState, snap: Snapshot) -> bool:
         """By the KB's reading: an unsupported version whose last server (it goes there first) now refuses it."""

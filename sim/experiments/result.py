@@ -177,8 +177,17 @@ def build_result(
         for t0, t1 in spans:
             missed |= in_group & (out.orphaned_at >= t0) & (out.orphaned_at < t1)
     at_decisive, decisive_cause = _decisive(sc, world, out.orphaned_at)
+    restores = [r.end_hours for r in world.step_records if r.kind == "restore-certificate"]
+    at_restore = np.isin(out.orphaned_at, restores) if restores else None
     cause = classify(
-        f.unsupported_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available, at_decisive, decisive_cause
+        f.unsupported_hit,
+        missed,
+        f.rescue_ok,
+        f.online_in_window,
+        f.newer_available,
+        at_decisive,
+        decisive_cause,
+        at_restore,
     )
     outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", np.where(repaired, "repaired", "ok")))
     clients = pd.DataFrame(

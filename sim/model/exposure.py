@@ -80,5 +80,7 @@ def _old_certificate_hours(world: World, horizon: float) -> float:
     if first is None:
         return 0.0
     changed = np.flatnonzero((world.final_cert > 0) | world.final_retired)
+    if len(changed) == 0:  # every update restored: the old certificates are back for good
+        return horizon - first
     ends = [world.first_change.get(int(m), horizon) for m in changed]
     return min(max(ends), horizon) - first

@@ -30,6 +30,7 @@ from sim.scenario.runbook import (
     HoldIf,
     MslProtocol,
     Repair,
+    RestoreCertificate,
     Retire,
     SecureComms,
     SetHeartbeat,
@@ -167,6 +168,11 @@ class World:
         self.step_done: dict[str, float] = {}
         self.first_cert_update: float | None = None
         self.first_change: dict[int, float] = {}  # manager -> when it first stopped presenting its first cert
+        # certificate generations as identities: an update issues a new one (1, 2, ...), a restore goes back to
+        # the one before (a stack per manager: its keystore backups)
+        self._issued = np.zeros(topo.n_managers, np.int64)
+        self._stack: list[list[int]] = [[0] for _ in range(topo.n_managers)]
+        self.has_restores = any(isinstance(st, RestoreCertificate) for st in steps)
         self.console: Console | None = None  # the engine, when the runbook has conditions
         self.names = [step_name(st, i) for i, st in enumerate(steps)]
         self.anchors = self._anchors()  # steps whose end a condition counts check-ins from
@@ -231,12 +237,17 @@ class World:
     @property
     def final_cert(self) -> np.ndarray:
         """Certificate generation each manager will have when the runbook's normal course is done."""
-        gen = np.zeros(self.topo.n_managers, np.int64)
+        stacks: list[list[int]] = [[0] for _ in range(self.topo.n_managers)]
+        issued = np.zeros(self.topo.n_managers, np.int64)
         for st in self.course:
-            if isinstance(st, UpdateCertificate):
+            if isinstance(st, UpdateCertificate | RestoreCertificate):
                 for m in self._managers(st.managers):
-                    gen[m] += 1
-        return gen
+                    if isinstance(st, UpdateCertificate):
+                        issued[m] += 1
+                        stacks[m].append(int(issued[m]))
+                    elif len(stacks[m]) > 1:
+                        stacks[m].pop()
+        return np.array([s[-1] for s in stacks], np.int64)
 
     @property
     def final_retired(self) -> np.ndarray:
@@ -502,12 +513,25 @@ class World:
         return [self.topo.manager_index(n) for n in names]
 
     def _apply_step(self, step: Step, name: str) -> str:
+        if isinstance(step, RestoreCertificate):
+            ms = self._managers(step.managers)
+            self._changing()
+            for m in ms:
+                self._stack[m].pop()
+                site = int(self.topo.manager_site[m])
+                self._make(Change(self.env.now, site, "cert", {m: self._stack[m][-1]}))
+            self._changed()
+            for m in ms:
+                self.env.process(self.restart_manager(m))
+            return "previous certificate restored on " + ", ".join(self.topo.manager_names[m] for m in ms)
         if isinstance(step, UpdateCertificate):
             ms = self._managers(step.managers)
             self._changing()
             for m in ms:
                 site = int(self.topo.manager_site[m])
-                gen = int(self.views[site].cert[m]) + 1
+                self._issued[m] += 1
+                gen = int(self._issued[m])
+                self._stack[m].append(gen)
                 self._make(Change(self.env.now, site, "cert", {m: gen}))
             if self.first_cert_update is None:
                 self.first_cert_update = self.env.now

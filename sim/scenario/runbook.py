@@ -243,6 +243,17 @@ class UpdateCertificate(StepBase):
         refs.check_managers(where + ".managers", self.managers)
 
 
+class RestoreCertificate(StepBase):
+    """The KB's "restore a server certificate": each manager goes back to the certificate it had before its last
+    update (its keystore backup), restarting its services as for an update."""
+
+    kind: Literal["restore-certificate"]
+    managers: list[str] | Literal["all"] = Field(min_length=1)
+
+    def check(self, refs: References, where: str, earlier: set[str]) -> None:
+        refs.check_managers(where + ".managers", self.managers)
+
+
 class Retire(StepBase):
     kind: Literal["retire"]
     managers: list[str] = Field(min_length=1)
@@ -252,7 +263,17 @@ class Retire(StepBase):
 
 
 Step = Annotated[
-    AssignMsl | MslProtocol | SecureComms | SetHeartbeat | Wait | UpdateCertificate | Retire | HoldIf | Repair | End,
+    AssignMsl
+    | MslProtocol
+    | SecureComms
+    | SetHeartbeat
+    | Wait
+    | UpdateCertificate
+    | RestoreCertificate
+    | Retire
+    | HoldIf
+    | Repair
+    | End,
     Field(discriminator="kind"),
 ]
 
@@ -338,6 +359,21 @@ class CustomRunbook(Strict):
             if st.kind not in NOT_CHANGES:
                 changes.append(name)
         self._check_branches()
+        self._check_restores(refs)
+
+    def _check_restores(self, refs: References) -> None:
+        """A restore needs an earlier update of that manager, not yet restored (its backup)."""
+        updates = dict.fromkeys(refs.managers, 0)
+        for i, st in enumerate(self.steps):
+            if isinstance(st, UpdateCertificate | RestoreCertificate):
+                names = refs.managers if st.managers == "all" else st.managers
+                for m in names:
+                    if isinstance(st, UpdateCertificate):
+                        updates[m] += 1
+                    elif updates[m] == 0:
+                        raise ValueError(f"runbook.steps[{i}].managers: {m!r} has no earlier update to restore from")
+                    else:
+                        updates[m] -= 1
 
     def _check_branches(self) -> None:
         """A hold-if goes on at a later step (forward only: a runbook cannot loop)."""
@@ -385,6 +421,7 @@ TAGS = {
     "retire",
     "hold-if",
     "repair",
+    "restore-certificate",
     "end",
 }
 

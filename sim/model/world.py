@@ -384,12 +384,12 @@ class World:
             share = float(np.mean(seen <= now)) if n else 1.0
             if t <= now or n == 0:
                 return (
-                    f"until {cond.checked_in_share:.0%} checked in since {since}: held at {min(t, now):.2f} h "
+                    f"until {cond.checked_in_share * 100:g}% checked in since {since}: held at {min(t, now):.2f} h "
                     f"({share:.1%} of {n}), after {now - start:.2f} h"
                 )
             if now >= deadline:
                 return (
-                    f"until {cond.checked_in_share:.0%} checked in since {since}: cap of {step.max_hours:g} h "
+                    f"until {cond.checked_in_share * 100:g}% checked in since {since}: cap of {step.max_hours:g} h "
                     f"ended it at {now:.2f} h with {share:.1%} of {n} checked in"
                 )
             self.console.arm(key, np.flatnonzero(members), k)

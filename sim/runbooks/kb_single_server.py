@@ -55,7 +55,7 @@ class KbSingleServerTemplate(Template):
         rb = self.spec
         if rb.wait_until_share is not None:
             return (
-                f"kb-single-server, update once {rb.wait_until_share:.0%} have checked in since secure communications "
+                f"kb-single-server, update once {rb.wait_until_share * 100:g}% have checked in since secure communications "
                 f"were turned off, or after {rb.wait_hours:g} h, whichever comes first"
             )
         wait = f"{rb.wait_hours:g} h" if rb.wait_hours is not None else f"{rb.wait_heartbeats:g} heartbeats"

@@ -63,8 +63,8 @@ class KbMultiServerTemplate(Template):
         rb = self.spec
         if rb.retention_until_share is not None:
             return (
-                f"kb-multi-server, old certificate kept until {rb.retention_until_share * 100:g}% have checked in since "
-                f"the first update, or {rb.retention_days:g} days, whichever comes first"
+                f"kb-multi-server, old certificate kept until {rb.retention_until_share * 100:g}% have checked in "
+                f"since the first update, or {rb.retention_days:g} days, whichever comes first"
             )
         return f"kb-multi-server, old certificate kept {rb.retention_days:g} days after the first update"
 

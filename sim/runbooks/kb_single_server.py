@@ -55,8 +55,8 @@ class KbSingleServerTemplate(Template):
         rb = self.spec
         if rb.wait_until_share is not None:
             return (
-                f"kb-single-server, update once {rb.wait_until_share * 100:g}% have checked in since secure communications "
-                f"were turned off, or after {rb.wait_hours:g} h, whichever comes first"
+                f"kb-single-server, update once {rb.wait_until_share * 100:g}% have checked in since secure "
+                f"communications were turned off, or after {rb.wait_hours:g} h, whichever comes first"
             )
         wait = f"{rb.wait_hours:g} h" if rb.wait_hours is not None else f"{rb.wait_heartbeats:g} heartbeats"
         got = f" = {setting:g} h" if setting is not None and rb.wait_hours is None else ""

@@ -24,6 +24,8 @@ from sim.model.causes import CAUSES
 from sim.scenario.document import Scenario
 from sim.scenario.overrides import MAX_POINTS
 
+EXPOSURE = ("relaxed_hours", "share_relaxed", "old_certificate_hours")  # summary()["exposure"], per run
+
 
 @dataclass
 class Sweep:
@@ -68,6 +70,8 @@ class Sweep:
             row["full_trust_at_hours_median"] = float("inf") if median is None else float(median)
             if threshold is not None:
                 row.update(_risk_columns(g, threshold, confidence))
+            for e in EXPOSURE:
+                row[f"{e}_mean"] = float(g[e].mean())
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -148,6 +152,7 @@ def sweep(
                 "gone": s["gone"],
                 "full_trust_at_hours": s["full_trust_at_hours"],
                 "repair_hours": s["repair_hours"],
+                **{e: (s.get("exposure") or {}).get(e, 0.0) for e in EXPOSURE},
             }
         )
         row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})

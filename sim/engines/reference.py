@@ -240,6 +240,72 @@ class ReferenceEngine:
         self.survives_at_start = np.array([cl.survives for cl in self.clients], bool) if probe is not None else None
         for cl in self.alive:
             cl.proc = self.env.process(self._client(cl))
+        # the console: per watched step, each client's first successful check-in since its end (inf: none yet);
+        # the condition the world waits for: (step, members, k, members seen so far)
+        self.watched: dict[int, np.ndarray] = {}
+        self.armed: tuple[int, np.ndarray, int, list[int]] | None = None
+        self.repaired_at = np.full(n, np.nan)
+        if world.has_conditions:
+            world.attach_console(self, fleet)
+
+    # ------------------------------------------------------------------ the console
+
+    def watch(self, key: int, t: float) -> None:
+        self.watched[key] = np.full(self.fleet.n, np.inf)
+
+    def first_seen(self, key: int, now: float) -> np.ndarray:
+        return self.watched[key].copy()
+
+    def arm(self, key: int, members: np.ndarray, k: int) -> None:
+        """Nudge the world at the check-in that makes ``k`` of ``members`` seen."""
+        mask = np.zeros(self.fleet.n, bool)
+        mask[members] = True
+        count = int(np.sum(np.isfinite(self.watched[key][mask])))
+        self.armed = (key, mask, k, [count])
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        orphaned = np.array([cl.orphaned for cl in self.clients], bool)
+        return orphaned, np.where(orphaned, self.detected_at, np.nan)
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """A new sylink.xml: the console's site (the first) view for its group; it checks in at once if online,
+        else on coming online, and starts a fresh heartbeat cycle there."""
+        snap = self._current()
+        for c in idx.tolist():
+            cl = self.clients[c]
+            cl.orphaned = False
+            self.repaired_at[c] = t
+            self.detected_at[c] = np.nan
+            view = snap.views[0][cl.group]
+            cl.cache = view
+            cl.trusting = snap.trusts[0][cl.group]
+            self.new_cert_at[c] = t if cl.trusting else np.nan
+            if math.isnan(self.learnt_at[c]) and any(gen > 0 for gen in view.certs.values()):
+                self.learnt_at[c] = t
+            cl.pending_since = math.nan
+            s, e = self._spell(c, t)
+            cl.spell_start, cl.spell_end = s, e
+            cl.t_next = t if s <= t else (s + self._delay(c, s) if math.isfinite(s) else math.inf)
+            cl.coming_online = True  # the cycle starts at that check-in
+            self.alive.append(cl)
+            if cl.proc is not None and cl.proc.is_alive:
+                cl.proc.interrupt("repair")
+            else:
+                cl.proc = self.env.process(self._loop(cl))
+
+    def flush(self, now: float) -> None:
+        """Nothing to do: every check-in at ``now`` came before the world reads the console (priorities)."""
+
+    def _seen(self, c: int, t: float) -> None:
+        for key, seen in self.watched.items():
+            if seen[c] == math.inf:
+                seen[c] = t
+                armed = self.armed
+                if armed is not None and armed[0] == key and armed[1][c]:
+                    armed[3][0] += 1
+                    if armed[3][0] >= armed[2]:
+                        self.armed = None
+                        self.world.nudge()
 
     # ------------------------------------------------------------------ reading the world
 
@@ -448,6 +514,8 @@ class ReferenceEngine:
             cl.lu = m
             cl.switch_time = t
         cl.pending_since = math.nan
+        if self.watched:
+            self._seen(cl.c, t)
         if view is not cl.cache:
             if math.isnan(self.learnt_at[cl.c]) and any(gen > 0 for gen in view.certs.values()):
                 self.learnt_at[cl.c] = t
@@ -534,8 +602,11 @@ class ReferenceEngine:
         self._fit(cl)
 
     def _client(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
-        env = self.env
         self._start(cl)
+        yield from self._loop(cl)
+
+    def _loop(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
+        env = self.env
         ev: At | None = None
         ev_t = math.nan
         while math.isfinite(cl.t_next):
@@ -544,6 +615,9 @@ class ReferenceEngine:
             try:
                 yield ev
             except Interrupt as push:
+                if push.cause == "repair":  # a new sylink.xml: its next check-in was set by ``repair``
+                    ev = None
+                    continue
                 # push mode: the open connection delivers a change at once; an extra check-in that moves the
                 # heartbeat cycle only if it changes the heartbeat
                 now = env.now
@@ -591,6 +665,8 @@ class ReferenceEngine:
         self.eval_pending = False
         new = self.snap = self._snapshot()
         before = self.before
+        if self.world.has_restores:
+            self._revive(t, new)
         survivors: list[ClientState] = []
         for cl in self.alive:
             if cl.orphaned:
@@ -618,6 +694,39 @@ class ReferenceEngine:
                 if start <= t:
                     assert cl.proc is not None
                     cl.proc.interrupt(start)
+
+    def _revive(self, t: float, snap: Snapshot) -> None:
+        """An orphan whose cache a restored certificate makes good again is one no longer: it kept trying on its
+        heartbeat cycle, so its next attempt succeeds (an unsupported version only if its last server accepts it)."""
+        gone = self.fleet.presence.gone
+        listed = {cl.c for cl in self.alive}  # an orphan of a check-in is still listed until this evaluation
+        for cl in self.clients:
+            if not cl.orphaned or gone[cl.c] or self._is_orphaned(cl.cache, snap):
+                continue
+            if cl.unsupported and self._refuses(cl, cl.lu, snap):
+                continue
+            c = cl.c
+            cl.orphaned = False
+            self.orphaned_at[c] = self.detected_at[c] = np.nan
+            f = self.facts
+            f.unsupported_hit[c], f.rescue_ok[c], f.online_in_window[c], f.newer_available[c] = (
+                False,
+                True,
+                False,
+                False,
+            )
+            if c not in listed:
+                self.alive.append(cl)
+            if cl.proc is None or not cl.proc.is_alive:  # it stopped at the attempt that found it orphaned
+                while cl.t_next < t:
+                    self._advance(cl, cl.t_next, cl.coming_online)
+                cl.proc = self.env.process(self._loop(cl))
+
+    def _refuses(self, cl: ClientState, m: int, snap: Snapshot) -> bool:
+        info = self._list(cl.cache.msl)
+        if m not in info.https or snap.retired[m]:
+            return False
+        return cl.cache.certs[m] != snap.real[m] and (info.https[m] or cl.cache.secure)
 
     def _losing_unsupported(self, cl: ClientState, snap: Snapshot) -> bool:
         """By the KB's reading: an unsupported version whose last server (it goes there first) now refuses it."""
@@ -663,6 +772,8 @@ class ReferenceEngine:
             counted_load=counted,
             survives_at_start=self.survives_at_start,
             survival_changes=self._survival_changes(),
+            seen_since=None if self.world.watch not in self.watched else self.watched[self.world.watch].copy(),
+            repaired_at=self.repaired_at,
         )
 
     def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

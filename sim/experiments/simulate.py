@@ -138,12 +138,15 @@ def execute(run: Prepared) -> Executed:
     return Executed(result, fail)
 
 
-def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | None) -> tuple[World, EngineOutput]:
+def probe(
+    run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | None, watch: str | None = None
+) -> tuple[World, EngineOutput]:
     """The planning probe: the same fleet, streams and time-out probabilities, the runbook ``steps`` whose
     setting lies beyond the horizon, and the engine recording when each client would survive ``decisive``.
     Until the decisive step would land, the probe and the real run are the same run (common random numbers),
-    so a client's survival at that moment is its fate had the setting been that long."""
-    world = _world(run.sc, run.topo, steps)
+    so a client's survival at that moment is its fate had the setting been that long. ``watch``: a gated
+    template's anchor step, whose check-ins since its end the output reports (``seen_since``)."""
+    world = _world(run.sc, run.topo, steps, watch)
     with _no_gc():
         out = _run_engine(run, world, fail, probe=decisive)
     return world, out
@@ -170,8 +173,8 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _world(sc: Scenario, topo: Topology, steps: list[Step]) -> World:
-    return World(simpy.Environment(), topo, steps, sc.replication_interval_hours)
+def _world(sc: Scenario, topo: Topology, steps: list[Step], watch: str | None = None) -> World:
+    return World(simpy.Environment(), topo, steps, sc.replication_interval_hours, watch)
 
 
 def _run_with_load(

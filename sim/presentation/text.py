@@ -55,6 +55,7 @@ def format_summary(
         f"horizon {_hd(s['horizon_hours'], clock)}; all times since the runbook's first step{origin}",
         "",
         *_orphan_lines(s, b),
+        *_exposure_lines(s),
         *_saving_lines(savings, s["orphaned"]),
         "",
         *_one_draw_lines(source, savings.noun if savings is not None else None),
@@ -109,6 +110,22 @@ def _saving_lines(sv: Savings | None, orphans: int) -> list[str]:
                 what += f"; {c.orphans - c.saved} no {sv.noun} within the horizon saves"
         rows.append([c.cause, str(c.orphans), what])
     return lines + table(rows, ["<", ">", "<"])
+
+
+def _exposure_lines(s: dict[str, Any]) -> list[str]:
+    """What the rotation exposed while it avoided orphans (``summary()["exposure"]``, docs/model.md)."""
+    e = s.get("exposure") or {}
+    out = []
+    if e.get("relaxed_hours"):
+        out.append(
+            f"Exposure: HTTP list with secure communications off for {_hd(e['relaxed_hours'])}, "
+            f"{e['share_relaxed']:.1%} of the clients exposed"
+        )
+    if e.get("old_certificate_hours"):
+        out.append(
+            f"Exposure: the old certificate still in service {_hd(e['old_certificate_hours'])} after the first update"
+        )
+    return out
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:

@@ -173,7 +173,7 @@ def _format_validation(exc: ValidationError) -> tuple[str, str]:
         elif field == "kind":
             msg = (
                 "expected kind: assign-msl, msl-protocol, secure-comms, set-heartbeat, wait, "
-                "update-certificate or retire"
+                "update-certificate, restore-certificate, retire, hold-if, repair or end"
             )
         else:
             msg = "expected " + ", ".join(str(t) for t in (err.get("ctx") or {}).get("expected_tags", "").split(","))

@@ -59,6 +59,18 @@ def _leaf_groups(topo: Topology) -> list[int]:
     return leaves or [topo.root]
 
 
+def generated_ids(n: int) -> np.ndarray:
+    """``c0000000``, ``c0000001``, ...: the ids of a generated fleet, as fixed-width unicode built from digit
+    arithmetic (the same strings as ``f"c{i:07d}"``, without a Python string per client)."""
+    width = max(7, len(str(max(n - 1, 0))))
+    chars = np.empty((n, width + 1), np.uint32)
+    chars[:, 0] = ord("c")
+    i = np.arange(n, dtype=np.int64)
+    for d in range(width):
+        chars[:, width - d] = (i // 10**d) % 10 + ord("0")
+    return chars.view(f"<U{width + 1}").reshape(n)
+
+
 def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: int | None = None) -> Fleet:
     """Draw a fleet from the scenario's shares. ``n`` overrides the number of clients (for sizing runs)."""
     fs = sc.fleet
@@ -81,7 +93,7 @@ def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: in
     return _assemble(
         sc,
         topo,
-        np.array([f"c{i:07d}" for i in range(n)]),
+        generated_ids(n),
         groups,
         version,
         vnames,

@@ -38,8 +38,10 @@ class FastEngine:
         bin_hours: float = 1.0,
         timeout_streams: ClientStreams | None = None,
         probe: Step | None = None,
+        record_assignments: bool = True,
     ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
+        self.record_assignments = record_assignments  # only the load model reads them: a run without it skips
         self.probe = probe
         self.survival_log: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.fail_prob, self.bin_hours = fail_prob, bin_hours
@@ -77,9 +79,10 @@ class FastEngine:
         self.prev_ws = self.ws
         self._tables()
         all_idx = np.arange(n)
-        self.assignments.append(
-            (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
-        )
+        if record_assignments:
+            self.assignments.append(
+                (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
+            )
         trusting = self.trusts[self.state] & ~self.gone
         self.new_cert_at[trusting] = 0.0
         self.survives = np.zeros(n, bool)
@@ -125,7 +128,7 @@ class FastEngine:
             self.lu,
             self.checkins,
             self.facts,
-            assignments=Assignments.build(self.assignments),
+            assignments=Assignments.build(self.assignments) if self.record_assignments else None,
             learnt_at=self.learnt_at,
             timeout_events=self._timeout_events(),
             timeouts=self.timeouts,
@@ -397,7 +400,7 @@ class FastEngine:
         """Choice per (state, last used, unsupported, failback) key, as (servers, orphaning flags) arrays."""
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         M = self.topo.n_managers
-        for k in np.unique(keys):
+        for k in _distinct(keys):
             kk = int(k)
             fb, rest = kk % 2, kk // 2
             unsupported, rest = rest % 2, rest // 2
@@ -515,7 +518,7 @@ class FastEngine:
         self.state[good] = new
         h_new = heartbeat_hours(fleet, self.hb_tab, self.state, good)
         moved = switched | (h_new != h_old)
-        if moved.any():
+        if self.record_assignments and moved.any():
             self.assignments.append((good[moved], gw[moved], gs[moved], h_new[moved]))
         self.pending_since[good] = np.nan
         self._track_survival(good, gw)
@@ -573,10 +576,18 @@ class FastEngine:
         M = self.topo.n_managers
         S = len(self.table)
         top = np.zeros((S, M), bool)
-        for s in np.unique(self.state[idx]):
+        for s in _distinct(self.state[idx]):
             for m, _ in self.topo.variants[self.table.msl[int(s)]].tiers[0]:
                 top[int(s), m] = True
         return top[self.state[idx], self.lu[idx]]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of small non-negative integers (keys, states), ascending as ``np.unique`` gives
+    them, by counting (a hash or a sort of a million clients' keys cost more than the work they key)."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.bincount(values))
 
 
 def run_fast(
@@ -589,10 +600,12 @@ def run_fast(
     bin_hours: float = 1.0,
     timeout_streams: ClientStreams | None = None,
     probe: Step | None = None,
+    record_assignments: bool = True,
 ) -> EngineOutput:
     """Run the world with the fast engine to ``horizon``. ``probe``: the decisive step of a planning probe
-    (it is not in the runbook the world runs): record when each client would survive it."""
-    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe)
+    (it is not in the runbook the world runs): record when each client would survive it.
+    ``record_assignments``: keep the log of who used which manager when (the load model's input)."""
+    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe, record_assignments)
     world.listeners.append(engine)
     world.start()
     world.env.run(until=horizon)

@@ -83,7 +83,18 @@ class Fast:
     ) -> EngineOutput:
         timeouts = ClientStreams(fleet.keys, engine_ss, 2) if fail is not None else None
         streams = ClientStreams(fleet.keys, engine_ss, 0)
-        return run_fast(topo, fleet, world, streams, horizon, fail, bin_h, timeout_streams=timeouts, probe=probe)
+        return run_fast(
+            topo,
+            fleet,
+            world,
+            streams,
+            horizon,
+            fail,
+            bin_h,
+            timeout_streams=timeouts,
+            probe=probe,
+            record_assignments=False,
+        )
 
     def run_offering(
         self,

@@ -36,7 +36,8 @@ class Digest:
 def _digest(
     sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None, keep: bool
 ) -> Digest:
-    run = prepare(sc, RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days), k)
+    opts = RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days)
+    run = prepare(sc, opts, k, shared=True)
     ex = execute(run)
     r = ex.result
     live = (r.clients["outcome"] != "gone").to_numpy()

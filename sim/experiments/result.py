@@ -189,21 +189,26 @@ def build_result(
         decisive_cause,
         at_restore,
     )
-    outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", np.where(repaired, "repaired", "ok")))
+    outcome_code = np.where(gone, 2, np.where(orphaned, 1, np.where(repaired, 3, 0)))
+    outcome = np.array(["ok", "orphaned", "gone", "repaired"], dtype=object)[outcome_code]
+    named = orphaned | repaired  # a repaired client keeps the cause it was orphaned by
+    cause_names = ["", *sorted(set(cause[named]))]
+    cause_code = np.zeros(fleet.n, np.int64)
+    cause_code[named] = np.searchsorted(np.array(cause_names[1:], dtype=object), cause[named]) + 1
     clients = pd.DataFrame(
         {
-            "client_id": fleet.client_id,
-            "group": np.array(topo.group_names, dtype=object)[fleet.group],
-            "version": np.array(fleet.version_names, dtype=object)[fleet.version],
-            "outcome": outcome,
-            "cause": np.where(orphaned | repaired, cause, ""),
-            "orphaned_at_hours": np.where(orphaned | repaired, out.orphaned_at, np.nan),
+            "client_id": _text(fleet.client_id),
+            "group": _labels(topo.group_names, fleet.group),
+            "version": _labels(fleet.version_names, fleet.version),
+            "outcome": _labels(["ok", "orphaned", "gone", "repaired"], outcome_code),
+            "cause": _labels(cause_names, cause_code),
+            "orphaned_at_hours": np.where(named, out.orphaned_at, np.nan),
             "new_cert_at_hours": np.where((outcome == "ok") | repaired, out.new_cert_at, np.nan),
             "detected_at_hours": np.where(orphaned & (out.detected_at <= horizon), out.detected_at, np.nan),
             "first_contact_hours": np.where(~gone & (first_contact <= horizon), first_contact, np.nan),
-            "last_manager": np.array(topo.manager_names, dtype=object)[out.last_server],
-            "presence": np.array(fleet.presence.pattern_names, dtype=object)[fleet.presence.pattern],
-            "mode": np.where(fleet.push, "push", "pull"),
+            "last_manager": _labels(topo.manager_names, out.last_server),
+            "presence": _labels(fleet.presence.pattern_names, fleet.presence.pattern),
+            "mode": _labels(["pull", "push"], fleet.push.astype(np.int64)),
             "repaired_at_hours": np.where(repaired, repaired_at, np.nan),
         },
         columns=CLIENT_COLUMNS,
@@ -234,6 +239,31 @@ def build_result(
         exposure=exposure(world, first_contact, gone, horizon),
         repair_attempts=world.repair_attempts,
     )
+
+
+_STR = pd.Series(np.array(["x"], dtype=object)).dtype  # the string dtype pandas gives text columns here
+
+
+def _labels(names: list[str], codes: np.ndarray) -> Any:
+    """A text column ``names[codes]``, the very column pandas would make from the strings, built without a
+    Python string per row where pandas stores text in Arrow (decoding a dictionary array instead)."""
+    if getattr(_STR, "storage", None) != "pyarrow" or len(codes) == 0:
+        return np.array(list(names), dtype=object)[codes]
+    import pyarrow as pa  # present: pandas stores its strings with it
+
+    codes32 = np.asarray(codes, dtype=np.int32)
+    return pd.array(
+        pa.DictionaryArray.from_arrays(codes32, pa.array(list(names), pa.string())).dictionary_decode(), dtype=_STR
+    )
+
+
+def _text(values: np.ndarray) -> Any:
+    """A text column from a fixed-width unicode array (client ids), as pandas would store it."""
+    if getattr(_STR, "storage", None) != "pyarrow" or values.dtype.kind != "U":
+        return values
+    import pyarrow as pa
+
+    return pd.array(pa.array(values, pa.string()), dtype=_STR)
 
 
 def _decisive(sc: Scenario, world: World, orphaned_at: np.ndarray) -> tuple[np.ndarray | None, str | None]:

@@ -21,6 +21,7 @@ from sim.errors import InputError
 from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
 from sim.experiments.progress import start_ticker
 from sim.experiments.result import Result, build_result
+from sim.experiments.shared import shared_base
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
 from sim.model.load import LoadOutcome, fail_probability, load_table
@@ -90,13 +91,16 @@ class Executed:
     fail: np.ndarray | None
 
 
-def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepared:
-    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn."""
+def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0, *, shared: bool = False) -> Prepared:
+    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn. ``shared``: take
+    the fleet's undrawn part from this process' cache of bases (``sim.experiments.shared``): the same bytes,
+    built once for all the replications a process runs."""
     sc = opts.applied(scenario)
     seed, engine = opts.root_seed(sc), opts.engine
     topo = compile_topology(sc)
     fleet_ss, engine_ss = seed_sequences(seed, replication)
-    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients)
+    base = shared_base(sc, topo, opts.clients) if shared else None
+    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients, base=base)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     horizon = sc.horizon_days * 24.0

@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from sim.engines.fast import run_fast
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.errors import InputError
 from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
@@ -78,6 +79,7 @@ class Prepared:
     seed: int
     replication: int
     engine: Engine
+    initial: InitialState | None = None  # start from an observed fleet (rotasim track), else from t = 0
 
 
 @dataclass
@@ -88,8 +90,11 @@ class Executed:
     fail: np.ndarray | None
 
 
-def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepared:
-    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn."""
+def prepare(
+    scenario: Scenario, opts: RunOptions, replication: int = 0, initial_state: InitialState | None = None
+) -> Prepared:
+    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn. ``initial_state``:
+    the engines start from that observed fleet at its time (``sim.engines.initial``)."""
     sc = opts.applied(scenario)
     seed, engine = opts.root_seed(sc), opts.engine
     topo = compile_topology(sc)
@@ -97,7 +102,8 @@ def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepa
     fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
-    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, sc.horizon_days * 24.0, seed, replication, engine)
+    horizon = sc.horizon_days * 24.0
+    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, initial_state)
 
 
 def execute(run: Prepared) -> Executed:
@@ -106,7 +112,7 @@ def execute(run: Prepared) -> Executed:
     load: LoadOutcome | None = None
     fail: np.ndarray | None = None
     with _no_gc():
-        if sc.load.enabled:
+        if sc.load.enabled and run.initial is None:  # an observed start replays no load fixed point
             world, out, load, fail = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine=run.engine)
         else:
             world = _world(sc, topo, steps)
@@ -151,7 +157,9 @@ def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Ste
         from sim.engines.reference import run_reference
 
         rng = np.random.default_rng(run.engine_ss)
-        return run_reference(run.topo, run.fleet, world, rng, run.horizon, fail, bin_h, probe=probe)
+        return run_reference(
+            run.topo, run.fleet, world, rng, run.horizon, fail, bin_h, probe=probe, initial=run.initial
+        )
     return run_fast(
         run.topo,
         run.fleet,
@@ -162,6 +170,7 @@ def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Ste
         bin_h,
         timeout_streams=ClientStreams(run.fleet.keys, run.engine_ss, 2) if fail is not None else None,
         probe=probe,
+        initial=run.initial,
     )
 
 

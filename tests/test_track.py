@@ -1,0 +1,99 @@
+"""rotasim track: the rotation log, the state exports show, the forecast from it (docs/model.md, "Tracking a
+rotation"). A rotation is simulated end to end (tests/track_sim.py) and exports are cut from it at known dates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.analysis.verdict import Threshold
+from sim.scenario.document import Scenario, build_scenario
+from sim.tracking.forecast import forecast, track_inputs
+from sim.tracking.observed import ExportSpec
+from tests.track_sim import Truth, simulate_truth
+
+GROUP_PATH = {"Laptops": "My Company\\Laptops", "Desktops": "My Company\\Desktops", "My Company": "My Company"}
+
+
+def rotation(tmp: Path, clients: int = 200, **over: Any) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "tracked",
+        "horizon_days": 40,
+        "seed": 5,
+        "start_time": "2026-11-02T09:00:00+00:00",
+        "sites": [{"name": "hq", "managers": [{"name": f"sepm{k}", "restart_minutes": 10} for k in (1, 2, 3)]}],
+        "msls": [{"name": "hq-list", "tiers": [["sepm1", "sepm2", "sepm3"]]}],
+        "groups": [
+            {"name": "My Company", "msl": "hq-list", "secure_comms": True, "heartbeat_minutes": 240},
+            {"name": "Laptops", "parent": "My Company"},
+            {"name": "Desktops", "parent": "My Company"},
+        ],
+        "fleet": {
+            "clients": clients,
+            "groups": {"Laptops": 0.6, "Desktops": 0.4},
+            "versions": {"14.3.RU8": 1.0},
+            "presence": {
+                "patterns": [
+                    {"name": "laptop", "share": 0.5, "days": ["mon", "tue", "wed", "thu", "fri"]},
+                    {"name": "always-on", "share": 0.5, "schedule": "always"},
+                ],
+                "leave": {
+                    "rate_per_year": 8,
+                    "duration_days": {"distribution": "lognormal", "median": 6, "sigma": 1.0},
+                },
+                "gone_share": 0.01,
+            },
+        },
+        "runbook": {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 14},
+    }
+    data.update(over)
+    return build_scenario(data, source=str(tmp / "tracked.yaml"), base_dir=tmp)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Truth]:
+    tmp = tmp_path_factory.mktemp("rot")
+    sc = rotation(tmp)
+    return sc, simulate_truth(sc)
+
+
+def cut(tmp: Path, truth: Truth, t: float, name: str = "export", **kw: Any) -> tuple[Path, ExportSpec]:
+    log = truth.write_log(tmp / f"log-{name}.yaml", t)
+    exp = truth.write_export(tmp / f"{name}.csv", t, GROUP_PATH, **kw)
+    return log, ExportSpec(exp, f"2026-11-02T09:00:00+00:00")  # placeholder, replaced below
+
+
+def spec_at(path: Path, t: float) -> ExportSpec:
+    from datetime import timedelta
+
+    from tests.track_sim import START
+
+    return ExportSpec(path, (START + timedelta(hours=t)).isoformat())
+
+
+@pytest.mark.parametrize("day", [0.3, 1.0, 4.0, 9.0, 16.0])
+def test_track_recovers_who_holds_what(tmp_path: Path, truth: tuple[Scenario, Truth], day: float) -> None:
+    """At each export date, the state derived from the log and the export is the simulation's, client by
+    client: which certificate generation it holds for each manager, and its last server."""
+    sc, tr = truth
+    t = day * 24.0
+    log = tr.write_log(tmp_path / "log.yaml", t)
+    exp = tr.write_export(tmp_path / "export.csv", t, GROUP_PATH)
+    tracked = track_inputs(sc, log, [spec_at(exp, t)])
+    obs = tracked.obs
+    held = tr.held_at(t)
+    mismatches = []
+    for i, cid in enumerate(obs.client_id):
+        if str(cid) not in held:
+            assert obs.cert[i].max() == 0  # never seen since the start: holds what it held then
+            continue
+        _, m, certs = held[str(cid)]
+        got = {k: int(obs.cert[i, k]) for k in certs}
+        if got != certs or obs.last_server[i] != m:
+            mismatches.append((cid, certs, got))
+    assert mismatches == []
+    assert obs.at == pytest.approx(t)
+    assert (obs.cert.max(axis=1) > 0).any() == (day >= 0.3)

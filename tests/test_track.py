@@ -60,12 +60,6 @@ def truth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Truth]:
     return sc, simulate_truth(sc)
 
 
-def cut(tmp: Path, truth: Truth, t: float, name: str = "export", **kw: Any) -> tuple[Path, ExportSpec]:
-    log = truth.write_log(tmp / f"log-{name}.yaml", t)
-    exp = truth.write_export(tmp / f"{name}.csv", t, GROUP_PATH, **kw)
-    return log, ExportSpec(exp, f"2026-11-02T09:00:00+00:00")  # placeholder, replaced below
-
-
 def spec_at(path: Path, t: float) -> ExportSpec:
     from datetime import timedelta
 
@@ -97,3 +91,26 @@ def test_track_recovers_who_holds_what(tmp_path: Path, truth: tuple[Scenario, Tr
     assert mismatches == []
     assert obs.at == pytest.approx(t)
     assert (obs.cert.max(axis=1) > 0).any() == (day >= 0.3)
+
+
+@pytest.mark.parametrize("day", [3.0, 8.0])
+def test_track_forecasts_the_final_orphans_within_its_interval(
+    tmp_path: Path, truth: tuple[Scenario, Truth], day: float
+) -> None:
+    """The simulated rotation's final orphans lie within the forecast's range over its replications, and the
+    orphans of "change the retained manager at the planned date" (the probe's curve) equal the plan kept."""
+    sc, tr = truth
+    t = day * 24.0
+    log = tr.write_log(tmp_path / "log.yaml", t)
+    exp = tr.write_export(tmp_path / "export.csv", t, GROUP_PATH)
+    tracked = track_inputs(sc, log, [spec_at(exp, t)])
+    fc = forecast(tracked, Threshold(max_orphans=3), replications=16, max_replications=16)
+    final = int((tr.result.clients["outcome"] == "orphaned").sum())
+    lo, hi = np.quantile(fc.orphans, [0.025, 0.975])
+    assert lo - 1 <= final <= hi + 1, (final, fc.orphans)
+    assert fc.planned_change_at == pytest.approx(14 * 24.0 + 5 / 60 + 5 / 60, abs=1e-6)
+    assert np.array_equal(fc.orphans_if(fc.planned_change_at), fc.orphans)
+    # changing the retained manager now orphans at least every client that does not hold the new certificates
+    behind = int((tracked.obs.cert[:, :2].min(axis=1) == 0).sum())
+    assert fc.orphans_if(tracked.now).max() <= behind
+    assert fc.risk_if(tracked.now).verdict in ("NO-GO", "INCONCLUSIVE")

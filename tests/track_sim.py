@@ -19,8 +19,8 @@ import numpy as np
 
 from sim.engines import reference
 from sim.experiments.options import RunOptions
-from sim.experiments.simulate import execute, prepare
 from sim.experiments.result import Result
+from sim.experiments.simulate import execute, prepare
 from sim.scenario.document import Scenario
 
 START = datetime.fromisoformat("2026-11-02T09:00:00+00:00")
@@ -34,6 +34,7 @@ class Truth:
     versions: np.ndarray
     managers: list[str]
     log: list[tuple[int, float, int, dict[int, int]]]  # client, time, server, certificates after the check-in
+    seen_before: np.ndarray  # hours: for a client away at the start, when its absence began (its last check-in)
 
     def held_at(self, t: float) -> dict[str, tuple[float, int, dict[int, int]]]:
         """client id -> (last check-in, server, certificates held) at or before ``t``."""
@@ -45,14 +46,14 @@ class Truth:
 
     def write_export(self, path: Path, t: float, group_path: dict[str, str], server_column: bool = True) -> Path:
         held = self.held_at(t)
-        before = (-24.0, -1, {})  # never seen since the start: last seen the day before, server unknown
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(
                 ["Computer Name", "Group", "Version", "Last Check-in"] + (["Server Name"] if server_column else [])
             )
             for i, cid in enumerate(self.ids):
-                tc, m, _ = held.get(str(cid), before)
+                # never seen since the start: last seen when its absence began, server unknown
+                tc, m, _ = held.get(str(cid), (float(self.seen_before[i]), -1, {}))
                 when = (START + timedelta(hours=tc)).strftime("%Y-%m-%d %H:%M:%S") + "+00:00"
                 row = [str(cid), group_path[str(self.groups[i])], str(self.versions[i]), when]
                 w.writerow(row + ([self.managers[m] if m >= 0 else ""] if server_column else []))
@@ -99,4 +100,32 @@ def simulate_truth(sc: Scenario, seed: int = 3) -> Truth:
         np.array(f.version_names, dtype=object)[f.version],
         list(run.topo.manager_names),
         sorted(log, key=lambda r: r[1]),
+        _seen_before(f.presence.abs_start, f.presence.abs_end, f.presence.gone),
     )
+
+
+def _seen_before(A: np.ndarray, B: np.ndarray, gone: np.ndarray) -> np.ndarray:
+    """The start of the absence covering hour 0 (at least 60 days back: a console's purge), or 60 days back."""
+    cover = (A <= 0) & (B > 0)
+    start = np.where(cover, A, np.inf).min(axis=1) if A.shape[1] else np.full(len(gone), np.inf)
+    out = np.where(np.isfinite(start), np.maximum(start, -60 * 24.0), -24.0)
+    return np.where(gone, -60 * 24.0, out)
+
+
+GROUP_PATH = {"Laptops": "My Company\\Laptops", "Desktops": "My Company\\Desktops", "My Company": "My Company"}
+
+
+def main() -> None:
+    """Write the shipped example (scenarios/tracking): the log and the exports of day 3 and day 8."""
+    from sim.scenario.document import load_scenario
+
+    folder = Path(__file__).resolve().parent.parent / "scenarios" / "tracking"
+    truth = simulate_truth(load_scenario(folder / "rotation.yaml"))
+    truth.write_log(folder / "log.yaml", 8 * 24.0)
+    for day in (3, 8):
+        truth.write_export(folder / f"export-day{day}.csv", day * 24.0, GROUP_PATH)
+    print("orphans in the simulated rotation:", int((truth.result.clients["outcome"] == "orphaned").sum()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """The forecast from now on: the rest of the runbook replayed from the observed state, with replications.
 
 Each replication draws the conditioned presence (``sim.tracking.start``) and runs the engine from the newest
-export's moment; a second run, the planning probe (``sim.experiments.probe``), keeps the decisive change (the
+export's moment; a second run, the planning probe (``sim.experiments.simulate.probe``), keeps the decisive change (the
 retained manager's update or retirement) from landing and records when each client's cache would survive it,
 so the orphans had that change been made on any date D follow without re-running (``orphans_if``). Risk is
 the one definition of ``report`` (``sim.analysis.risk``): the chance that this rotation exceeds the threshold,
@@ -18,11 +18,11 @@ import pandas as pd
 
 from sim.analysis.risk import Risk, assess
 from sim.analysis.verdict import CONFIDENCE, Threshold
+from sim.engines.outcome import EngineOutput
 from sim.experiments.options import Engine
-from sim.experiments.probe import OrphanCurve, orphan_curve
 from sim.experiments.simulate import Prepared, execute, probe, seed_sequences
 from sim.model.topology import Topology, compile_topology
-from sim.runbooks import Landing, expand_runbook, template_for
+from sim.runbooks import expand_runbook, template_for
 from sim.scenario.document import Scenario
 from sim.scenario.runbook import Step
 from sim.tracking.log import RotationLog, read_log
@@ -30,9 +30,40 @@ from sim.tracking.observed import ExportSpec, Observed, observe, read_exports
 from sim.tracking.plan import ViewHistory, replay_steps, view_history, without
 from sim.tracking.start import draw_start
 
-RESOLUTION_DAYS = 0.01  # the orphans-against-date curve's lattice, as planning's retention axis
-
 MIN_FORECAST_DAYS = 30.0  # the forecast runs at least this long after now, whatever the scenario's horizon
+
+
+@dataclass
+class ChangeCurve:
+    """One replication's orphans had the decisive change landed at any moment T, exactly (no lattice), from
+    the planning probe's log: a live client counts when the probe orphaned it by T, or when its cache would
+    not survive a change at T. As in ``sim.experiments.probe``: a change of the world at t meets a decisive
+    change at the same T = t; a check-in at t comes after it, so it counts only for T > t."""
+
+    live: np.ndarray  # bool per client
+    orphaned_at: np.ndarray  # hours, NaN: the probe did not orphan it
+    survives_at_start: np.ndarray
+    client: np.ndarray  # survival changes, sorted by (client, time)
+    time: np.ndarray
+    value: np.ndarray
+    at_change: np.ndarray
+
+    @classmethod
+    def build(cls, out: EngineOutput, gone: np.ndarray) -> ChangeCurve:
+        assert out.survives_at_start is not None and out.survival_changes is not None
+        c, t, v, w = out.survival_changes
+        order = np.lexsort((t, c))
+        return cls(~gone, out.orphaned_at, out.survives_at_start, c[order], t[order], v[order], w[order])
+
+    def at(self, T: float) -> int:
+        ok = np.where(self.at_change, self.time <= T + 1e-9, self.time < T - 1e-9)
+        surv = self.survives_at_start.copy()
+        c = self.client[ok]
+        if len(c):
+            last = np.r_[c[1:] != c[:-1], True]  # the last qualifying change of each client
+            surv[c[last]] = self.value[ok][last]
+        orphaned = self.orphaned_at <= T + 1e-9
+        return int((self.live & (orphaned | ~surv)).sum())
 
 
 @dataclass
@@ -81,7 +112,7 @@ class Forecast:
     planned_change_at: float | None  # hours: when the plan makes the decisive change
     orphans: np.ndarray  # (R,) with the plan kept
     live: np.ndarray  # (R,) clients not gone
-    curves: list[OrphanCurve]
+    curves: list[ChangeCurve]
     orphaned: np.ndarray  # (R, n) bool
     returns_at: np.ndarray  # (R, n) hours: NaN present now, inf never
     trust: np.ndarray  # (R, len(trust_times)) share holding the final certificates
@@ -100,7 +131,7 @@ class Forecast:
         """(R,) orphans had the decisive change been made at ``at_hours`` (not before now)."""
         if not self.curves:
             return self.orphans.astype(float)
-        return np.array([c.at(max(at_hours, self.tracked.now) / 24.0) for c in self.curves], float)
+        return np.array([c.at(max(at_hours, self.tracked.now)) for c in self.curves], float)
 
     def risk_if(self, at_hours: float) -> Risk:
         o = self.orphans_if(at_hours)
@@ -170,8 +201,7 @@ def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> dict[str, obje
     if tr.decisive is not None:
         decisive = next(s for s in tr.steps if s.name == tr.decisive)
         _, out = probe(run, without(tr.steps, tr.decisive), decisive, None)
-        landing = Landing(anchor=0.0, scale=24.0, floor=tr.now, offset=0.0)
-        curve = orphan_curve(out, gone, landing, RESOLUTION_DAYS, tr.horizon)
+        curve = ChangeCurve.build(out, gone)
     times = np.linspace(tr.now, tr.horizon, 61)
     nca = cl["new_cert_at_hours"].to_numpy(float)
     live = ~gone

@@ -2,16 +2,17 @@
 now on is conditioned on what the exports show.
 
 Rules (docs/model.md, "Tracking a rotation"):
-- **Away or not.** A client whose last check-in is older than ``away_grace_hours`` (the longest offline gap
-  of the presence model's weekly patterns, its start spread and two of the slowest heartbeats) is away; the
-  others follow a weekly pattern drawn from the model, with no absence covering now.
+- **Silent or not.** A client that checked in within its heartbeat (and the check-in delay) is present. For
+  a silent one, why it is silent is drawn from three explanations, each by its density at the client's age
+  ``a`` (hours since its last check-in) in the stationary presence model (A): a gap of its weekly pattern
+  (``q(a)``: share / week for each gap longer than a; it then follows a drawn pattern), a leave spell
+  (``l(a) = r P(D > a)``, r spells per hour), or decommissioned (``g / W``: ``gone_share`` spread over the
+  console's window W, the oldest last check-in shown, at least 30 days).
 - **When an away client returns.** Its absence began at its last check-in and has lasted its age ``a``: its
   return is drawn from the leave duration *conditioned on lasting more than a* (the residual life at age a,
   inverse CDF between F(a) and 1), capped at ``leave.max_days``; not a fresh draw.
-- **Gone.** It is never coming back (decommissioned) with probability
-  ``g / (g + (1 - g) r E[(D - a)+])`` (``g``: ``gone_share``; ``r``: leave spells per hour; ``E[(D - a)+]``:
-  the expected leave time beyond age a): the chance of being away at least ``a`` on leave against gone (A).
-  Away longer than the longest spell, or with no leave in the model: gone.
+- **Gone** clients never come back; away longer than the longest spell, or with nothing in the model to
+  explain the silence: gone.
 - Future leave: spells drawn by the model that start after now; none that started before (the exports show
   where each client was).
 """
@@ -44,10 +45,9 @@ from sim.scenario.fields import (
 from sim.tracking.observed import Observed
 
 
-def pattern_tail_hours(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
-    """Q(a): the chance that a random client at a random moment is in an offline gap of its weekly pattern
-    (a night, a weekend) that began at least ``a`` hours ago: sum over patterns and gaps G of
-    share * (G - a)+ / week."""
+def pattern_density(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
+    """q(a), per hour: the chance that a random client at a random moment is ``a`` hours into an offline gap
+    of its weekly pattern (a night, a weekend): sum over patterns and gaps G > a of share / week."""
     out = np.zeros(len(age_hours))
     total = sum(p.share for p in spec.patterns) or 1.0
     for p in spec.patterns:
@@ -56,7 +56,7 @@ def pattern_tail_hours(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
         w = WeeklyWindows.from_days(list(p.days), p.start_hour, p.end_hour)
         gaps = np.append(w.a[1:] - w.b[:-1], w.a[0] + WEEK - w.b[-1])
         gaps = gaps[gaps > 0] + min(6.0, 3.0 * p.start_spread_hours)  # a personal start later than the pattern's
-        out += p.share / total * np.maximum(gaps[None, :] - age_hours[:, None], 0.0).sum(axis=1) / WEEK
+        out += p.share / total * (gaps[None, :] > age_hours[:, None]).sum(axis=1) / WEEK
     return out
 
 
@@ -92,33 +92,36 @@ def residual_days(leave: LeaveSpec, age_days: np.ndarray, u: np.ndarray) -> np.n
     return out
 
 
-def leave_tail_hours(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
-    """L(a): the chance that a random client at a random moment is on a leave spell that began at least ``a``
-    hours ago: spells per hour times E[(D - a)+] (a stationary renewal process); 0 beyond the longest spell."""
+def leave_density(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
+    """l(a), per hour: the chance that a random client at a random moment is ``a`` hours into a leave spell:
+    spells per hour times P(D > a) (a stationary renewal process); 0 beyond the longest spell."""
     lv = spec.leave
     if lv.rate_per_year <= 0:
         return np.zeros(len(age_hours))
-    grid = np.linspace(0.0, lv.max_days, 2001)
+    days = age_hours / 24.0
     if isinstance(lv.duration_days, Fixed):
-        sf = (grid < lv.duration_days.value).astype(float)
+        sf = (days < lv.duration_days.value).astype(float)
     else:
-        sf = _frozen(lv.duration_days).sf(grid)
-    tail = np.concatenate([[0.0], np.cumsum((sf[1:] + sf[:-1]) / 2.0 * np.diff(grid))])
-    a_days = np.minimum(age_hours / 24.0, lv.max_days)
-    beyond_days = tail[-1] - np.interp(a_days, grid, tail)  # E[(D - a)+]
-    return np.where(age_hours / 24.0 < lv.max_days, lv.rate_per_year / 8760.0 * beyond_days * 24.0, 0.0)
+        sf = _frozen(lv.duration_days).sf(days)
+    return np.where(days < lv.max_days, lv.rate_per_year / 8760.0 * sf, 0.0)
 
 
-def explanations(spec: PresenceSpec, age_hours: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pattern gap, leave, gone): why a client has not checked in for ``age_hours``, each by its stationary
-    chance of lasting at least that long (module docstring); nothing explains it: gone."""
-    q = pattern_tail_hours(spec, age_hours)
-    lv = leave_tail_hours(spec, age_hours)
-    g = np.full(len(age_hours), spec.gone_share)
+def explanations(
+    spec: PresenceSpec, age_hours: np.ndarray, window_hours: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pattern gap, leave, gone): why a client has not checked in for ``age_hours``, each by its density at
+    that age (module docstring); a gone client's age is uniform over the console's window (``window_hours``:
+    the oldest last check-in an export shows, at least 30 days). Nothing explains it: gone."""
+    q = pattern_density(spec, age_hours)
+    lv = leave_density(spec, age_hours)
+    g = np.full(len(age_hours), spec.gone_share / max(window_hours, 1.0))
     tot = q + lv + g
     none = tot <= 0
     tot = np.where(none, 1.0, tot)
     return q / tot, lv / tot, np.where(none, 1.0, g / tot)
+
+
+GONE_WINDOW_DAYS = 30.0  # the least window over which a gone client's last check-in is spread
 
 
 @dataclass
@@ -158,7 +161,8 @@ def draw_start(sc: Scenario, topo: Topology, obs: Observed, horizon: float, rng:
     age = np.maximum(obs.age, 0.0)
     age_days = age / 24.0
     u_ret, u_why = rng.random(n), rng.random(n)
-    p_gap, p_leave, _ = explanations(spec, age)
+    window = max(float(age.max()), GONE_WINDOW_DAYS * 24.0)
+    p_gap, p_leave, _ = explanations(spec, age, window)
     away = silent & (u_why >= p_gap)  # on leave or gone; the others are in a gap of their weekly pattern
     gone = away & (u_why >= p_gap + p_leave)
     back = np.full(n, np.nan)

@@ -60,7 +60,7 @@ def pattern_density(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
     return out
 
 
-def _frozen(dist: Distribution) -> Any:
+def frozen_distribution(dist: Distribution) -> Any:
     from scipy import stats  # only here: import sim stays free of scipy
 
     if isinstance(dist, Exponential):
@@ -84,7 +84,7 @@ def residual_days(leave: LeaveSpec, age_days: np.ndarray, u: np.ndarray) -> np.n
         ok &= age_days < dist.value
         out[ok] = min(dist.value, leave.max_days)
         return out
-    f = _frozen(dist)
+    f = frozen_distribution(dist)
     lo = f.cdf(age_days[ok])
     d = f.ppf(lo + u[ok] * (1.0 - lo))
     d = np.where(np.isfinite(d), d, leave.max_days)
@@ -102,7 +102,7 @@ def leave_density(spec: PresenceSpec, age_hours: np.ndarray) -> np.ndarray:
     if isinstance(lv.duration_days, Fixed):
         sf = (days < lv.duration_days.value).astype(float)
     else:
-        sf = _frozen(lv.duration_days).sf(days)
+        sf = frozen_distribution(lv.duration_days).sf(days)
     return np.where(days < lv.max_days, lv.rate_per_year / 8760.0 * sf, 0.0)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from sim.analysis.format import pct
 from sim.io import csv_bytes, dumps, write_outputs
 from sim.tracking.forecast import Forecast, adoption
+from sim.tracking.survival import absences, away_threshold_hours, compare_fits, describe
 from sim.tracking.worklist import adoption_curve, at_risk, needs_repair, orphans_by_date, record, safe_table
 
 EXIT_CODES = {"GO": 0, "NO-GO": 4, "INCONCLUSIVE": 3}  # rotasim track (2: bad input)
@@ -79,6 +80,14 @@ def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[st
     repair = needs_repair(risk)
     rec = record(fc, risk, repair)
     lines = summary_lines(fc, rec)
+    tr = fc.tracked
+    away = None
+    if len(tr.obs.exports) >= 2:  # returns between exports: survival data for time away
+        spec = tr.sc.fleet.presence
+        threshold = away_threshold_hours(spec, float(tr.obs.heartbeat.max()))
+        away = compare_fits(absences(tr.obs.exports, tr.log.calendar.start.timestamp(), threshold), spec)
+        lines.append(describe(away))
+        rec["time_away"] = {k: v for k, v in away.items() if k != "kaplan_meier"}
     rec["summary"] = lines
     files = {
         "at-risk-clients.csv": csv_bytes(safe_table(risk)),
@@ -86,6 +95,7 @@ def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[st
         "orphans-by-date.csv": csv_bytes(orphans_by_date(fc) if fc.curves else pd.DataFrame()),
         "adoption.csv": csv_bytes(safe_table(adoption_curve(fc))),
         "summary.txt": ("\n".join(lines) + "\n").encode("utf-8"),
+        **({"time-away.csv": csv_bytes(away["kaplan_meier"])} if away is not None else {}),
         "track.json": (dumps(rec) + "\n").encode("utf-8"),
     }
     return files, rec, lines

@@ -41,8 +41,13 @@ def test_the_shipped_example_answers(tmp_path: Path) -> None:
     res = track(out, "--max-orphans", "5")
     assert res.exit_code == 4, res.output
     assert "NO-GO" in res.stdout and "2026-11-10" in res.stdout
-    for name in ("track.json", "at-risk-clients.csv", "needs-repair.csv", "orphans-by-date.csv", "adoption.csv"):
-        assert (out / name).is_file()
+    names = ("track.json", "at-risk-clients.csv", "needs-repair.csv", "orphans-by-date.csv", "adoption.csv")
+    for name in names + ("time-away.csv", "track.html", "track.md", "adoption.png", "orphans-by-date.png"):
+        assert (out / name).is_file(), name
+    html = (out / "track.html").read_text()
+    assert "NO-GO" in html and "Adoption observed and forecast" in html and "<script" not in html
+    md = (out / "track.md").read_text()
+    assert "](adoption.png)" in md and "When may the retained manager change" in md
     rec = json.loads((out / "track.json").read_text())
     assert rec["verdict"] == "NO-GO" and rec["decisive_step"] == "update-sepm3"
     assert rec["now"]["date"].startswith("2026-11-10") and rec["planned_change"]["date"].startswith("2026-11-16")

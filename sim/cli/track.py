@@ -35,10 +35,11 @@ def track_command(
     from sim.analysis.verdict import Threshold
     from sim.errors import InputError
     from sim.io import check_out_dir
+    from sim.presentation.track import write_track
     from sim.scenario.document import load_scenario
     from sim.tracking.forecast import forecast, track_inputs
     from sim.tracking.observed import ExportSpec
-    from sim.tracking.summary import EXIT_CODES, write_track
+    from sim.tracking.summary import EXIT_CODES
 
     check_out_dir(out)
     if not 0 < confidence < 1:

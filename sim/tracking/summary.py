@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sim.analysis.format import pct
-from sim.io import csv_bytes, dumps, write_outputs
+from sim.io import csv_bytes, dumps
 from sim.tracking.forecast import Forecast, adoption
 from sim.tracking.survival import absences, away_threshold_hours, compare_fits, describe
 from sim.tracking.worklist import adoption_curve, at_risk, needs_repair, orphans_by_date, record, safe_table
@@ -74,8 +73,8 @@ def summary_lines(fc: Forecast, rec: dict[str, Any]) -> list[str]:
     return lines
 
 
-def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
-    """(the output folder's files, the record, the summary lines)."""
+def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[str], pd.DataFrame]:
+    """(the output folder's tables and record, the record, the summary lines, the clients at risk)."""
     risk = at_risk(fc)
     repair = needs_repair(risk)
     rec = record(fc, risk, repair)
@@ -98,10 +97,4 @@ def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[st
         **({"time-away.csv": csv_bytes(away["kaplan_meier"])} if away is not None else {}),
         "track.json": (dumps(rec) + "\n").encode("utf-8"),
     }
-    return files, rec, lines
-
-
-def write_track(fc: Forecast, out: Path) -> tuple[dict[str, Any], list[str]]:
-    files, rec, lines = track_files(fc)
-    write_outputs(out, files, last=("track.json",), owned=OUTPUTS)
-    return rec, lines
+    return files, rec, lines, risk

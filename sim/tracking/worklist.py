@@ -128,13 +128,15 @@ def orphans_by_date(fc: Forecast) -> pd.DataFrame:
 
 
 def adoption_curve(fc: Forecast) -> pd.DataFrame:
-    """The share holding the final certificates: observed at each export, forecast from now (mean, 5-95%)."""
+    """Observed at each export: the share holding every new certificate in force then (``in-force``) and the
+    final ones (``final``); forecast from now: the share holding the final certificates (mean, 5-95%)."""
     tr = fc.tracked
     cal = tr.log.calendar
     rows: list[dict[str, Any]] = []
-    final = tr.history.world.final_cert
     for e in tr.obs.exports:
-        rows.append({"date": cal.date(e.at), "hours": e.at, "kind": "observed", "share": _final_share(fc, e, final)})
+        in_force, final = _shares(fc, e)
+        rows.append({"date": cal.date(e.at), "hours": e.at, "kind": "observed", "holds": "in-force", "share": in_force})
+        rows.append({"date": cal.date(e.at), "hours": e.at, "kind": "observed", "holds": "final", "share": final})
     for j, t in enumerate(fc.trust_times):
         col = fc.trust[:, j]
         rows.append(
@@ -142,6 +144,7 @@ def adoption_curve(fc: Forecast) -> pd.DataFrame:
                 "date": cal.date(t),
                 "hours": float(t),
                 "kind": "forecast",
+                "holds": "final",
                 "share": float(col.mean()),
                 "share_p05": float(np.quantile(col, 0.05)),
                 "share_p95": float(np.quantile(col, 0.95)),
@@ -150,18 +153,21 @@ def adoption_curve(fc: Forecast) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _final_share(fc: Forecast, e: Any, final: np.ndarray) -> float:
-    """Share of an export's clients that held every final certificate of their list at their last check-in."""
+def _shares(fc: Forecast, e: Any) -> tuple[float, float]:
+    """Shares of an export's clients holding, at their last check-in, every certificate in force at the export
+    and every final one (retired managers aside)."""
     tr = fc.tracked
-    h = tr.history
-    inv = e.inventory
-    t = (inv.checkin - tr.log.calendar.start.timestamp()) / 3600.0
+    h, topo = tr.history, tr.topo
+    t = (e.inventory.checkin - tr.log.calendar.start.timestamp()) / 3600.0
     k = np.clip(h.at(t), 0, len(h.times) - 1)
     server = np.where(e.server >= 0, e.server, tr.obs.last_server[0])
-    cert = h.cert[k, tr.topo.manager_site[server], :]
-    retired = h.world.final_retired
-    keep = [m for m in range(tr.topo.n_managers) if not retired[m]]
-    return float(np.mean(np.all(cert[:, keep] >= final[keep], axis=1)))
+    cert = h.cert[k, topo.manager_site[server], :]
+    at = int(np.clip(h.at(np.array([e.at]))[0], 0, len(h.times) - 1))
+    in_force = np.array([h.cert[at, topo.manager_site[m], m] for m in range(topo.n_managers)])
+    keep = [m for m in range(topo.n_managers) if not h.world.final_retired[m]]
+    final = h.world.final_cert
+    holds_in_force = np.all(cert[:, keep] >= in_force[keep], axis=1)
+    return float(np.mean(holds_in_force)), float(np.mean(np.all(cert[:, keep] >= final[keep], axis=1)))
 
 
 def record(fc: Forecast, risk_table: pd.DataFrame, repair: pd.DataFrame) -> dict[str, Any]:

@@ -172,3 +172,28 @@ def test_an_unknown_group_or_server_is_refused(tmp_path: Path) -> None:
     bad_server = write(tmp_path, "s.csv", text.replace(",sepm3\n", ",sepm7\n", 1))
     res = track(tmp_path / "o2", exports=(bad_server,))
     assert res.exit_code == 2 and "'sepm7'" in res.stderr
+
+
+def test_backtest_scores_a_finished_rotation(tmp_path: Path) -> None:
+    """The shipped rotation, finished (log-finished.yaml, exports of days 3, 8 and 30): one row per earlier
+    export, forecast against what the day-30 export shows; the observed counts are read off the exports."""
+    out = tmp_path / "bt"
+    exports = tuple(EXAMPLE / f"export-day{d}.csv" for d in (3, 8, 30))
+    res = track(out, "--backtest", log=EXAMPLE / "log-finished.yaml", exports=exports)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((out / "backtest.csv").open()))
+    assert len(rows) == 2 and [int(r["steps_done"]) for r in rows] == [2, 2]
+    # 27 rows of the day-30 export were last seen before update-sepm3 (2026-11-16 09:10): no final certificate
+    last = [r["Last Check-in"] for r in csv.DictReader((EXAMPLE / "export-day30.csv").open())]
+    assert sum(t < "2026-11-16 09:10" for t in last) == 27
+    assert {r["without_final_observed"] for r in rows} == {"27"}
+    within = sum(r[k] == "True" for r in rows for k in ("without_final_within", "returns_within"))
+    assert within >= 2
+    assert "Backtest" in (out / "backtest.md").read_text() and (out / "backtest.html").is_file()
+
+
+def test_backtest_needs_two_exports(tmp_path: Path) -> None:
+    res = track(
+        tmp_path / "bt", "--backtest", log=EXAMPLE / "log-finished.yaml", exports=(EXAMPLE / "export-day30.csv",)
+    )
+    assert res.exit_code == 2 and "two exports" in res.stderr

@@ -2,7 +2,7 @@
 
 Exit codes (a pipeline gates on them) for "change the retained manager now": 0 GO, 4 NO-GO, 3 INCONCLUSIVE;
 2 bad input (the scenario, the log, an export). With the decisive change already done, the verdict is on the
-plan as done.
+plan as done. ``--backtest`` (a finished rotation) exits 0 once its scores are written.
 """
 
 from __future__ import annotations
@@ -30,8 +30,13 @@ def track_command(
     max_replications: Annotated[int, typer.Option(help="Cap while the verdict is inconclusive.")] = 160,
     seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
     engine: Annotated[EngineName, typer.Option(help="fast or reference.")] = EngineName.fast,
+    backtest: Annotated[
+        bool,
+        typer.Option(help="A finished rotation: what the forecast said at each export, scored against the last."),
+    ] = False,
 ) -> None:
-    """Re-forecast a rotation under way from the log of steps done and the console's exports."""
+    """Re-forecast a rotation under way from the log of steps done and the console's exports. With
+    --backtest, score what the forecast would have said at each export against the last one."""
     from sim.analysis.verdict import Threshold
     from sim.errors import InputError
     from sim.io import check_out_dir
@@ -48,6 +53,15 @@ def track_command(
         raise InputError("--replications", "", "at least 1 and at most --max-replications")
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     sc = load_scenario(scenario)
+    if backtest:
+        from sim.presentation.track import write_backtest
+
+        specs = [ExportSpec.parse(e) for e in export]
+        lines = write_backtest(
+            sc, log, specs, threshold, out, seed=seed, replications=replications, engine=engine.value
+        )
+        typer.echo("\n".join(lines))
+        return
     tracked = track_inputs(sc, log, [ExportSpec.parse(e) for e in export])
     fc = forecast(
         tracked,

@@ -10,12 +10,17 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.io import write_outputs
+from sim.analysis.verdict import Threshold
+from sim.experiments.options import Engine
+from sim.io import csv_bytes, dumps, write_outputs
 from sim.presentation.document import Bullets, Document, Fig, Para, Section, Table
 from sim.presentation.figures import THRESHOLD_COLOUR, colour, figure, style, to_png
 from sim.presentation.html import render_html
 from sim.presentation.markdown import render_markdown
+from sim.scenario.document import Scenario
+from sim.tracking.backtest import backtest, describe
 from sim.tracking.forecast import Forecast, adoption
+from sim.tracking.observed import ExportSpec
 from sim.tracking.summary import OUTPUTS, track_files
 from sim.tracking.worklist import adoption_curve, orphans_by_date
 
@@ -169,3 +174,56 @@ def write_track(fc: Forecast, out: Path) -> tuple[dict[str, Any], list[str]]:
         files[name] = png
     write_outputs(out, files, last=("track.json",), owned=OUTPUTS + REPORT_FILES)
     return rec, lines
+
+
+BACKTEST_FILES = ("backtest.csv", "backtest.json", "backtest.md", "backtest.html", "summary.txt")
+
+
+def write_backtest(
+    sc: Scenario,
+    log: Path,
+    specs: list[ExportSpec],
+    threshold: Threshold,
+    out: Path,
+    *,
+    seed: int | None = None,
+    replications: int = 20,
+    engine: Engine = "fast",
+) -> list[str]:
+    """``rotasim track --backtest``: the scores table (CSV, JSON, Markdown, HTML) and the summary lines."""
+    table = backtest(sc, log, specs, threshold, seed=seed, replications=replications, engine=engine)
+    lines = describe(table, str(table.attrs.get("end_date", "")))
+    doc = Document(
+        title=f"Backtest of {sc.name}",
+        subtitle=f"{len(table)} forecast date(s), {replications} replications each",
+        badge=None,
+        headline=lines[-1].strip(),
+        sections=[
+            Section(
+                "Scores",
+                "scores",
+                [Bullets([ln.strip() for ln in lines[1:-1]]), Table(table, "Forecast against what happened")],
+            ),
+            Section(
+                "What is scored",
+                "what",
+                [
+                    Para(
+                        "Without the final certificates at the end: clients that at the last export do not hold every "
+                        "final certificate (orphans, those still away, the decommissioned). Returns: clients silent "
+                        "at the forecast date seen checking in by the last export (an orphan never is)."
+                    )
+                ],
+            ),
+        ],
+        figures={},
+    )
+    files = {
+        "backtest.csv": csv_bytes(table),
+        "backtest.json": (dumps({"scenario": sc.name, "rows": table, "summary": lines}) + "\n").encode("utf-8"),
+        "backtest.md": render_markdown(doc).encode("utf-8"),
+        "backtest.html": render_html(doc).encode("utf-8"),
+        "summary.txt": ("\n".join(lines) + "\n").encode("utf-8"),
+    }
+    write_outputs(out, files, last=("backtest.json",), owned=BACKTEST_FILES)
+    return lines

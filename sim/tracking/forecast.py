@@ -26,7 +26,7 @@ from sim.runbooks import expand_runbook, template_for
 from sim.scenario.document import Scenario
 from sim.scenario.runbook import Step
 from sim.tracking.log import RotationLog, read_log
-from sim.tracking.observed import ExportSpec, Observed, observe, read_exports
+from sim.tracking.observed import Export, ExportSpec, Observed, observe, read_exports
 from sim.tracking.plan import ViewHistory, replay_steps, view_history, without
 from sim.tracking.start import draw_start
 
@@ -89,7 +89,11 @@ def track_inputs(sc: Scenario, log_path: Path, specs: list[ExportSpec]) -> Track
     topo = compile_topology(sc)
     planned = expand_runbook(sc)
     log = read_log(log_path, sc, planned)
-    exports = read_exports(specs, log, topo)
+    return tracked_from(sc, topo, planned, log, read_exports(specs, log, topo))
+
+
+def tracked_from(sc: Scenario, topo: Topology, planned: list[Step], log: RotationLog, exports: list[Export]) -> Tracked:
+    """The tracked rotation from a log and exports already read (the backtest cuts both at each export)."""
     now = exports[-1].at
     steps = replay_steps(planned, log, now, topo)
     history = view_history(topo, steps, sc.replication_interval_hours, now)
@@ -117,6 +121,9 @@ class Forecast:
     returns_at: np.ndarray  # (R, n) hours: NaN present now, inf never
     trust: np.ndarray  # (R, len(trust_times)) share holding the final certificates
     trust_times: np.ndarray
+    new_cert_at: (
+        np.ndarray
+    )  # (R, n) hours: since when each client holds the final certificates, NaN: not by the horizon
     causes: list[dict[str, int]] = field(default_factory=list)
 
     @property
@@ -216,6 +223,7 @@ def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> dict[str, obje
         "planned": planned,
         "trust": trust,
         "times": times,
+        "new_cert_at": nca,
         "causes": {str(k): int(v) for k, v in causes.items()},
     }
 
@@ -235,6 +243,7 @@ def _assemble(tr: Tracked, threshold: Threshold, confidence: float, parts: list[
         returns_at=np.stack([p["returns"] for p in parts]),  # type: ignore[misc]
         trust=np.stack([p["trust"] for p in parts]),  # type: ignore[misc]
         trust_times=parts[0]["times"],  # type: ignore[arg-type]
+        new_cert_at=np.stack([p["new_cert_at"] for p in parts]),  # type: ignore[misc]
         causes=[p["causes"] for p in parts],  # type: ignore[misc]
     )
 

@@ -123,7 +123,9 @@ def _servers(path: Path, inv: Inventory, topo: Topology) -> np.ndarray:
     return out
 
 
-def read_export(spec: ExportSpec, log: RotationLog, topo: Topology) -> Export:
+def read_export(spec: ExportSpec, log: RotationLog, topo: Topology, *, after_log: bool = True) -> Export:
+    """One export and its time; with ``after_log``, an export older than the log's last step is refused (a
+    backtest reads every export of a finished rotation and cuts the log at each)."""
     src = str(spec.path)
     snap = None
     if spec.taken_at is not None:
@@ -143,7 +145,7 @@ def read_export(spec: ExportSpec, log: RotationLog, topo: Topology) -> Export:
     cal = log.calendar
     at_secs = snap if snap is not None else float(inv.checkin.max())
     at = (at_secs - cal.start.timestamp()) / 3600.0
-    if at < log.last_done - 1e-9:
+    if after_log and at < log.last_done - 1e-9:
         last = log.done[-1]
         raise InputError(
             src,
@@ -154,11 +156,11 @@ def read_export(spec: ExportSpec, log: RotationLog, topo: Topology) -> Export:
     return Export(src, at, inv, _servers(spec.path, inv, topo))
 
 
-def read_exports(specs: list[ExportSpec], log: RotationLog, topo: Topology) -> list[Export]:
+def read_exports(specs: list[ExportSpec], log: RotationLog, topo: Topology, *, after_log: bool = True) -> list[Export]:
     """Read the exports, oldest first by their time; a client of one is in every later one."""
     if not specs:
         raise InputError("--export", "", "at least one console export")
-    exports = sorted((read_export(s, log, topo) for s in specs), key=lambda e: e.at)
+    exports = sorted((read_export(s, log, topo, after_log=after_log) for s in specs), key=lambda e: e.at)
     _check_same_clients(exports)
     return exports
 

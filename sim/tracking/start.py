@@ -149,13 +149,18 @@ def initial_state(obs: Observed) -> InitialState:
     )
 
 
+def silent_clients(sc: Scenario, obs: Observed) -> np.ndarray:
+    """Not checked in within a heartbeat (times 1 + jitter, plus the check-in delay): why is drawn."""
+    spec = sc.fleet.presence
+    grace = obs.heartbeat / 60.0 * (1.0 + sc.fleet.jitter) + 2.0 * spec.online_checkin_delay_seconds / 3600.0
+    return np.asarray(obs.age > grace + 1e-9)
+
+
 def draw_start(sc: Scenario, topo: Topology, obs: Observed, horizon: float, rng: np.random.Generator) -> Start:
     """The fleet of the exported clients for one replication, its presence from now conditioned on the ages."""
     spec = sc.fleet.presence
     n = obs.n
-    # checked in within a heartbeat (and the check-in delay): present; else why it is silent is drawn
-    grace = obs.heartbeat / 60.0 * (1.0 + sc.fleet.jitter) + 2.0 * spec.online_checkin_delay_seconds / 3600.0
-    silent = obs.age > grace + 1e-9
+    silent = silent_clients(sc, obs)
     model = spec.model_copy(update={"away_at_start": AwayAtStartSpec(), "gone_share": 0.0})
     pres = generate_presence(model, n, horizon, rng)
     age = np.maximum(obs.age, 0.0)

@@ -117,14 +117,14 @@ GROUP_PATH = {"Laptops": "My Company\\Laptops", "Desktops": "My Company\\Desktop
 
 def main() -> None:
     """Write the shipped example (scenarios/tracking): the log on day 8 and when finished, the exports of days
-    3, 8 and 30 (the last one after the rotation, for --backtest)."""
+    3, 8, 15 and 30 (the last one after the rotation, for --backtest)."""
     from sim.scenario.document import load_scenario
 
     folder = Path(__file__).resolve().parent.parent / "scenarios" / "tracking"
     truth = simulate_truth(load_scenario(folder / "rotation.yaml"))
     truth.write_log(folder / "log.yaml", 8 * 24.0)
     truth.write_log(folder / "log-finished.yaml", 40 * 24.0)
-    for day in (3, 8, 30):
+    for day in (3, 8, 15, 30):
         truth.write_export(folder / f"export-day{day}.csv", day * 24.0, GROUP_PATH)
     print("orphans in the simulated rotation:", int((truth.result.clients["outcome"] == "orphaned").sum()))
 

@@ -123,9 +123,8 @@ def _servers(path: Path, inv: Inventory, topo: Topology) -> np.ndarray:
     return out
 
 
-def read_export(spec: ExportSpec, log: RotationLog, topo: Topology, *, after_log: bool = True) -> Export:
-    """One export and its time; with ``after_log``, an export older than the log's last step is refused (a
-    backtest reads every export of a finished rotation and cuts the log at each)."""
+def read_export(spec: ExportSpec, log: RotationLog, topo: Topology) -> Export:
+    """One export and its time (hours since the runbook's start)."""
     src = str(spec.path)
     snap = None
     if spec.taken_at is not None:
@@ -145,22 +144,18 @@ def read_export(spec: ExportSpec, log: RotationLog, topo: Topology, *, after_log
     cal = log.calendar
     at_secs = snap if snap is not None else float(inv.checkin.max())
     at = (at_secs - cal.start.timestamp()) / 3600.0
-    if after_log and at < log.last_done - 1e-9:
-        last = log.done[-1]
-        raise InputError(
-            src,
-            "export time",
-            f"an export taken after the log's last step {last.name!r} ({cal.date(last.done_at)}); this one is from "
-            f"{cal.date(at)}: it cannot show that step",
-        )
     return Export(src, at, inv, _servers(spec.path, inv, topo))
 
 
 def read_exports(specs: list[ExportSpec], log: RotationLog, topo: Topology, *, after_log: bool = True) -> list[Export]:
-    """Read the exports, oldest first by their time; a client of one is in every later one."""
+    """Read the exports, oldest first by their time; a client of one is in every later one. With ``after_log``
+    the newest is refused when older than the log's last step (it cannot show it); earlier exports may be (the
+    returns between them are data; a backtest cuts the log at each)."""
     if not specs:
         raise InputError("--export", "", "at least one console export")
-    exports = sorted((read_export(s, log, topo, after_log=after_log) for s in specs), key=lambda e: e.at)
+    exports = sorted((read_export(s, log, topo) for s in specs), key=lambda e: e.at)
+    if after_log:
+        _check_after_log(exports[-1], log)
     _check_same_clients(exports)
     return exports
 
@@ -219,6 +214,18 @@ def _learnt_in(
     k = np.clip(history.at(np.nan_to_num(t, nan=-1.0)), 0, len(history.times) - 1)
     held = history.cert[k, topo.manager_site[server], :].max(axis=1) > 0
     return np.where(ok & held, t, np.nan)
+
+
+def _check_after_log(e: Export, log: RotationLog) -> None:
+    cal, at, src = log.calendar, e.at, e.source
+    if at < log.last_done - 1e-9:
+        last = log.done[-1]
+        raise InputError(
+            src,
+            "export time",
+            f"an export taken after the log's last step {last.name!r} ({cal.date(last.done_at)}); this one is from "
+            f"{cal.date(at)}: it cannot show that step",
+        )
 
 
 def _check_same_clients(exports: list[Export]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -71,6 +72,41 @@ def summary_lines(fc: Forecast, rec: dict[str, Any]) -> list[str]:
         "if the plan is kept (needs-repair.csv)"
     )
     return lines
+
+
+@dataclass
+class Tracking:
+    """``sim.track``'s answer: the forecast and the tables ``rotasim track`` writes, and its summary lines."""
+
+    forecast: Forecast
+    record: dict[str, Any]  # what track.json holds
+    lines: list[str]
+    at_risk: pd.DataFrame
+    needs_repair: pd.DataFrame
+
+    @property
+    def verdict(self) -> str:
+        return str(self.record["verdict"])
+
+    @property
+    def adoption(self) -> pd.DataFrame:
+        return adoption(self.forecast.tracked.obs, self.forecast.tracked)
+
+    @property
+    def adoption_curve(self) -> pd.DataFrame:
+        return adoption_curve(self.forecast)
+
+    @property
+    def orphans_by_date(self) -> pd.DataFrame:
+        return orphans_by_date(self.forecast) if self.forecast.curves else pd.DataFrame()
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def tracking(fc: Forecast) -> Tracking:
+    files, rec, lines, risk = track_files(fc)
+    return Tracking(fc, rec, lines, risk, needs_repair(risk))
 
 
 def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[str], pd.DataFrame]:

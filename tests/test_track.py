@@ -114,3 +114,33 @@ def test_track_forecasts_the_final_orphans_within_its_interval(
     behind = int((tracked.obs.cert[:, :2].min(axis=1) == 0).sum())
     assert fc.orphans_if(tracked.now).max() <= behind
     assert fc.risk_if(tracked.now).verdict in ("NO-GO", "INCONCLUSIVE")
+
+
+def test_an_export_may_carry_its_time() -> None:
+    """``FILE@TIME`` gives the export's moment (a time with zone); a path with an @ but no time stays a path."""
+    assert ExportSpec.parse("out/e.csv@2026-11-10T09:00:00+00:00") == ExportSpec(
+        Path("out/e.csv"), "2026-11-10T09:00:00+00:00"
+    )
+    assert ExportSpec.parse("me@host/e.csv") == ExportSpec(Path("me@host/e.csv"))
+
+
+def test_the_plan_resumes_now(tmp_path: Path, truth: tuple[Scenario, Truth]) -> None:
+    """Steps done land at their logged times; the wait after the last done step is shortened by the time
+    passed; the retention keeps its anchor (sepm1's update) and nothing lands before now."""
+    from sim.model.topology import compile_topology
+    from sim.runbooks import expand_runbook
+    from sim.tracking.log import read_log
+    from sim.tracking.plan import replay_steps, view_history
+
+    sc, tr = truth
+    log = read_log(tr.write_log(tmp_path / "log.yaml", 2.0), sc, expand_runbook(sc))  # only update-sepm1 done
+    topo = compile_topology(sc)
+    steps = replay_steps(expand_runbook(sc), log, 6.0, topo)  # now: 6 h; the plan waits 3 heartbeats (12 h)
+    world = view_history(topo, steps, sc.replication_interval_hours, 24 * 40.0).world
+    done = world.step_done
+    assert done["update-sepm1"] == pytest.approx(5 / 60)
+    assert done["update-sepm2"] == pytest.approx(5 / 60 + 12.0 + 5 / 60)  # as planned: 12 h after sepm1
+    assert done["update-sepm3"] == pytest.approx(5 / 60 + 14 * 24.0 + 5 / 60)  # the retention's anchor kept
+    late = replay_steps(expand_runbook(sc), log, 30.0, topo)  # now: 30 h, past the planned wait
+    world = view_history(topo, late, sc.replication_interval_hours, 24 * 40.0).world
+    assert world.step_done["update-sepm2"] == pytest.approx(30.0 + 5 / 60)  # not before now

@@ -19,6 +19,7 @@ import pandas as pd
 from sim.analysis.risk import Risk, assess
 from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.engines.outcome import EngineOutput
+from sim.errors import warn
 from sim.experiments.options import Engine
 from sim.experiments.simulate import Prepared, execute, probe, seed_sequences
 from sim.model.topology import Topology, compile_topology
@@ -89,6 +90,8 @@ def track_inputs(sc: Scenario, log_path: Path, specs: list[ExportSpec]) -> Track
     topo = compile_topology(sc)
     planned = expand_runbook(sc)
     log = read_log(log_path, sc, planned)
+    if sc.load.enabled:
+        warn(sc.source, "load.enabled", "rotasim track does not model manager load from an observed start: ignored")
     return tracked_from(sc, topo, planned, log, read_exports(specs, log, topo))
 
 

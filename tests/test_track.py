@@ -144,3 +144,37 @@ def test_the_plan_resumes_now(tmp_path: Path, truth: tuple[Scenario, Truth]) -> 
     late = replay_steps(expand_runbook(sc), log, 30.0, topo)  # now: 30 h, past the planned wait
     world = view_history(topo, late, sc.replication_interval_hours, 24 * 40.0).world
     assert world.step_done["update-sepm2"] == pytest.approx(30.0 + 5 / 60)  # not before now
+
+
+def test_a_change_counts_once_it_reached_the_clients_site(tmp_path: Path) -> None:
+    """Two sites, replication every hour (fact 16): sepm1 (hq) is updated at 09:05 and branch's database
+    learns it at the next tick, 10:00. A branch client that checked in at 09:30 (server sepm2) has not learnt
+    it; one at 10:15 has; an hq client at 09:10 (server sepm1) has."""
+    data: dict[str, Any] = {
+        "name": "two-sites",
+        "horizon_days": 20,
+        "start_time": "2026-11-02T09:00:00+00:00",
+        "replication_interval_hours": 1,
+        "sites": [
+            {"name": "hq", "managers": [{"name": "sepm1"}]},
+            {"name": "branch", "managers": [{"name": "sepm2"}, {"name": "sepm3"}]},
+        ],
+        "msls": [{"name": "l", "tiers": [["sepm1", "sepm2", "sepm3"]]}],
+        "groups": [{"name": "My Company", "msl": "l", "heartbeat_minutes": 60}],
+        "runbook": {"template": "kb-multi-server", "retention_days": 10},
+    }
+    sc = build_scenario(data, source=str(tmp_path / "s.yaml"), base_dir=tmp_path)
+    log = tmp_path / "log.csv"
+    log.write_text("step,done_at\nupdate-sepm1,2026-11-02T09:05:00+00:00\n")
+    exp = tmp_path / "e.csv"
+    exp.write_text(
+        "Computer Name,Group,Version,Last Check-in,Server Name\n"
+        "early,My Company,14.3,2026-11-02 09:30:00+00:00,sepm2\n"
+        "late,My Company,14.3,2026-11-02 10:15:00+00:00,sepm3\n"
+        "hq,My Company,14.3,2026-11-02 09:10:00+00:00,sepm1\n"
+        "before,My Company,14.3,2026-11-02 09:01:00+00:00,sepm1\n"
+    )
+    obs = track_inputs(sc, log, [spec_at(exp, 1.5)]).obs
+    held = dict(zip(obs.client_id, obs.cert[:, 0], strict=True))
+    assert held == {"early": 0, "late": 1, "hq": 1, "before": 0}
+    assert list(obs.last_server) == [1, 2, 0, 0]

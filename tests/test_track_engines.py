@@ -97,3 +97,30 @@ def test_observed_start_at_zero_is_the_plain_run(tmp_path: Path) -> None:
         lu = initial_last_used(prep.fleet, prep.topo)
         init = observed(0.0, 7, 3, {}, {c: np.nan for c in range(7)}, {c: int(lu[c]) for c in range(7)})
         assert_same_clients(plain, run(sc, engine, init))
+
+
+def test_the_forecast_agrees_between_engines(tmp_path: Path) -> None:
+    """The forecast from an observed state of a stochastic world (random choice within a tier, laptops,
+    leave): per replication the same fleet and draws of who returns when, so the paired differences of
+    fast and reference must be small (within 4 standard errors, and the plan's orphans within one client
+    on average)."""
+    from sim.analysis.verdict import Threshold
+    from sim.tracking.forecast import forecast, track_inputs
+    from tests.test_track import GROUP_PATH, rotation, spec_at
+    from tests.track_sim import simulate_truth
+
+    sc = rotation(tmp_path, clients=60)
+    truth = simulate_truth(sc)
+    t = 6 * 24.0
+    log = truth.write_log(tmp_path / "log.yaml", t)
+    tr = track_inputs(sc, log, [spec_at(truth.write_export(tmp_path / "e.csv", t, GROUP_PATH), t)])
+    runs = {
+        e: forecast(tr, Threshold(max_orphans=3), replications=6, max_replications=6, engine=e)
+        for e in ("fast", "reference")
+    }  # type: ignore[arg-type]
+    fast, ref = runs["fast"], runs["reference"]
+    for a, b in ((fast.orphans, ref.orphans), (fast.orphans_if(tr.now), ref.orphans_if(tr.now))):
+        d = np.asarray(a, float) - np.asarray(b, float)
+        se = d.std(ddof=1) / np.sqrt(len(d)) if d.std() > 0 else 0.0
+        assert abs(d.mean()) <= 4 * se + 1.0, (a, b)
+    assert np.array_equal(fast.orphans_if(tr.now), ref.orphans_if(tr.now))  # now: who is behind, no draw

@@ -37,7 +37,10 @@ def bench(n: int, folder: Path) -> tuple[float, float]:
     age_min = np.where(rng.random(n) < 0.9, rng.exponential(30, n), rng.exponential(60 * 24 * 8, n))
     times = now - age_min.astype("timedelta64[m]")
     groups = np.where(rng.random(n) < 0.6, "My Company\\Laptops", "My Company\\Desktops")
-    rows = [f"pc{i:07d},{g},14.3.RU8,{str(t).replace('T', ' ')}+00:00" for i, (g, t) in enumerate(zip(groups, times))]
+    rows = [
+        f"pc{i:07d},{g},14.3.RU8,{str(t).replace('T', ' ')}+00:00"
+        for i, (g, t) in enumerate(zip(groups, times, strict=True))
+    ]
     (folder / "e.csv").write_text("Computer Name,Group,Version,Last Check-in\n" + "\n".join(rows) + "\n")
     t0 = time.perf_counter()
     tr = track_inputs(sc, folder / "log.yaml", [ExportSpec(folder / "e.csv")])

@@ -183,7 +183,7 @@ def forecast(
     """Replicate from the observed state; doubles the replications while "change the retained manager now" is
     INCONCLUSIVE, up to ``max_replications`` (as ``report``'s sequential sampling)."""
     root = tr.sc.seed if seed is None else int(seed)
-    parts: list[dict[str, object]] = []
+    parts: list[_Replication] = []
     n_target = max(1, min(replications, max_replications))
     while True:
         while len(parts) < n_target:
@@ -194,7 +194,24 @@ def forecast(
         n_target = min(2 * n_target, max_replications)
 
 
-def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> dict[str, object]:
+@dataclass
+class _Replication:
+    """What one replication of the forecast keeps."""
+
+    orphans: int
+    live: int
+    orphaned: np.ndarray
+    returns: np.ndarray
+    curve: ChangeCurve | None
+    planned: float | None
+    trust: np.ndarray
+    times: np.ndarray
+    new_cert_at: np.ndarray
+    causes: dict[str, int]
+
+
+def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> _Replication:
+    """Replication k: its conditioned fleet, a run from the observed state, and the planning probe."""
     fleet_ss, engine_ss = seed_sequences(root, k)
     start = draw_start(tr.sc, tr.topo, tr.obs, tr.horizon, np.random.default_rng(fleet_ss))
     run = Prepared(tr.sc, tr.topo, tr.steps, start.fleet, engine_ss, tr.horizon, root, k, engine, start.initial)
@@ -202,13 +219,10 @@ def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> dict[str, obje
     cl = res.clients
     orphaned = (cl["outcome"] == "orphaned").to_numpy()
     gone = start.fleet.presence.gone
-    steps = res.steps
-    planned = None
+    planned = curve = None
     if tr.decisive is not None:
-        row = steps[steps["name"] == tr.decisive]
+        row = res.steps[res.steps["name"] == tr.decisive]
         planned = float(row["end_hours"].iloc[0]) if len(row) else None
-    curve = None
-    if tr.decisive is not None:
         decisive = next(s for s in tr.steps if s.name == tr.decisive)
         _, out = probe(run, without(tr.steps, tr.decisive), decisive, None)
         curve = ChangeCurve.build(out, gone)
@@ -217,37 +231,35 @@ def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> dict[str, obje
     live = ~gone
     trust = np.array([(nca[live] <= t).sum() / max(live.sum(), 1) for t in times])
     causes = cl.loc[orphaned, "cause"].value_counts().to_dict()
-    return {
-        "orphans": int(orphaned.sum()),
-        "live": int(live.sum()),
-        "orphaned": orphaned,
-        "returns": start.returns_at,
-        "curve": curve,
-        "planned": planned,
-        "trust": trust,
-        "times": times,
-        "new_cert_at": nca,
-        "causes": {str(k): int(v) for k, v in causes.items()},
-    }
+    return _Replication(
+        int(orphaned.sum()),
+        int(live.sum()),
+        orphaned,
+        start.returns_at,
+        curve,
+        planned,
+        trust,
+        times,
+        nca,
+        {str(c): int(v) for c, v in causes.items()},
+    )
 
 
-def _assemble(tr: Tracked, threshold: Threshold, confidence: float, parts: list[dict[str, object]]) -> Forecast:
-    curves = [p["curve"] for p in parts if p["curve"] is not None]
-    planned = next((p["planned"] for p in parts if p["planned"] is not None), None)
+def _assemble(tr: Tracked, threshold: Threshold, confidence: float, parts: list[_Replication]) -> Forecast:
     return Forecast(
         tracked=tr,
         threshold=threshold,
         confidence=confidence,
-        planned_change_at=planned,  # type: ignore[arg-type]
-        orphans=np.array([p["orphans"] for p in parts], np.int64),
-        live=np.array([p["live"] for p in parts], np.int64),
-        curves=curves,  # type: ignore[arg-type]
-        orphaned=np.stack([p["orphaned"] for p in parts]),  # type: ignore[misc]
-        returns_at=np.stack([p["returns"] for p in parts]),  # type: ignore[misc]
-        trust=np.stack([p["trust"] for p in parts]),  # type: ignore[misc]
-        trust_times=parts[0]["times"],  # type: ignore[arg-type]
-        new_cert_at=np.stack([p["new_cert_at"] for p in parts]),  # type: ignore[misc]
-        causes=[p["causes"] for p in parts],  # type: ignore[misc]
+        planned_change_at=next((p.planned for p in parts if p.planned is not None), None),
+        orphans=np.array([p.orphans for p in parts], np.int64),
+        live=np.array([p.live for p in parts], np.int64),
+        curves=[p.curve for p in parts if p.curve is not None],
+        orphaned=np.stack([p.orphaned for p in parts]),
+        returns_at=np.stack([p.returns for p in parts]),
+        trust=np.stack([p.trust for p in parts]),
+        trust_times=parts[0].times,
+        new_cert_at=np.stack([p.new_cert_at for p in parts]),
+        causes=[p.causes for p in parts],
     )
 
 

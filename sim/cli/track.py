@@ -20,7 +20,10 @@ def track_command(
     log: Annotated[Path, typer.Option(help="Rotation log (YAML or CSV): step, done_at (ISO time with zone).")],
     export: Annotated[
         list[str],
-        typer.Option(help="Console export (as `fleet import` reads), FILE or FILE@TIME; repeat for later ones."),
+        typer.Option(
+            metavar="FILE[@TIME]",
+            help="Console export (as `fleet import` reads), FILE or FILE@TIME; repeat for later ones.",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: track.json, at-risk-clients.csv, summary.txt, ...")],
     max_orphans: Annotated[float | None, typer.Option(help="Target: at most K orphans.")] = None,

@@ -47,6 +47,7 @@ from sim.cli.plan import plan_command
 from sim.cli.report import report_command
 from sim.cli.run import run_command
 from sim.cli.sweep import sweep_command
+from sim.cli.track import track_command
 from sim.cli.validate import validate_command
 from sim.errors import InputError, InputWarning
 
@@ -205,6 +206,7 @@ app.command("plan")(plan_command)
 app.command("sweep")(sweep_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
+app.command("track")(track_command)
 app.add_typer(fleet_app, name="fleet")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engines.common import heartbeat_hours, initial_last_used, view_states, world_status
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
@@ -39,6 +40,7 @@ class FastEngine:
         timeout_streams: ClientStreams | None = None,
         probe: Step | None = None,
         record_assignments: bool = True,
+        initial: InitialState | None = None,
     ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
         self.record_assignments = record_assignments  # only the load model reads them: a run without it skips
@@ -57,6 +59,8 @@ class FastEngine:
         self.vs = view_states(world, self.table)
         self.lu = initial_last_used(fleet, topo)
         self.state = self.vs[topo.manager_site[self.lu], fleet.group]
+        self.now = 0.0
+        self.dirty = False
         self.gone = fleet.presence.gone.copy()
         self.orphaned = np.zeros(n, bool)
         self.orphaned_at = np.full(n, np.nan)
@@ -72,8 +76,8 @@ class FastEngine:
         self.deferred = np.zeros(n, bool)  # next_ci is a failback check-in, not the next heartbeat
         self.facts = OrphanFacts.empty(n)
         self.checkins = 0
-        self.now = 0.0
-        self.dirty = False
+        if initial is not None:
+            self._start_from(initial)
         self.ws = world_status(world)
         self.prev_vs = self.vs
         self.prev_ws = self.ws
@@ -81,10 +85,15 @@ class FastEngine:
         all_idx = np.arange(n)
         if record_assignments:
             self.assignments.append(
-                (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
+                (
+                    all_idx,
+                    np.full(n, self.now),
+                    self.lu.copy(),
+                    heartbeat_hours(fleet, self.hb_tab, self.state, all_idx),
+                )
             )
         trusting = self.trusts[self.state] & ~self.gone
-        self.new_cert_at[trusting] = 0.0
+        self.new_cert_at[trusting] = self.now
         self.survives = np.zeros(n, bool)
         if probe is not None:
             live = np.flatnonzero(~self.gone)
@@ -97,6 +106,24 @@ class FastEngine:
         self.repaired_at = np.full(n, np.nan)
         if world.has_conditions:
             world.attach_console(self, fleet)
+
+    def _start_from(self, init: InitialState) -> None:
+        """Start at ``init.at`` from an observed fleet (``sim.engines.initial``): each client's cache interned,
+        its last server and the phase of its heartbeat as given; the world at that moment is evaluated (orphans,
+        who is behind) before any check-in, as after a change."""
+        init.check(self.fleet.n, self.topo.n_managers)
+        self.lu = init.last_server.astype(np.int64).copy()
+        self.state = np.array(
+            [
+                self.table.intern(int(init.msl[c]), bool(init.secure[c]), float(init.heartbeat[c]), init.cert[c])
+                for c in range(self.fleet.n)
+            ],
+            np.int64,
+        )
+        self.hb_last = init.last_checkin.astype(float).copy()
+        self.learnt_at = init.learnt_at.astype(float).copy()
+        self.now = float(init.at)
+        self.dirty = True
 
     # ------------------------------------------------------------------ listener protocol
 
@@ -601,12 +628,27 @@ def run_fast(
     timeout_streams: ClientStreams | None = None,
     probe: Step | None = None,
     record_assignments: bool = True,
+    initial: InitialState | None = None,
 ) -> EngineOutput:
     """Run the world with the fast engine to ``horizon``. ``probe``: the decisive step of a planning probe
     (it is not in the runbook the world runs): record when each client would survive it.
-    ``record_assignments``: keep the log of who used which manager when (the load model's input)."""
-    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe, record_assignments)
-    world.listeners.append(engine)
+    ``record_assignments``: keep the log of who used which manager when (the load model's input).
+    ``initial``: start from an observed fleet at its time; the world runs to that moment without the fleet."""
     world.start()
+    if initial is not None and initial.at > 0:
+        world.env.run(until=initial.at)
+    engine = FastEngine(
+        topo,
+        fleet,
+        world,
+        streams,
+        fail_prob,
+        bin_hours,
+        timeout_streams,
+        probe,
+        record_assignments=record_assignments,
+        initial=initial,
+    )
+    world.listeners.append(engine)
     world.env.run(until=horizon)
     return engine.finish(horizon)

@@ -58,6 +58,7 @@ from simpy.events import EventPriority
 from simpy.exceptions import Interrupt
 
 from sim.engines.common import initial_last_used
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
@@ -187,8 +188,11 @@ class ReferenceEngine:
         bin_hours: float = 1.0,
         count_load: bool = False,
         probe: Step | None = None,
+        initial: InitialState | None = None,
     ):
         self.topo, self.fleet, self.world, self.env, self.rng = topo, fleet, world, world.env, rng
+        self.initial = initial
+        self.t0 = 0.0 if initial is None else float(initial.at)  # when the fleet starts
         self.probe = probe
         self.survival_log: list[tuple[int, float, bool, bool]] = []
         # load: counts per (manager, bin) as one flat list (m * bins + b), time-out probabilities as lists
@@ -219,19 +223,22 @@ class ReferenceEngine:
         self.snap = self._snapshot()
         self.before = self.snap
         self.eval_pending = False
-        lu0 = initial_last_used(fleet, topo)
+        lu0 = initial_last_used(fleet, topo) if initial is None else initial.last_server
+        if initial is not None:
+            initial.check(n, topo.n_managers)
+            self.learnt_at = initial.learnt_at.astype(float).copy()
         seeds = rng.integers(0, np.iinfo(np.int64).max, size=(n, 2)).tolist()  # two generators per client
         gone = fleet.presence.gone
         self.clients: list[ClientState] = []
         for c in range(n):
             lu, g = int(lu0[c]), int(fleet.group[c])
-            view = self.snap.views[self.site[lu]][g]
+            view = self.snap.views[self.site[lu]][g] if initial is None else self._observed_cache(initial, c)
             override = float(fleet.heartbeat_override[c])
             unsupported, push = bool(fleet.unsupported[c]), bool(fleet.push[c])
             cl = ClientState(c, g, unsupported, push, override, view, lu, seeds[c][0], seeds[c][1])
-            cl.trusting = self.snap.trusts[self.site[lu]][g]
+            cl.trusting = self._trusts(view)
             if cl.trusting and not gone[c]:
-                self.new_cert_at[c] = 0.0
+                self.new_cert_at[c] = self.t0
             self.clients.append(cl)
         self.alive = [cl for cl in self.clients if not gone[cl.c]]  # gone clients never check in nor die
         if probe is not None:
@@ -247,6 +254,13 @@ class ReferenceEngine:
         self.repaired_at = np.full(n, np.nan)
         if world.has_conditions:
             world.attach_console(self, fleet)
+        if initial is not None:  # the observed fleet meets the world as it is now: evaluate it as after a change
+            self.before_change(self.t0)
+
+    def _observed_cache(self, init: InitialState, c: int) -> Cache:
+        msl = int(init.msl[c])
+        certs = {m: int(init.cert[c, m]) for m in self._list(msl).https}
+        return Cache(msl, bool(init.secure[c]), float(init.heartbeat[c]), certs)
 
     # ------------------------------------------------------------------ the console
 
@@ -547,37 +561,47 @@ class ReferenceEngine:
         """The first check-in at or after 0: on coming online; for a client that came online before the start
         (a working window that opened earlier, an absence that ended), its heartbeats since then, stepped one by
         one; only a client online since ever is at a random point of its cycle (forward recurrence)."""
-        s, e = self._spell(cl.c, 0.0)
+        t0 = self.t0
+        s, e = self._spell(cl.c, t0)
         cl.spell_start, cl.spell_end = s, e
         if not math.isfinite(s):
             cl.t_next = math.inf
             return
-        if s <= -FAR / 2:
+        last = math.nan if self.initial is None else float(self.initial.last_checkin[cl.c])
+        if s <= t0 and last >= s:  # an observed client online since its last check-in: its heartbeats since
+            self._step_to(cl, last, t0)
+        elif s <= -FAR / 2:
             h = self._hours(cl)
             u = np.array([self.fleet.phase_u[cl.c]])
             cl.t_next = float(forward_recurrence(u, np.array([h]), self.jitter)[0])
             cl.anchor, cl.k, cl.h_anchor = cl.t_next, 0, h
             cl.coming_online = False
+            if cl.t_next < t0:
+                self._step_to(cl, cl.t_next, t0)
             self._fit(cl)
-        elif s < 0:
+        elif s < t0:
             cl.t_next = s + self._delay(cl.c, s)
             cl.coming_online = True
-            if cl.t_next < 0:  # its check-ins before the start taught nothing: step to the first at or after 0
-                h = self._hours(cl)
-                if self.jitter > 0:
-                    w = cl.t_next
-                    while w < 0:
-                        w += h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
-                    cl.t_next = w
-                else:
-                    cl.anchor, cl.h_anchor = cl.t_next, h
-                    cl.k = max(1, math.ceil(-cl.t_next / h - 1e-12))
-                    cl.t_next = cl.anchor + cl.k * h
-                cl.coming_online = False
-                self._fit(cl)
+            if cl.t_next < t0:  # its check-ins before the start taught nothing: step to the first at or after it
+                self._step_to(cl, cl.t_next, t0)
         else:
             cl.t_next = s + self._delay(cl.c, s)
             cl.coming_online = True
+
+    def _step_to(self, cl: ClientState, w: float, t0: float) -> None:
+        """From a check-in at ``w`` before ``t0``, the heartbeats since, stepped one by one: the first at or
+        after ``t0``."""
+        h = self._hours(cl)
+        if self.jitter > 0:
+            while w < t0:
+                w += h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
+            cl.t_next = w
+        else:
+            cl.anchor, cl.h_anchor = w, h
+            cl.k = max(1, math.ceil((t0 - w) / h - 1e-12))
+            cl.t_next = cl.anchor + cl.k * h
+        cl.coming_online = False
+        self._fit(cl)
 
     def _fit(self, cl: ClientState) -> None:
         """A heartbeat at or after the spell's end does not happen: the client checks in on coming online."""
@@ -798,6 +822,7 @@ def run_reference(
     bin_hours: float = 1.0,
     count_load: bool = False,
     probe: Step | None = None,
+    initial: InitialState | None = None,
 ) -> EngineOutput:
     """Play every check-in of every client up to ``horizon`` hours. ``probe``: the decisive step of a planning
     probe (not in the runbook the world runs): record when each client would survive it.
@@ -805,8 +830,10 @@ def run_reference(
     ``fail_prob`` ((manager, bin) -> probability, bins of ``bin_hours``) lets overloaded managers time
     check-ins out; with it, or with ``count_load``, the output carries the literal check-in count per
     (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
-    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe)
-    world.listeners.append(engine)
     world.start()
+    if initial is not None and initial.at > 0:
+        world.env.run(until=initial.at)  # the world before the observed moment, without the fleet
+    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe, initial)
+    world.listeners.append(engine)
     world.env.run(until=horizon)
     return engine.finish()

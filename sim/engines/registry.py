@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from sim.engines.fast import run_fast
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.engines.reference import run_reference
 from sim.model.fleet import Fleet
@@ -26,7 +27,8 @@ from sim.scenario.runbook import Step
 
 
 class EngineRunner(Protocol):
-    """One engine: run a world to the horizon; run it and measure the load it offered (per manager and bin)."""
+    """One engine: run a world to the horizon (from t = 0, or from an observed fleet ``initial`` at its time:
+    rotasim track); run it and measure the load it offered (per manager and bin)."""
 
     @property
     def name(self) -> str: ...
@@ -47,6 +49,7 @@ class EngineRunner(Protocol):
         bin_h: float,
         *,
         probe: Step | None = None,
+        initial: InitialState | None = None,
     ) -> EngineOutput: ...
 
     def run_offering(
@@ -80,6 +83,7 @@ class Fast:
         bin_h: float,
         *,
         probe: Step | None = None,
+        initial: InitialState | None = None,
     ) -> EngineOutput:
         timeouts = ClientStreams(fleet.keys, engine_ss, 2) if fail is not None else None
         streams = ClientStreams(fleet.keys, engine_ss, 0)
@@ -94,6 +98,7 @@ class Fast:
             timeout_streams=timeouts,
             probe=probe,
             record_assignments=False,
+            initial=initial,
         )
 
     def run_offering(
@@ -138,9 +143,10 @@ class Reference:
         bin_h: float,
         *,
         probe: Step | None = None,
+        initial: InitialState | None = None,
     ) -> EngineOutput:
         rng = np.random.default_rng(engine_ss)
-        return run_reference(topo, fleet, world, rng, horizon, fail, bin_h, probe=probe)
+        return run_reference(topo, fleet, world, rng, horizon, fail, bin_h, probe=probe, initial=initial)
 
     def run_offering(
         self,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.engines.registry import engine as engine_named
 from sim.errors import InputError
@@ -81,6 +82,7 @@ class Prepared:
     replication: int
     engine: Engine
     progress: bool = False  # show the reference engine's progress on stderr (one replication, on a terminal)
+    initial: InitialState | None = None  # start from an observed fleet (rotasim track), else from t = 0
 
 
 @dataclass
@@ -91,10 +93,18 @@ class Executed:
     fail: np.ndarray | None
 
 
-def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0, *, shared: bool = False) -> Prepared:
-    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn. ``shared``: take
-    the fleet's undrawn part from this process' cache of bases (``sim.experiments.shared``): the same bytes,
-    built once for all the replications a process runs."""
+def prepare(
+    scenario: Scenario,
+    opts: RunOptions,
+    replication: int = 0,
+    initial_state: InitialState | None = None,
+    *,
+    shared: bool = False,
+) -> Prepared:
+    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn. ``initial_state``:
+    the engines start from that observed fleet at its time (``sim.engines.initial``). ``shared``: take the
+    fleet's undrawn part from this process' cache of bases (``sim.experiments.shared``): the same bytes, built
+    once for all the replications a process runs."""
     sc = opts.applied(scenario)
     seed, engine = opts.root_seed(sc), opts.engine
     topo = compile_topology(sc)
@@ -105,7 +115,9 @@ def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0, *, share
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     horizon = sc.horizon_days * 24.0
     shown = opts.progress is True and engine == "reference"  # only when asked: replications have their own bar
-    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, shown)
+    return Prepared(
+        sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, shown, initial_state
+    )
 
 
 def execute(run: Prepared) -> Executed:
@@ -114,7 +126,7 @@ def execute(run: Prepared) -> Executed:
     load: LoadOutcome | None = None
     fail: np.ndarray | None = None
     with _no_gc():
-        if sc.load.enabled:
+        if sc.load.enabled and run.initial is None:  # an observed start replays no load fixed point
             world, out, load, fail = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine=run.engine)
         else:
             world = _world(sc, topo, steps)
@@ -162,7 +174,9 @@ def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Ste
     if run.progress and runner.plays_every_checkin:
         what = "planning probe" if probe is not None else "simulating"
         start_ticker(world.env, run.horizon, f"{runner.name} engine, {run.fleet.n:,} clients, {what}")
-    return runner.run(run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe)
+    return runner.run(
+        run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe, initial=run.initial
+    )
 
 
 @contextlib.contextmanager

@@ -49,6 +49,9 @@ class Scenario(Strict):
         1.0, gt=0, le=24 * 7, description="Database replication between sites (fact 16, A)."
     )
     repair_minutes: float = Field(30.0, ge=0, description="Hands-on time to repair one orphan (A).")
+    start_time: str | None = Field(
+        None, description="ISO time with zone at which the runbook starts (hour 0): rotasim track's calendar dates."
+    )
     load: LoadSpec = Field(default_factory=LoadSpec)
     sites: list[SiteSpec] = Field(min_length=1)
     msls: list[MslSpec] = Field(min_length=1)

@@ -451,3 +451,25 @@ def test_gated_retention_beats_the_fixed_30_days() -> None:
     assert g["exceeding"] < f["exceeding"]
     assert g["old_certificate_hours_mean"] < f["old_certificate_hours_mean"] == pytest.approx(30 * 24, abs=0.2)
     assert gated_runs.runs["orphaned"].std() < fixed_runs.runs["orphaned"].std()
+
+
+def test_a_gate_counting_from_a_skipped_step_waits_for_its_cap(tmp_path: Path) -> None:
+    """A hold-if branches past the step a later gate counts from: nobody has checked in since a step that did
+    not run, so the gate waits for its cap (both engines)."""
+    files, _ = grid_fleet(tmp_path, ["g", "island"], MULTI_ENDS)
+    rb = {
+        "steps": [
+            {"kind": "update-certificate", "name": "u1", "managers": ["sepm1"], "operator_minutes": 7.5},
+            {"kind": "hold-if", "not_checked_in_above": 0, "since": "u1", "then": "rollback"},
+            {"kind": "update-certificate", "name": "u2", "managers": ["sepm2"], "operator_minutes": 7.5},
+            {"kind": "end"},
+            {"kind": "wait", "name": "rollback", "until": {"checked_in_share": 0.1, "since": "u2"}, "max_hours": 4},
+            {"kind": "restore-certificate", "managers": ["sepm1"], "operator_minutes": 7.5},
+        ]
+    }
+    sc = one_site(tmp_path, files, rb, managers=("sepm1", "sepm2"), horizon_days=1.0)
+    fast, ref = run_both(sc)
+    assert_same_clients(fast, ref)
+    assert_same_steps(fast, ref)
+    gate = fast.steps.set_index("name").loc["rollback"]
+    assert "cap of 4 h ended it" in gate["detail"] and "0.0% of" in gate["detail"]

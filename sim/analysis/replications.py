@@ -57,6 +57,8 @@ class Replications:
                 "full_trust_at_hours": s["full_trust_at_hours"],
                 "repair_hours": s["repair_hours"],
                 "not_trusting_at_horizon": s["not_trusting_at_horizon"],
+                "repaired": s.get("repaired", 0),
+                **{f"exposure:{k}": v for k, v in (s.get("exposure") or {}).items()},
             }
             row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
             rows.append(row)
@@ -84,6 +86,10 @@ class Replications:
             "orphaned": describe(runs["orphaned"], confidence),
             "gone": describe(runs["gone"], confidence),
             "repair_hours": describe(runs["repair_hours"], confidence),
+            "repaired": describe(runs["repaired"], confidence),
+            "exposure": {
+                c.split(":", 1)[1]: describe(runs[c], confidence) for c in runs.columns if c.startswith("exposure:")
+            },
             "full_trust_at_hours": describe_time(list(runs["full_trust_at_hours"]), confidence),
         }
         for key in ("cause", "group", "version"):

@@ -63,6 +63,7 @@ class Report:
     runs: pd.DataFrame
     horizon_hours: float
     generated_at: str
+    exposure: dict[str, Any] | None = None  # per exposure: its mean and interval over the replications
 
     @property
     def verdict(self) -> Verdict:
@@ -131,6 +132,7 @@ def build_report(sampling: Sampling, *, source: str, command: str) -> Report:
         runs=runs,
         horizon_hours=horizon,
         generated_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        exposure=s.get("exposure"),
     )
 
 

@@ -362,6 +362,8 @@ class World:
         """(first successful check-in since the anchor, per member client; the member mask over clients)."""
         assert self.console is not None
         members = self._members(groups)[client_group]
+        if self.names[key] not in self.step_done:  # a branch skipped it: nobody checked in since it
+            return np.full(int(members.sum()), math.inf), members
         return self.console.first_seen(key, self.env.now)[members], members
 
     def _wait_until(self, i: int, step: Wait) -> Generator[simpy.Event, Any, str]:
@@ -370,7 +372,7 @@ class World:
         assert step.until is not None and step.max_hours is not None and self.console is not None
         cond = step.until
         key, since = self._anchor(cond.since, i)
-        base = self.env.now if step.after_step is None else self.step_done[step.after_step]
+        base = self.step_done.get(step.after_step or "", self.env.now)  # now, if a branch skipped after_step
         deadline = base + step.max_hours
         start = self.env.now
         yield from self._look()
@@ -392,7 +394,8 @@ class World:
                     f"until {cond.checked_in_share * 100:g}% checked in since {since}: cap of {step.max_hours:g} h "
                     f"ended it at {now:.2f} h with {share:.1%} of {n} checked in"
                 )
-            self.console.arm(key, np.flatnonzero(members), k)
+            if self.names[key] in self.step_done:
+                self.console.arm(key, np.flatnonzero(members), k)
             yield self._sleep(min(t, deadline))
             self.console.flush(self.env.now)
 

@@ -183,6 +183,7 @@ def _verdict_section(rep: Report) -> Section:
                 f"{n1(rep.repair_hours['ci95'][0])} to {n1(rep.repair_hours['ci95'][1])} hours; about "
                 f"{n1((rep.repair_hours['mean'] or 0) / 8)} person-days of 8 hours), assuming "
                 f"{sc.repair_minutes:g} minutes per repair (repair_minutes, an assumption: set it in the scenario).",
+                *_exposure_text(rep.exposure),
                 _sampling_text(sampling),
                 *_unsupported_reading(sc),
                 f"Scenario: {sc.name} ({rep.source}); runbook: {template_for(sc.runbook).describe(rep.setting)}; "
@@ -521,6 +522,26 @@ def _unsupported_reading(sc: Scenario) -> list[str]:
     ]
 
 
+def _exposure_text(exposure: dict[str, Any] | None) -> list[str]:
+    """What avoiding orphans costs (docs/model.md, "Exposure"): beside the orphans, as the issue asks."""
+    e = exposure or {}
+    out = []
+    relaxed, share = e.get("relaxed_hours"), e.get("share_relaxed") or {}
+    if relaxed and relaxed.get("mean"):
+        out.append(
+            f"Exposure: an HTTP list with secure communications off for {n1(relaxed['mean'])} hours on average "
+            f"({n1(relaxed['mean'] / 24)} days), {pct(share.get('mean'))} of the clients holding it (they talk to "
+            "their managers unauthenticated until they learn the re-enable)."
+        )
+    old = e.get("old_certificate_hours")
+    if old and old.get("mean"):
+        out.append(
+            f"Exposure: the old certificate still in service {n1(old['mean'] / 24)} days after the first update on "
+            f"average (95% interval {n1(old['ci95'][0] / 24)} to {n1(old['ci95'][1] / 24)} days)."
+        )
+    return out
+
+
 def _verdict_meaning(v: str, th: Threshold) -> str:
     """What the badge means (docs/model.md, "Risk and the verdict")."""
     if v == "GO":
@@ -581,6 +602,7 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
             },
             "orphans": rep.orphans,
             "orphan_rate": rep.orphan_rate,
+            "exposure": rep.exposure,
             "repair": {
                 "minutes_per_orphan": rep.scenario.repair_minutes,
                 "minutes_source": "assumption (repair_minutes)",

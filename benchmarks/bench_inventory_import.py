@@ -35,10 +35,10 @@ TRUTH = {
     "leave": {
         "rate_per_year": 5,
         "duration_days": {"distribution": "lognormal", "median": 6, "sigma": 0.8},
-        "max_days": 30,
+        "max_days": 365,
     },
-    "gone_share": 0.04,
 }
+PURGE_DAYS = 30  # the synthetic console deletes the clients unseen for longer
 
 
 def main() -> None:
@@ -50,7 +50,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "inventory.csv"
         t0 = time.perf_counter()
-        synthetic_export(spec, args.rows, np.random.default_rng(1)).to_csv(src, index=False)
+        df = synthetic_export(spec, args.rows, np.random.default_rng(1), purge_days=PURGE_DAYS)
+        df.to_csv(src, index=False)
+        purged = args.rows - len(df)
         print(
             f"wrote a {args.rows:,}-row export ({src.stat().st_size / 2**20:.1f} MiB) in "
             f"{time.perf_counter() - t0:.2f} s"
@@ -71,7 +73,7 @@ def main() -> None:
             "leave_rate_per_year": 5.0,
             "duration_median": 6.0,
             "duration_sigma": 0.8,
-            "gone_share": 0.04,
+            "invisible_clients": purged,
         }
         for e in r.fit.families["lognormal"].estimates + [r.fit.estimates()[-1]]:
             se = f"{e.stderr:.3g}" if e.stderr is not None else "-"

@@ -204,7 +204,7 @@ def test_snapshot_in_working_hours_warns_and_fixing_the_share_helps() -> None:
     # the share is only as good as its (larger) standard error here: over seeds 0-9 up to 0.033 off
     assert_recovered(fit, "lognormal", truth, share_tol=0.05)
     fixed = fit_presence(age, online, TUE_13, FitSettings(families=("lognormal",), always_on_share=0.35))
-    assert fixed.warnings == []
+    assert not any("assumed working hours" in w for w in fixed.warnings)  # the share is given now
     e = fixed.chosen.estimate("always_on_share")
     assert (e.value, e.stderr, e.note) == (0.35, None, "fixed by the user")
     assert fixed.chosen.n_params == fit.chosen.n_params - 1
@@ -255,3 +255,24 @@ def test_plot_is_a_png() -> None:
     table = fit.age_table()
     assert table[0]["class"] == "online" and table[0]["observed"] == int(online.sum())
     assert sum(r["observed"] for r in table[1:]) == len(age) - int(online.sum()) - fit.counts.beyond
+
+
+def test_fit_holds_a_parameter_at_the_schema_limit_and_writes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constrained, not cut: with the lognormal sigma limited below the truth (0.8; the limit lowered to 0.5
+    here, the schema's is 5), the fit maximises the likelihood with sigma at the limit, reports it without a
+    standard error, warns, and the written model is exactly the fitted one."""
+    import sim.calibration.families as families
+
+    monkeypatch.setattr(families, "MAX_SIGMA", 0.5)
+    spec = fleet({"rate_per_year": 5, "duration_days": {"distribution": "lognormal", "median": 6, "sigma": 0.8}})
+    age, online = synthetic_snapshot(spec, 20_000, np.random.default_rng(2), WED_22)
+    fit = fit_presence(age, online, WED_22, FitSettings(families=("lognormal",)))
+    ln = fit.families["lognormal"]
+    assert ln.shape["sigma"] == 0.5 and ln.at_limit == ["duration_sigma"]
+    e = ln.estimate("duration_sigma")
+    assert e.stderr is None and "limit" in e.note
+    assert any("at the scenario schema's limit" in w for w in fit.warnings)
+    written = fit.presence_spec().leave.duration_days
+    assert written.model_dump() == {"distribution": "lognormal", **ln.shape}
+    # the other parameters still have standard errors (the Hessian over the free ones)
+    assert all(x.stderr is not None for x in ln.estimates if x.name != "duration_sigma")

@@ -271,9 +271,9 @@ def test_import_writes_a_runnable_scenario(tmp_path: Path) -> None:
     sc = sim.load_scenario(out / "scenario.yaml")
     assert sc.fleet.presence == presence and sc.runbook.template == "kb-multi-server"  # type: ignore[union-attr]
     assert sc.fleet.files is not None and sc.fleet.files.seen_within_days == 135
-    # versions go through the simulator's own table: 14.2.5323.x is 14.2 RU2, which fails over
+    # versions go through the simulator's own table: 14.2.3335.x is 14.2 RU1 (KB: 14.2.1), which cannot fail over
     v = {x["version"]: x for x in fit["versions"]}
-    assert v["14.2.5323.2000"]["release"] == "14.2 RU2" and v["14.2.5323.2000"]["fails_over_on_cert_mismatch"]
+    assert v["14.2.3335.1000"]["release"] == "14.2 RU1" and not v["14.2.3335.1000"]["fails_over_on_cert_mismatch"]
     assert "versions" not in yaml.safe_load((out / "scenario.yaml").read_text())
     result = sim.simulate(sc, seed=1)
     assert result.summary()["clients"] == 40
@@ -412,6 +412,8 @@ def test_bad_rows_are_counted_and_reported(tmp_path: Path) -> None:
         ((SEPM, "--snapshot", "soon"), "error: --snapshot: soon: cannot read the time"),
         ((SEPM, "--absences", HR, "--strict"), "line 5, client_id: computer 'LT-999' is not among the imported"),
         ((SEPM, "--purge-days", "2"), "expected below --purge-days"),
+        ((SEPM, "--max-leave-days", "100"), "expected more than the purge age (135 days)"),
+        ((SEPM, "--max-leave-days", "2000"), "expected 1 to 1095 days"),
         ((DATA / "missing.csv",), "no such file"),
     ],
 )
@@ -529,10 +531,11 @@ def test_written_fleet_fields_run_alike_in_both_engines(tmp_path: Path) -> None:
 
 
 def test_imported_builds_resolve_as_the_simulator_resolves_them(tmp_path: Path) -> None:
-    """A 14.2 RU1 build as a console exports it is a client that cannot use the multi-server method, in the
-    import's report and in the simulated fleet alike (one version table, sim.model.versions)."""
+    """A 14.2 RU1 build as a console exports it is a client that cannot use the multi-server method, a 14.2 RU2
+    build one that can, in the import's report and in the simulated fleet alike (one version table,
+    sim.model.versions; the importer used to treat every 14.2.x as unable)."""
     src = tmp_path / "export.csv"
-    src.write_text(SEPM.read_text(encoding="utf-8-sig").replace("14.3.8289.5000", "14.2.3335.1000"), encoding="utf-8")
+    src.write_text(SEPM.read_text(encoding="utf-8-sig").replace("14.3.8289.5000", "14.2.5323.2000"), encoding="utf-8")
     res = sim.import_inventory(src, tmp_path / "out")
     v = {x["version"]: x for x in res.versions}
     assert v["14.2.3335.1000"]["release"] == "14.2 RU1" and not v["14.2.3335.1000"]["fails_over_on_cert_mismatch"]
@@ -543,3 +546,22 @@ def test_imported_builds_resolve_as_the_simulator_resolves_them(tmp_path: Path) 
     fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(0))
     unsupported = {str(fleet.version_names[k]) for k in np.unique(fleet.version[fleet.unsupported])}
     assert unsupported == {"14.2.3335.1000"}
+
+
+def test_rows_older_than_any_leave_are_decommissioned(tmp_path: Path) -> None:
+    """A console that never purges lists machines unseen for years: older than the longest leave the model
+    holds, they are left out of the fit and written as never coming back (one warning)."""
+    lines = SEPM.read_text(encoding="utf-8-sig").splitlines()
+    old = lines[1].split(",")
+    old[0], old[6], old[7] = '"LT-ANCIENT"', '"2021-01-04 09:00:00"', '"Offline"'
+    src = tmp_path / "export.csv"
+    src.write_text("\n".join([*lines, ",".join(old)]) + "\n", encoding="utf-8")
+    with pytest.warns(sim.InputWarning, match="1 offline row last checked in more than 1000 days ago"):
+        res = sim.import_inventory(src, tmp_path / "out")
+    assert res.purge is not None and res.purge.days == 1000 and res.fit.counts.beyond == 1
+    ab = pd.read_csv(tmp_path / "out" / "absences.csv", dtype=str, keep_default_na=False)
+    assert ab.set_index("client_id").loc["LT-ANCIENT"].tolist() == ["", ""]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = sim.simulate(sim.load_scenario(tmp_path / "out" / "scenario.yaml"), seed=1)
+    assert result.clients.set_index("client_id").loc["LT-ANCIENT", "outcome"] == "gone"

@@ -265,6 +265,7 @@ def run_import(
     spec = fit.presence_spec(WEEKDAYS[start_ts.day_of_week], round(start_ts.hour + start_ts.minute / 60.0, 6))
     ctx = _Context(inventory, inv, fit, spec, snapshot, snap_given is not None, start, absences, managers, o)
     ctx.purge, ctx.invisible, ctx.always_on, ctx.versions, ctx.online = purge, invisible, steady, versions, online
+    ctx.beyond = ~online & (age_h > purge.days * 24.0)  # only past the model's limit (sim.calibration.purge)
     texts = _texts(ctx)
     png = render(fit, f"Last check-ins of {inventory.name} at {_iso_short(snapshot)}")
     clock["render"] = time.perf_counter()
@@ -372,6 +373,7 @@ class _Context:
     always_on: list[str] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     online: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per listed row
+    beyond: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # offline beyond the purge age
 
     @property
     def source(self) -> str:
@@ -474,12 +476,12 @@ def _seen_within(ctx: _Context) -> float | None:
     """The purge age as seen from the runbook start (``fleet.files.seen_within_days``)."""
     if ctx.purge is None:
         return None
-    days = ctx.purge.days + (ctx.start - ctx.snapshot) / 86400.0
+    days = min(ctx.purge.days + (ctx.start - ctx.snapshot) / 86400.0, 3 * 365.0)
     return round(days, 6) if days > 0 else None
 
 
 def _has_absences(ctx: _Context) -> bool:
-    return ctx.absences is not None or (ctx.invisible is not None and ctx.invisible.n > 0)
+    return ctx.absences is not None or (ctx.invisible is not None and ctx.invisible.n > 0) or bool(ctx.beyond.any())
 
 
 def _scenario_yaml(ctx: _Context, nodes: list[GroupNode]) -> str:
@@ -580,7 +582,15 @@ def _ages_table(ctx: _Context, age_h: np.ndarray, online: np.ndarray, fitted: np
     cls = np.where(
         ~fitted,
         "always-on group",
-        np.where(online, "online", np.where(age_h > st.absence_days * 24, "absent", "offline")),
+        np.where(
+            online,
+            "online",
+            np.where(
+                age_h > st.purge_days * 24,
+                "beyond purge",
+                np.where(age_h > st.absence_days * 24, "absent", "offline"),
+            ),
+        ),
     )
     stamps = np.datetime_as_string(np.round(inv.checkin).astype("int64").astype("datetime64[s]"), unit="s")
     return pd.DataFrame(
@@ -602,6 +612,9 @@ def _clients_and_absences(ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame | N
     inv = ctx.inv
     clients = pd.DataFrame({"client_id": inv.client_id, "group": inv.group, "version": inv.version})
     tables = [] if ctx.absences is None else [ctx.absences.table]
+    if ctx.beyond.any():  # unseen for longer than any leave the model holds: decommissioned, never back
+        gone = inv.client_id[ctx.beyond]
+        tables.append(pd.DataFrame({"client_id": gone, "offline_from": "", "offline_until": ""}))
     if ctx.invisible is not None and ctx.invisible.n:
         t = ctx.invisible.table
         clients = pd.concat([clients, t[["client_id", "group", "version"]]], ignore_index=True)

@@ -17,6 +17,8 @@ import numpy as np
 
 from sim.errors import warn
 
+MAX_PURGE_DAYS = 1000.0  # leave runs to at most 1095 days (the schema); older rows are decommissioned machines
+
 
 @dataclass(frozen=True)
 class PurgeAge:
@@ -45,6 +47,16 @@ def purge_age(
     off = np.asarray(age_hours, float)[~np.asarray(online, bool)]
     oldest = float(off.max()) / 24.0 if len(off) else 0.0
     bound = max(float(math.ceil(oldest - 1e-9)), float(math.ceil(minimum_days)))
+    if bound > MAX_PURGE_DAYS and (given_days is None or given_days < bound):
+        older = int((off > MAX_PURGE_DAYS * 24.0).sum())
+        warn(
+            source,
+            "Last Check-in",
+            f"{older} offline row{'s' if older != 1 else ''} last checked in more than {MAX_PURGE_DAYS:g} days "
+            f"ago (the oldest {oldest:.0f} days): longer than any leave the model holds (1095 days); left out of "
+            "the fit and the scenario's absences as decommissioned",
+        )
+        return PurgeAge(MAX_PURGE_DAYS, "the model's limit", oldest, given_days, older)
     if given_days is None:
         return PurgeAge(bound, "the export", oldest, None, 0)
     older = int((off > given_days * 24.0).sum())

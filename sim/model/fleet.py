@@ -378,7 +378,7 @@ def _background_limits(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(always on, earliest leave start) per listed client: everyone online throughout without background
     presence; with it, clients of ``always_on_groups`` online throughout and without leave, and no leave spell
-    starting before ``seen_within_days`` (docs/model.md, "Fleets read from files")."""
+    starting before ``seen_within_days`` (docs/model.md, "Listed clients seen recently", "Always-on groups")."""
     n = len(groups)
     if not files.background_presence:
         return np.ones(n, bool), None

@@ -40,3 +40,12 @@ def test_the_median_is_never_exactly_when_the_middle_replication_never_reached_i
     middle = int(np.ceil((n - 1) / 2))
     assert (d["quantiles"]["0.5"] is None) == (middle >= n - never)
     assert (d["mean"] is None) == (never > 0)
+
+
+def test_one_replication_prints_its_value_without_an_interval() -> None:
+    """``rotasim run --replications 1`` crashed formatting an interval that one replication cannot have."""
+    from sim.analysis.stats import describe
+    from sim.presentation.text import format_stat
+
+    assert format_stat(describe([4.0])) == "4.00 (one replication: no interval; run more for one)"
+    assert format_time(describe_time([12.0])).startswith("reached by the horizon in 1 of 1 replications")

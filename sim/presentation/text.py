@@ -251,6 +251,8 @@ def format_stat(d: dict[str, Any]) -> str:
         return "never reached in some replications"
     lo, hi = d["ci95"]
     q = d["quantiles"]
+    if lo is None or hi is None:  # one replication: a value, no interval
+        return f"{d['mean']:.2f} (one replication: no interval; run more for one)"
     return f"{d['mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}; median {q['0.5']:g}, 95th percentile {q['0.95']:g})"
 
 
@@ -267,7 +269,8 @@ def format_time(d: dict[str, Any]) -> str:
     tail = f"median {h(q.get('0.5'))}, 95th percentile {h(q.get('0.95'))}"
     if d["mean"] is not None:
         lo, hi = d["ci95"]
-        tail += f"; mean {d['mean']:.1f} h (95% CI {lo:.1f}-{hi:.1f})"
+        ci = "" if lo is None or hi is None else f" (95% CI {lo:.1f}-{hi:.1f})"
+        tail += f"; mean {d['mean']:.1f} h{ci}"
     return f"{head}; {tail}"
 
 

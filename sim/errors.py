@@ -9,7 +9,21 @@ warnings and can filter or record them; the CLI formats them as one line each, w
 
 from __future__ import annotations
 
+import re
 import warnings
+
+# C0 controls but tab and newline, DEL, C1 controls (ESC starts a terminal's escape sequences)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, keep_newlines: bool = True) -> str:
+    """``text`` with control characters shown as ``\\xNN`` instead of acting on the terminal (newlines
+    kept, or made spaces: an error or a warning is one line).
+
+    Why: scenario names, client ids and file names come from files anyone may have written; an escape
+    sequence printed raw can rewrite the terminal's title, hide text or fake a verdict line."""
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return out if keep_newlines else " ".join(out.split("\n"))
 
 
 def _where(source: str, location: str) -> str:
@@ -23,7 +37,7 @@ class InputError(Exception):
         self.source = source
         self.location = location
         self.message = message
-        super().__init__(f"{_where(source, location)}: {message}")
+        super().__init__(printable(f"{_where(source, location)}: {message}", keep_newlines=False))
 
     def __reduce__(self) -> tuple[type[InputError], tuple[str, str, str]]:
         """Picklable with its three parts: raised in a pool or Dask worker, it reaches the CLI as itself."""
@@ -38,7 +52,7 @@ class InputWarning(UserWarning):
         self.source = source
         self.location = location
         self.message = message
-        super().__init__(f"{_where(source, location)}: {message}")
+        super().__init__(printable(f"{_where(source, location)}: {message}", keep_newlines=False))
 
     def __reduce__(self) -> tuple[type[InputWarning], tuple[str, str, str]]:
         return (type(self), (self.source, self.location, self.message))

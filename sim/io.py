@@ -81,17 +81,25 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike[str], float_forma
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def safe_cell(v: Any) -> Any:
-    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text."""
-    if isinstance(v, str) and v.startswith(FORMULA_START):
-        return "'" + v
-    return v
+    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text; a
+    plain number written as text (``-5``, a UTC offset) stays as it is."""
+    if not isinstance(v, str):
+        return v
+    if v.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v):
+        v = "'" + v
+    # a carriage return is not quoted by a CSV writer whose line end is \n, and readers take it for one:
+    # as a newline the cell is quoted and stays one cell
+    return v.replace("\r\n", "\n").replace("\r", "\n") if "\r" in v else v
 
 
 def safe_cells(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every text cell neutralised (``safe_cell``); numeric columns are left as they are."""
     text = [c for c in df.columns if df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)]
-    risky = [c for c in text if df[c].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START)).any()]
+    risky = [c for c in text if df[c].map(lambda v: safe_cell(v) is not v).any()]
     renamed = {c: safe_cell(c) for c in df.columns if isinstance(c, str) and safe_cell(c) != c}
     if not risky and not renamed:
         return df
@@ -208,6 +216,38 @@ def check_out_file(path: Path | None, option: str) -> None:
         raise InputError(option, str(path), f"the folder {real.parent} does not exist")
     if not os.access(real.parent, os.W_OK | os.X_OK):
         raise InputError(option, str(path), f"cannot write in {real.parent}")
+
+
+def check_input_file(path: Path, missing: str = "no such file") -> None:
+    """Refuse an input that is not a readable regular file, saying what it is: a folder, a device
+    (``/dev/zero`` would be read for ever), a FIFO (would wait for a writer), a symlink loop, a name with a
+    NUL byte; ``missing`` when there is nothing there."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InputError(text.replace("\0", "\\0"), "", "a file name cannot contain a NUL byte")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(text, "", missing) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(text, "", "is a symlink loop, not a file") from None
+        raise InputError(text, "", f"cannot read it ({exc.strerror or exc})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        if not os.access(path, os.R_OK):
+            raise InputError(text, "", "cannot read the file (permission denied)")
+        return
+    what = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+    )
+    raise InputError(text, "", f"is {what}, not a file")
 
 
 _PID = re.compile(r"(\d+)[.-]")

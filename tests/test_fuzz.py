@@ -176,29 +176,56 @@ def test_fleet_files_load_or_say_why(
     assert fleet.n == len(rows)
 
 
-def test_results_do_not_depend_on_client_order(tmp_path: Path) -> None:
-    rng = random.Random(4)
-    ids = [f"pc{i:03d}" for i in range(120)]
-    rows = [
-        f"{c},g,{rng.choice(['14.3', '14.2'])},{rng.choice(['', '30', '240'])},{rng.choice(['pull', 'push'])},"
-        for c in ids
-    ]
-    absences = [f"{c},{rng.uniform(-50, 50):.3f},{rng.uniform(60, 900):.3f}" for c in rng.sample(ids, 40)]
+def _order_scenario(tmp: Path, rows: list[str], absences: list[str], background: bool) -> sim.Scenario:
     head = "client_id,group,version,heartbeat_minutes,mode,timezone\n"
+    ab = "client_id,offline_from,offline_until\n" + "\n".join(absences) + "\n" if absences else None
+    sc = _scenario_with_files(tmp, head + "\n".join(rows) + "\n", ab)
+    presence = {
+        "patterns": [
+            {"name": "office", "share": 0.6, "schedule": "weekly", "start_spread_hours": 1.0},
+            {"name": "always-on", "share": 0.4, "schedule": "always"},
+        ],
+        "timezones": {"0": 0.5, "2": 0.5},
+        "leave": {"rate_per_year": 6.0},
+        "away_at_start": {"share": 0.1},
+        "gone_share": 0.05,
+    }
+    return sc.with_(**{"fleet.jitter": 0.2, "fleet.files.background_presence": background, "fleet.presence": presence})
+
+
+ORDER_RNG = random.Random(4)
+ORDER_IDS = [f"pc{i:03d}" for i in range(40)]
+ORDER_ROWS = [
+    f"{c},g,{ORDER_RNG.choice(['14.3', '14.2'])},{ORDER_RNG.choice(['', '30', '240'])},"
+    f"{ORDER_RNG.choice(['pull', 'push'])},{ORDER_RNG.choice(['', '1'])}"
+    for c in ORDER_IDS
+]
+ORDER_ABSENCES = [
+    f"{c},{ORDER_RNG.uniform(-50, 50):.3f},{ORDER_RNG.uniform(60, 900):.3f}" for c in ORDER_RNG.sample(ORDER_IDS, 15)
+]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.permutations(ORDER_ROWS),
+    absences=st.one_of(st.just([]), st.permutations(ORDER_ABSENCES)),
+    background=st.booleans(),
+    engine=st.sampled_from(["fast", "fast", "reference"]),
+)
+def test_results_do_not_depend_on_client_order(
+    tmp_path: Path, rows: list[str], absences: list[str], background: bool, engine: str
+) -> None:
+    """Any order of the rows of clients.csv and absences.csv gives every client the same result, with or
+    without the background presence model (every scenario ``fleet import`` writes has it) and known absences,
+    in both engines. (It did not with background presence: the shipped custom-runbook fleet, shuffled, went
+    from 38 to 31 orphans.)"""
     results = []
-    for order in range(2):
-        d = tmp_path / str(order)
-        d.mkdir()
-        body = rows if order == 0 else rng.sample(rows, len(rows))
-        ab = absences if order == 0 else rng.sample(absences, len(absences))
-        sc = _scenario_with_files(
-            d, head + "\n".join(body) + "\n", "client_id,offline_from,offline_until\n" + "\n".join(ab) + "\n"
-        )
-        sc = sc.with_(**{"fleet.jitter": 0.2})
-        r = sim.simulate(sc, seed=11)
+    for k, (body, ab) in enumerate([(ORDER_ROWS, sorted(absences)), (rows, absences)]):
+        d = Path(tempfile.mkdtemp(dir=tmp_path, prefix=f"{k}-"))
+        sc = _order_scenario(d, body, ab, background).with_(horizon_days=40)
+        r = sim.simulate(sc, seed=11, engine=engine)
         results.append(r.clients.sort_values("client_id").reset_index(drop=True))
     assert results[0].equals(results[1])
-    assert (results[0]["outcome"] == "orphaned").sum() > 0
 
 
 INVENTORY_HEADERS = [

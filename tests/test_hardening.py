@@ -4,6 +4,7 @@ CliRunner, so that each test takes a second or less."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -132,3 +133,62 @@ def test_a_horizon_too_short_for_the_runbook_is_one_line(tmp_path: Path) -> None
     res = invoke("report", SHIPPED, "--out", tmp_path / "r", *REPORT, "--horizon-days", "20", "-q")
     assert "horizon_days: the runbook's steps do not all run within the horizon (20 days)" in one_line(res)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------ injection, leaks
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\tx", "\rx"]
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(tmp_path: Path) -> None:
+    from sim.io import atomic_write_csv, csv_bytes
+
+    df = pd.DataFrame({"client_id": [*FORMULAS, "ok", "-5"], "n": [-1.5] * 8, "k": [-3] * 8})
+    atomic_write_csv(df, tmp_path / "a.csv")
+    for text in ((tmp_path / "a.csv").read_bytes().decode(), csv_bytes(df).decode()):
+        back = pd.read_csv(io.StringIO(text), dtype={"client_id": str}, keep_default_na=False)
+        want = [*("'" + f.replace("\r", "\n") for f in FORMULAS), "ok", "-5"]  # a CR would split the row
+        assert list(back["client_id"]) == want
+        assert list(back["n"]) == [-1.5] * 8 and list(back["k"]) == [-3] * 8  # numbers stay numbers
+
+
+def test_fleet_ids_with_formulas_reach_the_clients_csv_neutralised(tmp_path: Path) -> None:
+    d = tmp_path / "s"
+    d.mkdir()
+    ids = [*FORMULAS[:3], "pc1"]
+    pd.DataFrame({"client_id": ids, "group": "root", "version": "14.3"}).to_csv(d / "clients.csv", index=False)
+    import yaml
+
+    doc = yaml.safe_load(SHIPPED.read_text())
+    doc["fleet"] = {"files": {"clients": "clients.csv"}}
+    doc["groups"] = [{"name": "root", "msl": doc["msls"][0]["name"]}]
+    (d / "s.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "c.csv"
+    res = invoke("run", d / "s.yaml", "--clients-out", out, "--json")
+    assert res.exit_code == 0, res.output
+    ids = pd.read_csv(out, dtype=str)["client_id"].tolist()
+    assert sorted(ids) == sorted(["'" + f for f in FORMULAS[:3]] + ["pc1"])
+
+
+def test_control_characters_of_a_scenario_never_reach_the_terminal(tmp_path: Path) -> None:
+    text = SHIPPED.read_text()
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        'name: "evil\\e]0;pwned\\a\\e[2J"\n' + "\n".join(ln for ln in text.splitlines() if not ln.startswith("name:"))
+    )
+    res = invoke("validate", bad)
+    assert res.exit_code == 0 and "\x1b" not in res.output and "\x07" not in res.output
+    assert "evil\\x1b]0;pwned\\x07" in res.stdout
+    res = invoke("run", bad, *SMALL)
+    assert "\x1b]" not in res.output and "\x07" not in res.output
+
+
+def test_an_error_never_quotes_a_file_of_the_wrong_kind(tmp_path: Path) -> None:
+    """A presence_file pointing at a secret (here a stand-in for /etc/shadow): its content is not shown."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRETHASH:19000:0:99999:7:::\n")
+    text = SHIPPED.read_text().replace("fleet:\n", f"fleet:\n  presence_file: {secret}\n", 1)
+    (tmp_path / "s.yaml").write_text(text)
+    res = invoke("validate", tmp_path / "s.yaml")
+    line = one_line(res)
+    assert "SECRETHASH" not in line and "root:" not in line

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
+from sim.io import check_input_file
 
 # field -> accepted column names (compared case-, space-, hyphen- and underscore-insensitively), first wins
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -171,8 +172,7 @@ def resolve_columns(header: list[str], mapping: dict[str, str], source: str) -> 
 
 def read_text(path: Path) -> str:
     """The file's text: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 (consoles' exports)."""
-    if not path.is_file():
-        raise InputError(str(path), "", "no such file")
+    check_input_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -9,8 +9,12 @@ warnings and can filter or record them; the CLI formats them as one line each, w
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import warnings
+from pathlib import Path
 
 # C0 controls but tab and newline, DEL, C1 controls (ESC starts a terminal's escape sequences)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -61,3 +65,36 @@ class InputWarning(UserWarning):
 def warn(source: str, location: str, message: str) -> None:
     """Issue an ``InputWarning`` (shown once per distinct text, as Python shows warnings)."""
     warnings.warn(InputWarning(source, location, message), stacklevel=2)
+
+
+def check_input_file(path: Path, missing: str = "no such file") -> None:
+    """Refuse an input that is not a readable regular file, saying what it is (here, below every layer that
+    reads a file, with the standard library only: ``rotasim validate`` must not pay for pandas): a folder, a device
+    (``/dev/zero`` would be read for ever), a FIFO (would wait for a writer), a symlink loop, a name with a
+    NUL byte; ``missing`` when there is nothing there."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InputError(text.replace("\0", "\\0"), "", "a file name cannot contain a NUL byte")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(text, "", missing) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(text, "", "is a symlink loop, not a file") from None
+        raise InputError(text, "", f"cannot read it ({exc.strerror or exc})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        if not os.access(path, os.R_OK):
+            raise InputError(text, "", "cannot read the file (permission denied)")
+        return
+    what = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+    )
+    raise InputError(text, "", f"is {what}, not a file")

@@ -218,38 +218,6 @@ def check_out_file(path: Path | None, option: str) -> None:
         raise InputError(option, str(path), f"cannot write in {real.parent}")
 
 
-def check_input_file(path: Path, missing: str = "no such file") -> None:
-    """Refuse an input that is not a readable regular file, saying what it is: a folder, a device
-    (``/dev/zero`` would be read for ever), a FIFO (would wait for a writer), a symlink loop, a name with a
-    NUL byte; ``missing`` when there is nothing there."""
-    text = os.fspath(path)
-    if "\0" in text:
-        raise InputError(text.replace("\0", "\\0"), "", "a file name cannot contain a NUL byte")
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise InputError(text, "", missing) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError(text, "", "is a symlink loop, not a file") from None
-        raise InputError(text, "", f"cannot read it ({exc.strerror or exc})") from None
-    mode = st.st_mode
-    if stat.S_ISREG(mode):
-        if not os.access(path, os.R_OK):
-            raise InputError(text, "", "cannot read the file (permission denied)")
-        return
-    what = (
-        "a folder"
-        if stat.S_ISDIR(mode)
-        else "a FIFO (named pipe)"
-        if stat.S_ISFIFO(mode)
-        else "a device"
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        else "a socket"
-    )
-    raise InputError(text, "", f"is {what}, not a file")
-
-
 _PID = re.compile(r"(\d+)[.-]")
 
 

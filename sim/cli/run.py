@@ -42,6 +42,10 @@ def run_command(
 ) -> None:
     """Run one replication of SCENARIO and print who was orphaned, why, and when each step happened."""
     check_output(clients_out, "--clients-out")
+    if replications is None:
+        for given, name in ((options.dask, "--dask"), (options.workers, "--workers")):
+            if given is not None:  # one replication runs here: the option would be ignored
+                raise InputError(name, "", "places replications; give --replications N, or leave it out")
     if replications is not None:
         if clients_out is not None:
             raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError
-from sim.io import check_input_file
+from sim.errors import InputError, check_input_file
 from sim.model.presence import Presence, generate_presence, generate_presence_by_id
 from sim.model.streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from sim.model.topology import Topology

@@ -19,8 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.errors import InputError, printable
-from sim.io import check_input_file
+from sim.errors import InputError, check_input_file, printable
 from sim.scenario.fields import (
     DEFAULT_VERSIONS,
     MAX_HORIZON_DAYS,

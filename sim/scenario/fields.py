@@ -52,7 +52,12 @@ class Strict(BaseModel):
         for name, field in cls.model_fields.items():
             key = field.alias or name
             if key in data and _bool_for_number(field.annotation, data[key]):
-                raise ValueError(f"{key}: expected a number, not {str(data[key]).lower()}")
+                v = data[key]
+                raise ValueError(
+                    f"{key}: expected a number, not {str(v).lower()}"
+                    if isinstance(v, bool)
+                    else f"{key}: expected numbers, not true/false"
+                )
         return {k: printable(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
@@ -346,6 +351,25 @@ class FleetSpec(Strict):
                 raise ValueError("at least one entry")
             _check_shares(v)
         return v
+
+    @model_validator(mode="after")
+    def _files_or_shares(self) -> FleetSpec:
+        """A fleet read from files takes its size, groups, versions and modes from them: the fields that
+        would describe a generated fleet would be ignored, so they are refused (``fleet.clients`` given with
+        ``fleet.files`` used to be dropped silently)."""
+        if self.files is None:
+            return self
+        ignored = [
+            name
+            for name in ("clients", "groups", "versions", "push_share")
+            if getattr(self, name) != FleetSpec.model_fields[name].get_default(call_default_factory=True)
+        ]
+        if ignored:
+            raise ValueError(
+                f"{ignored[0]}: the fleet is read from fleet.files, which lists every client with its group, "
+                f"version and mode; leave out {', '.join(ignored)}"
+            )
+        return self
 
 
 class LoadSpec(Strict):

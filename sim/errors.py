@@ -9,7 +9,25 @@ warnings and can filter or record them; the CLI formats them as one line each, w
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 import warnings
+from pathlib import Path
+
+# C0 controls but tab and newline, DEL, C1 controls (ESC starts a terminal's escape sequences)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, keep_newlines: bool = True) -> str:
+    """``text`` with control characters shown as ``\\xNN`` instead of acting on the terminal (newlines
+    kept, or made spaces: an error or a warning is one line).
+
+    Why: scenario names, client ids and file names come from files anyone may have written; an escape
+    sequence printed raw can rewrite the terminal's title, hide text or fake a verdict line."""
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return out if keep_newlines else " ".join(out.split("\n"))
 
 
 def _where(source: str, location: str) -> str:
@@ -23,7 +41,7 @@ class InputError(Exception):
         self.source = source
         self.location = location
         self.message = message
-        super().__init__(f"{_where(source, location)}: {message}")
+        super().__init__(printable(f"{_where(source, location)}: {message}", keep_newlines=False))
 
     def __reduce__(self) -> tuple[type[InputError], tuple[str, str, str]]:
         """Picklable with its three parts: raised in a pool or Dask worker, it reaches the CLI as itself."""
@@ -38,7 +56,7 @@ class InputWarning(UserWarning):
         self.source = source
         self.location = location
         self.message = message
-        super().__init__(f"{_where(source, location)}: {message}")
+        super().__init__(printable(f"{_where(source, location)}: {message}", keep_newlines=False))
 
     def __reduce__(self) -> tuple[type[InputWarning], tuple[str, str, str]]:
         return (type(self), (self.source, self.location, self.message))
@@ -47,3 +65,36 @@ class InputWarning(UserWarning):
 def warn(source: str, location: str, message: str) -> None:
     """Issue an ``InputWarning`` (shown once per distinct text, as Python shows warnings)."""
     warnings.warn(InputWarning(source, location, message), stacklevel=2)
+
+
+def check_input_file(path: Path, missing: str = "no such file") -> None:
+    """Refuse an input that is not a readable regular file, saying what it is (here, below every layer that
+    reads a file, with the standard library only: ``rotasim validate`` must not pay for pandas): a folder, a device
+    (``/dev/zero`` would be read for ever), a FIFO (would wait for a writer), a symlink loop, a name with a
+    NUL byte; ``missing`` when there is nothing there."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InputError(text.replace("\0", "\\0"), "", "a file name cannot contain a NUL byte")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(text, "", missing) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(text, "", "is a symlink loop, not a file") from None
+        raise InputError(text, "", f"cannot read it ({exc.strerror or exc})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        if not os.access(path, os.R_OK):
+            raise InputError(text, "", "cannot read the file (permission denied)")
+        return
+    what = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+    )
+    raise InputError(text, "", f"is {what}, not a file")

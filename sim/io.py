@@ -82,13 +82,19 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def safe_cell(v: Any) -> Any:
-    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text. A
-    plain number written as text (``-107.37``, hours before the start) stays a number: a spreadsheet reads it
-    as one, which is harmless, and rotasim's own readers must read it back."""
-    if isinstance(v, str) and v.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v):
-        return "'" + v
-    return v
+    """A text cell a spreadsheet would evaluate (``=HYPERLINK(..)``, ``+cmd|..``, ``@SUM(..)``) as text; a
+    plain number written as text (``-5``, a UTC offset) stays as it is."""
+    if not isinstance(v, str):
+        return v
+    if v.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v):
+        v = "'" + v
+    # a carriage return is not quoted by a CSV writer whose line end is \n, and readers take it for one:
+    # as a newline the cell is quoted and stays one cell
+    return v.replace("\r\n", "\n").replace("\r", "\n") if "\r" in v else v
 
 
 def safe_cells(df: pd.DataFrame) -> pd.DataFrame:

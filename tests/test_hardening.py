@@ -4,6 +4,7 @@ CliRunner, so that each test takes a second or less."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -132,3 +133,177 @@ def test_a_horizon_too_short_for_the_runbook_is_one_line(tmp_path: Path) -> None
     res = invoke("report", SHIPPED, "--out", tmp_path / "r", *REPORT, "--horizon-days", "20", "-q")
     assert "horizon_days: the runbook's steps do not all run within the horizon (20 days)" in one_line(res)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------ injection, leaks
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\tx", "\rx"]
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(tmp_path: Path) -> None:
+    from sim.io import atomic_write_csv, csv_bytes
+
+    df = pd.DataFrame({"client_id": [*FORMULAS, "ok", "-5"], "n": [-1.5] * 8, "k": [-3] * 8})
+    atomic_write_csv(df, tmp_path / "a.csv")
+    for text in ((tmp_path / "a.csv").read_bytes().decode(), csv_bytes(df).decode()):
+        back = pd.read_csv(io.StringIO(text), dtype={"client_id": str}, keep_default_na=False)
+        want = [*("'" + f.replace("\r", "\n") for f in FORMULAS), "ok", "-5"]  # a CR would split the row
+        assert list(back["client_id"]) == want
+        assert list(back["n"]) == [-1.5] * 8 and list(back["k"]) == [-3] * 8  # numbers stay numbers
+
+
+def test_fleet_ids_with_formulas_reach_the_clients_csv_neutralised(tmp_path: Path) -> None:
+    d = tmp_path / "s"
+    d.mkdir()
+    ids = [*FORMULAS[:3], "pc1"]
+    pd.DataFrame({"client_id": ids, "group": "root", "version": "14.3"}).to_csv(d / "clients.csv", index=False)
+    import yaml
+
+    doc = yaml.safe_load(SHIPPED.read_text())
+    doc["fleet"] = {"files": {"clients": "clients.csv"}}
+    doc["groups"] = [{"name": "root", "msl": doc["msls"][0]["name"]}]
+    (d / "s.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "c.csv"
+    res = invoke("run", d / "s.yaml", "--clients-out", out, "--json")
+    assert res.exit_code == 0, res.output
+    ids = pd.read_csv(out, dtype=str)["client_id"].tolist()
+    assert sorted(ids) == sorted(["'" + f for f in FORMULAS[:3]] + ["pc1"])
+
+
+def test_control_characters_of_a_scenario_never_reach_the_terminal(tmp_path: Path) -> None:
+    text = SHIPPED.read_text()
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        'name: "evil\\e]0;pwned\\a\\e[2J"\n' + "\n".join(ln for ln in text.splitlines() if not ln.startswith("name:"))
+    )
+    res = invoke("validate", bad)
+    assert res.exit_code == 0 and "\x1b" not in res.output and "\x07" not in res.output
+    assert "evil\\x1b]0;pwned\\x07" in res.stdout
+    res = invoke("run", bad, *SMALL)
+    assert "\x1b]" not in res.output and "\x07" not in res.output
+
+
+def test_an_error_never_quotes_a_file_of_the_wrong_kind(tmp_path: Path) -> None:
+    """A presence_file pointing at a secret (here a stand-in for /etc/shadow): its content is not shown."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRETHASH:19000:0:99999:7:::\n")
+    text = SHIPPED.read_text().replace("fleet:\n", f"fleet:\n  presence_file: {secret}\n", 1)
+    (tmp_path / "s.yaml").write_text(text)
+    res = invoke("validate", tmp_path / "s.yaml")
+    line = one_line(res)
+    assert "SECRETHASH" not in line and "root:" not in line
+
+
+# ------------------------------------------------------------------------------------------ inputs refused up front
+
+
+def scenario_text(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """A second ``runbook:`` block silently turned a kb-multi-server scenario into naive."""
+    text = SHIPPED.read_text() + "runbook:\n  template: naive\n"
+    first = next(i for i, ln in enumerate(SHIPPED.read_text().splitlines(), 1) if ln.startswith("runbook:"))
+    line = one_line(invoke("validate", scenario_text(tmp_path, text)))
+    assert f"key 'runbook' given twice (first on line {first})" in line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "phrase"),
+    [
+        ("heartbeat_minutes: 5", "heartbeat_minutes: true", "heartbeat_minutes: expected a number, not true"),
+        ("retention_days: 30", "retention_days: .inf", "runbook.retention_days: Input should be a finite number"),
+        ("jitter", "jitter", None),
+    ],
+)
+def test_booleans_and_infinities_are_not_numbers(tmp_path: Path, old: str, new: str, phrase: str | None) -> None:
+    text = SHIPPED.read_text()
+    if phrase is None:  # a share mapping: {version: true} is not a share either
+        text = text.replace('versions: {"14.3.RU8": 1.0}', 'versions: {"14.3.RU8": true}')
+        phrase = "versions: expected numbers, not true/false"
+    else:
+        assert old in text
+        text = text.replace(old, new)
+    assert phrase in one_line(invoke("validate", scenario_text(tmp_path, text)))
+
+
+def test_deep_nesting_is_one_line(tmp_path: Path) -> None:
+    line = one_line(invoke("validate", scenario_text(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")))
+    assert "nested more than 64 levels deep" in line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_inputs_that_are_not_files_say_what_they_are(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    cases = {os.devnull: "is a device, not a file", str(tmp_path): "is a folder, not a file"}
+    cases |= {str(fifo): "is a FIFO (named pipe), not a file", str(loop): "is a symlink loop, not a file"}
+    for path, phrase in cases.items():
+        assert one_line(invoke("validate", path)) == f"error: {path}: {phrase}\n"
+    assert "nul" in one_line(invoke("validate", "a\0b.yaml")).lower()  # click's own check, or ours
+
+
+def test_a_symlink_loop_as_the_clients_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "clients.csv").symlink_to(tmp_path / "clients.csv")
+    text = SHIPPED.read_text().replace("fleet:\n  clients: 5000\n", "fleet:\n  files: {clients: clients.csv}\n")
+    text = text.replace("  groups: {Laptops: 0.6, Desktops: 0.4}\n", "").replace('  versions: {"14.3.RU8": 1.0}\n', "")
+    line = one_line(invoke("run", scenario_text(tmp_path, text)))
+    assert "clients.csv: is a symlink loop, not a file" in line
+
+
+def test_fleet_fields_that_files_would_ignore_are_refused(tmp_path: Path) -> None:
+    text = (ROOT / "scenarios" / "fleet-from-files.yaml").read_text().replace("fleet:\n", "fleet:\n  clients: 500\n")
+    line = one_line(invoke("validate", scenario_text(tmp_path, text, "f.yaml")))
+    assert "fleet: clients: the fleet is read from fleet.files" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["run", SHIPPED, "--dask", "local"], "--dask: places replications; give --replications N"),
+        (["run", SHIPPED, "--workers", "2"], "--workers: places replications"),
+        (["sweep", SHIPPED, "--set", "fleet={}"], "--set: {}: each value must be a number"),
+        (["sweep", SHIPPED, "--set", "fleet.jitter=["], "cannot read the value '['"),
+        (["plan", SHIPPED, "--max-orphans", "nan"], "--max-orphans"),
+        (["run", SHIPPED, "--workers", "100000", "--replications", "2"], "--workers: expected 1 to 1024"),
+    ],
+)
+def test_options_refused_before_work(args: list[Any], phrase: str) -> None:
+    assert phrase in one_line(invoke(*args))
+
+
+@pytest.mark.parametrize("fmt", ["%Q", "%", "%H:%M"])
+def test_a_bad_time_format_is_one_line(tmp_path: Path, fmt: str) -> None:
+    export = ROOT / "tests" / "data" / "inventory" / "sepm-computer-status.csv"
+    line = one_line(invoke("fleet", "import", export, "--out", tmp_path / "o", "--time-format", fmt))
+    assert line.startswith(f"error: --time-format: {fmt}: ")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_check_in_far_in_the_future_is_warned_with_its_row_and_not_the_snapshot(tmp_path: Path) -> None:
+    """One check-in dated 2075 used to become the snapshot and mark most of the fleet gone."""
+    export = ROOT / "tests" / "data" / "inventory" / "sepm-computer-status.csv"
+    lines = export.read_text(encoding="utf-8-sig").splitlines()
+    bad = lines[1].replace("3/5/2025", "3/5/2075")
+    assert bad != lines[1]
+    (tmp_path / "e.csv").write_text("\n".join([lines[0], bad, *lines[2:]]) + "\n")
+    res = invoke("fleet", "import", tmp_path / "e.csv", "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    assert "line 2, Last Check-in: last check-in '3/5/2075" in res.stderr and "implausible" in res.stderr
+    assert "2075" not in (tmp_path / "o" / "fit.json").read_text().split('"bad_rows"')[0]
+
+
+def test_report_paths_are_relative_to_the_scenario_folder(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    res = invoke("report", SHIPPED, "--out", out, *REPORT, "-q")
+    assert res.exit_code in (0, 3, 4) or res.exit_code == 1, res.output
+    j = (out / "report.json").read_text()
+    assert str(ROOT) not in j and f" {tmp_path}" not in j and f'"{tmp_path}' not in j  # no absolute path
+    assert '"command": "rotasim report three-manager-failover.yaml --out ' in j
+    full = invoke("report", SHIPPED, "--out", out, *REPORT, "-q", "--full-paths")
+    assert full.exit_code == res.exit_code and str(SHIPPED) in (out / "report.json").read_text()

@@ -154,3 +154,81 @@ def test_pool_workers_end_with_their_parent(tmp_path: Path, sig: signal.Signals)
     while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
     assert not any(alive(w) for w in workers)
+
+
+def _commands(tmp: Path) -> dict[str, tuple[list[str], Path]]:
+    """Each command with a small world, and the output it writes (a file, or a report's folder)."""
+    small = ["--clients", "300", "--quiet"]
+    return {
+        "run": (["run", str(SHIPPED), *small, "--clients-out", str(tmp / "clients.csv")], tmp / "clients.csv"),
+        "sweep": (
+            [
+                "sweep",
+                str(SHIPPED),
+                *small,
+                "--set",
+                "runbook.retention_days=10:60:10",
+                "--replications",
+                "2",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp / "sweep.csv"),
+            ],
+            tmp / "sweep.csv",
+        ),
+        "report": (
+            [
+                "report",
+                str(SHIPPED),
+                *small,
+                "--replications",
+                "2",
+                "--max-replications",
+                "2",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp / "rep"),
+            ],
+            tmp / "rep",
+        ),
+    }
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    if out.is_dir():
+        return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return {out.name: out.read_bytes()}
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "report"])
+def test_a_signal_at_a_random_moment_leaves_the_previous_output_or_the_new_one_whole(
+    tmp_path: Path, command: str
+) -> None:
+    """SIGINT and SIGTERM at moments drawn over the command's life (import, run, writing): the signal's code
+    and line, no traceback, no temporary file or staging folder, and the output as it was before, or the
+    new one complete (when the command finished first)."""
+    args, out = _commands(tmp_path)[command]
+    first = start(args, tmp_path)
+    t0 = time.monotonic()
+    _, err = first.communicate(timeout=120)
+    took = time.monotonic() - t0
+    assert first.returncode in (0, 3, 4), err
+    before = _snapshot(out)
+    rng = random.Random(f"{command}-18")
+    stopped = 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = start(args, tmp_path)
+        code, err = stop_at(proc, rng.uniform(0.3, max(0.4, took * 0.9)), sig)
+        if code is not None and before_rotasim(err, sig, proc.returncode):
+            continue
+        stopped += assert_stopped(code, err, sig, proc.returncode)
+        assert leftovers(tmp_path) == [], leftovers(tmp_path)
+        after = _snapshot(out)
+        assert set(after) == set(before)
+        if proc.returncode in (130, 143):
+            assert after == before or command == "report"  # a report commits file by file, each whole
+            if command == "report":
+                assert after["report.json"] == before["report.json"]  # the verdict is renamed last
+    assert stopped >= 1

@@ -29,6 +29,7 @@ from sim.calibration.inventory import (
     Absences,
     GroupNode,
     Inventory,
+    check_time_format,
     group_tree,
     iso_utc,
     parse_map,
@@ -220,6 +221,7 @@ def run_import(
     _check_options(o)
     managers = _managers(o)
     mapping = parse_map(o.mapping)
+    check_time_format(o.time_format)
     check_out_dir(out)
     snap_given = parse_time(o.snapshot, o.tz_hours, "--snapshot", o.time_format) if o.snapshot else None
     inv = _read_inventory(

@@ -16,14 +16,16 @@ import codecs
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError
+from sim.errors import InputError, check_input_file
 
 # field -> accepted column names (compared case-, space-, hyphen- and underscore-insensitively), first wins
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -171,8 +173,7 @@ def resolve_columns(header: list[str], mapping: dict[str, str], source: str) -> 
 
 def read_text(path: Path) -> str:
     """The file's text: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 (consoles' exports)."""
-    if not path.is_file():
-        raise InputError(str(path), "", "no such file")
+    check_input_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -227,6 +228,19 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int], list[B
     return header, rows, lines, bad, read
 
 
+def check_time_format(time_format: str | None) -> None:
+    """Refuse a ``--time-format`` that is not a strftime format (``%Q``, a stray ``%``) before reading."""
+    if time_format is None:
+        return
+    sample = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        datetime.strptime(sample.strftime(time_format), time_format)
+    except ValueError as exc:
+        raise InputError("--time-format", time_format, f"not a strftime format ({exc})") from None
+    if not any(d in time_format for d in ("%Y", "%y", "%s")):
+        raise InputError("--time-format", time_format, "needs a year (%Y or %y)")
+
+
 def parse_times(values: pd.Series, tz_hours: float, time_format: str | None = None) -> np.ndarray:
     """Seconds since 1970 UTC of each value (NaN where empty or unreadable). A time without an offset is
     taken to be at UTC offset ``tz_hours``; one with an offset (or ``Z``, ``UTC``, ``GMT``) is converted."""
@@ -274,6 +288,25 @@ def parse_online(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     empty = (v == "").to_numpy()
     out = np.where(on, 1, np.where(off, 0, -1)).astype(np.int8)
     return out, ~(on | off | empty)
+
+
+LATE_GAP_DAYS = 30.0  # a check-in this far after all the others is a typo or a broken clock, not the snapshot
+
+
+def implausibly_late(checkin: np.ndarray, now: float | None = None) -> np.ndarray:
+    """Check-ins that must not become the snapshot: after now (plus a day of clock skew), or a few (at most
+    1% of the rows) that are ``LATE_GAP_DAYS`` or more after every other one (one check-in dated 2075 made
+    61% of a fleet look gone)."""
+    now = time.time() if now is None else now
+    late = np.isfinite(checkin) & (checkin > now + 86400.0)
+    t = np.sort(checkin[np.isfinite(checkin) & ~late])
+    if len(t) >= 2:
+        gaps = np.flatnonzero(np.diff(t) >= LATE_GAP_DAYS * 86400.0)
+        if len(gaps):
+            cut = int(gaps[-1]) + 1  # rows from here on sit apart, after the last big gap
+            if len(t) - cut <= max(1, len(t) // 100):
+                late |= np.isfinite(checkin) & (checkin >= t[cut])
+    return late
 
 
 def read_inventory(
@@ -338,14 +371,13 @@ def read_inventory(
             "last_checkin",
             lambda i: f"last check-in {raw_times.iloc[i]!r} is after the snapshot time {snap}",
         )
-    elif now is not None:
-        now_text = iso_utc(now)
+    else:
         flag(
-            np.isfinite(checkin) & (checkin > now),
+            implausibly_late(checkin, now),
             "last_checkin",
             lambda i: (
-                f"last check-in {raw_times.iloc[i]!r} is in the future (after {now_text}, the time of the "
-                "import): not used as the snapshot"
+                f"last check-in {raw_times.iloc[i]!r} is implausible (in the future, or {LATE_GAP_DAYS:g} "
+                "days or more after every other one): not used as the snapshot"
             ),
         )
     # duplicates among the otherwise good rows: the first one is kept (computer names ignore case)

@@ -49,7 +49,7 @@ from sim.cli.run import run_command
 from sim.cli.sweep import sweep_command
 from sim.cli.track import track_command
 from sim.cli.validate import validate_command
-from sim.errors import InputError, InputWarning
+from sim.errors import InputError, InputWarning, printable
 
 DEBUG_ENV = "ROTASIM_DEBUG"
 
@@ -121,7 +121,7 @@ def warning_line(message: Warning | str, category: type[Warning]) -> str:
     """One line for a warning: an ``InputWarning`` names file, field and message; others their category."""
     text = str(message)
     line = text if isinstance(message, InputWarning) else f"{category.__name__}: {text}"
-    return "warning: " + " ".join(line.split())
+    return "warning: " + printable(" ".join(line.split()))
 
 
 def _one_line_warnings() -> Callable[..., None]:
@@ -163,7 +163,7 @@ _CLICK_ERROR = _click_error()
 
 
 def _fail(line: str, code: int) -> int:
-    typer.echo(" ".join(line.split("\n")), err=True)
+    typer.echo(printable(" ".join(line.split("\n"))), err=True)
     return code
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sim.cli.options import out_folder
+from sim.errors import printable
 
 if TYPE_CHECKING:
     from sim.calibration.inventory import BadRow
@@ -119,7 +120,7 @@ def import_command(
     if result.absences is not None:
         bad += [(absences, b) for b in result.absences.bad]
     for src, b in bad[:MAX_BAD_ROWS_SHOWN]:
-        typer.echo(f"warning: {src}: {b} (skipped)", err=True)
+        typer.echo(printable(f"warning: {src}: {b} (skipped)"), err=True)
     if len(bad) > MAX_BAD_ROWS_SHOWN:
         typer.echo(f"warning: {len(bad) - MAX_BAD_ROWS_SHOWN} more bad rows skipped (listed in fit.json)", err=True)
-    typer.echo(format_import(result, str(inventory)))
+    typer.echo(printable(format_import(result, str(inventory))))

@@ -6,6 +6,7 @@ replications' bar, one line per batch) goes to stderr, unless ``--quiet``; the v
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -49,11 +50,16 @@ def report_command(
     ] = DEFAULT_MAX_REPLICATIONS,
     max_orphans: MaxOrphans = None,
     max_orphan_rate: MaxOrphanRate = None,
+    full_paths: Annotated[
+        bool,
+        typer.Option("--full-paths", help="Show paths in the report as given, not relative to the scenario's folder."),
+    ] = False,
     *,
     options: RunOptions,
 ) -> None:
     """Forecast the rotation's orphans and write a report for a change-advisory board (HTML, Markdown, JSON,
     figures, at-risk-clients.csv). Exit code: 0 GO, 3 INCONCLUSIVE, 4 NO-GO (2 bad input)."""
+    from sim.analysis.report import canonical_command
     from sim.analysis.sampling import check_counts
     from sim.analysis.verdict import EXIT_CODES, Threshold
     from sim.io import check_out_dir
@@ -65,10 +71,25 @@ def report_command(
     check_counts(replications, max_replications)
     out_dir = out_folder(out, Path(f"report-{scenario.stem}"))
     check_out_dir(out_dir)
+    sc = load_scenario(scenario)
+    # the report travels (to a change board, into a ticket): by default its paths are relative to the
+    # scenario's folder, so that it names no user's home or mount and its command runs from that folder
+    shown, out_shown = (str(scenario), str(out_dir)) if full_paths else relative_to(sc.base_dir, scenario, out_dir)
     rep = generate_report(
-        load_scenario(scenario),
+        sc,
         out_dir,
-        source=str(scenario),
+        source=shown,
+        command=canonical_command(
+            shown,
+            out=out_shown,
+            threshold=threshold,
+            replications=replications,
+            max_replications=max_replications,
+            seed=options.root_seed(sc),
+            clients=options.clients,
+            horizon_days=options.horizon_days,
+            engine=options.engine,
+        ),
         threshold=threshold,
         replications=replications,
         max_replications=max_replications,
@@ -78,3 +99,8 @@ def report_command(
     typer.echo(verdict_line(rep))
     typer.echo(f"report: {out_dir / 'report.html'}")
     raise typer.Exit(EXIT_CODES[rep.verdict])
+
+
+def relative_to(folder: Path, *paths: Path) -> tuple[str, ...]:
+    """``paths`` as seen from ``folder`` (``..`` where needed)."""
+    return tuple(os.path.relpath(os.path.abspath(p), folder) for p in paths)

@@ -46,6 +46,10 @@ def run_command(
     gives means and 95% intervals instead; `rotasim plan` the setting to use, `rotasim report` a verdict."""
     started = time.perf_counter()  # the command's own time: its imports, loading, simulating, writing
     check_output(clients_out, "--clients-out")
+    if replications is None:
+        for given, name in ((options.dask, "--dask"), (options.workers, "--workers")):
+            if given is not None:  # one replication runs here: the option would be ignored
+                raise InputError(name, "", "places replications; give --replications N, or leave it out")
     if replications is not None:
         if clients_out is not None:
             raise InputError("--clients-out", str(clients_out), "writes one replication; leave out --replications")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from sim.cli.options import ScenarioPath
+from sim.errors import printable
 
 
 def validate_command(scenario: ScenarioPath) -> None:
@@ -17,4 +18,4 @@ def validate_command(scenario: ScenarioPath) -> None:
     from sim.experiments.check import check_scenario
     from sim.scenario.document import load_scenario
 
-    typer.echo(f"OK: {check_scenario(load_scenario(scenario)).describe()}")
+    typer.echo(printable(f"OK: {check_scenario(load_scenario(scenario)).describe()}"))

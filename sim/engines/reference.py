@@ -64,6 +64,7 @@ from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
 from sim.model.heartbeat import forward_recurrence
 from sim.model.presence import FAR
+from sim.model.streams import splitmix64
 from sim.model.topology import Topology
 from sim.model.world import World
 from sim.scenario.runbook import Step
@@ -227,7 +228,10 @@ class ReferenceEngine:
         if initial is not None:
             initial.check(n, topo.n_managers)
             self.learnt_at = initial.learnt_at.astype(float).copy()
-        seeds = rng.integers(0, np.iinfo(np.int64).max, size=(n, 2)).tolist()  # two generators per client
+        # two generators per client, seeded from its key (its id for a fleet read from files), not its row:
+        # the order of the rows of clients.csv changes nothing
+        salt = rng.integers(0, 2**63, size=2, dtype=np.uint64)
+        seeds = np.stack([splitmix64(fleet.keys ^ s) for s in salt], axis=1).tolist()
         gone = fleet.presence.gone
         self.clients: list[ClientState] = []
         for c in range(n):

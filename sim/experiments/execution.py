@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sim.errors import InputError
+from sim.errors import InputError, InputWarning, printable
 
 T = TypeVar("T")
 
@@ -98,7 +98,25 @@ def worker_setup(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    warnings.showwarning = _one_line_warning
     die_with_parent(parent)
+
+
+_shown: set[Any] = set()
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A worker's warnings as the CLI shows the parent's (``sim.cli.app``): one line each, no internal path,
+    an ``InputWarning`` once per file and field in this worker (Python's own form names the module and line
+    that warned)."""
+    text = str(message) if isinstance(message, InputWarning) else f"{category.__name__}: {message}"
+    text = "warning: " + printable(" ".join(text.split()))
+    key = (message.source, message.location) if isinstance(message, InputWarning) else text
+    if key not in _shown:
+        _shown.add(key)
+        sys.stderr.write(text + "\n")
 
 
 def die_with_parent(parent: int) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError
-from sim.model.presence import Presence, generate_presence
+from sim.errors import InputError, check_input_file
+from sim.model.presence import Presence, generate_presence, generate_presence_by_id
 from sim.model.streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from sim.model.topology import Topology
 from sim.model.versions import warn_unmatched
-from sim.scenario.document import Scenario
+from sim.scenario.document import Scenario, absolute
 from sim.scenario.fields import AwayAtStartSpec, FleetFiles, LeaveSpec, PresenceSpec
 
 
@@ -202,8 +202,7 @@ ABSENCE_COLUMNS = ("client_id", "offline_from", "offline_until")
 
 
 def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(str(path), "", "no such file")
+    check_input_file(path)
     _check_field_counts(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
@@ -265,7 +264,7 @@ def _parse_time(value: str, start: datetime | None, path: Path, line: int, col: 
 def _parse_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles) -> tuple[ParsedFiles, np.ndarray]:
     """Read and check clients.csv (and absences.csv) as named by the scenario, paths relative to its folder:
     (what they say, the client ids)."""
-    cpath = (sc.base_dir / files.clients).resolve()
+    cpath = absolute(sc.base_dir / files.clients)
     df = _read_csv(cpath, CLIENT_COLUMNS, OPTIONAL_CLIENT_COLUMNS)
     if len(df) == 0:
         raise InputError(str(cpath), "", "no clients listed")
@@ -341,12 +340,12 @@ def read_fleet_files(sc: Scenario, topo: Topology, base: FleetBase, rng: np.rand
     files = sc.fleet.files
     assert files is not None
     spec = sc.fleet.presence
-    n, tz, extra = base.n, p.tz, p.absences
+    tz, extra = p.tz, p.absences
     names = pd.Series(np.array(topo.group_names, dtype=object)[p.groups])
     always, leave_from = _background_limits(files, names, topo.group_names, sc.source)
-    presence = generate_presence(
+    presence = generate_presence_by_id(  # drawn by client id: the order of the rows changes nothing
         spec if files.background_presence else _no_background(spec),
-        n,
+        base.ids,
         sc.horizon_days * 24.0,
         rng,
         extra=extra,
@@ -403,7 +402,7 @@ def _read_absences(
     sc: Scenario, files: FleetFiles, ids: dict[str, int], horizon: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     assert files.absences is not None
-    apath = (sc.base_dir / files.absences).resolve()
+    apath = absolute(sc.base_dir / files.absences)
     df = _read_csv(apath, ABSENCE_COLUMNS, ())
     start = None
     if files.start_time is not None:

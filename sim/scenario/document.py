@@ -7,6 +7,7 @@ Why one place: every way a scenario comes to exist (a YAML file, ``Scenario.with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.errors import InputError, warn
+from sim.errors import InputError, check_input_file, printable, warn
 from sim.scenario.fields import (
     DEFAULT_VERSIONS,
     MAX_HORIZON_DAYS,
@@ -225,6 +226,7 @@ def build_scenario(data: Any, source: str = "<scenario>", base_dir: Path = Path(
 def load_presence(path: Path) -> PresenceSpec:
     """A presence model from its own YAML file (fields of ``fleet.presence``)."""
     data = _read_yaml(path, "no such presence file")
+    _expect_kind(data, path, set(PresenceSpec.model_fields), "a presence file (fields of fleet.presence)")
     try:
         return PresenceSpec.model_validate(data)
     except ValidationError as exc:
@@ -232,19 +234,86 @@ def load_presence(path: Path) -> PresenceSpec:
         raise InputError(str(path), loc, msg) from None
 
 
+def _expect_kind(data: Any, path: Path, fields: set[str], what: str) -> None:
+    """Refuse a file that is not of the expected kind before any message could quote it: a scenario may
+    point ``presence_file`` at any readable file (``/etc/shadow``), and its keys or values must not be
+    echoed. A mapping with at least one known field is taken as a file of that kind (with mistakes)."""
+    if not isinstance(data, dict) or not any(isinstance(k, str) and k in fields for k in data):
+        raise InputError(str(path), "", f"not {what}: expected a mapping of its fields")
+
+
+MAX_YAML_BYTES = 50 * 2**20  # a scenario is a page; more is not one
+
+
+MAX_YAML_DEPTH = 64  # the deepest scenario is a handful of levels; PyYAML recurses once per level
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently: a
+    second ``runbook:`` block turned a kb-multi-server scenario into ``naive``) and nesting deeper than
+    ``MAX_YAML_DEPTH`` (PyYAML would recurse until Python's limit)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(f"line {mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # PyYAML refuses an unhashable key itself
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        self.key, self.first, self.again = key, first, again
+        super().__init__(f"duplicate key {key!r}")
+
+
 def _read_yaml(p: Path, missing: str) -> Any:
-    if not p.is_file():
-        raise InputError(str(p), "", missing)
+    check_input_file(p, missing)
     try:
+        if p.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(str(p), "", f"is larger than {MAX_YAML_BYTES // 2**20} MiB; not a scenario")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(p), "", f"cannot read the file ({exc.__class__.__name__})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as exc:
+        key = printable(str(exc.key))[:60]
+        raise InputError(
+            str(p), f"line {exc.again}", f"key {key!r} given twice (first on line {exc.first}); give it once"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise InputError(str(p), where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise InputError(str(p), "", "not valid YAML (nested too deeply)") from None
+
+
+def absolute(path: Path) -> Path:
+    """``path`` made absolute, symlinks resolved where they can be (a symlink loop stays as it is, for the
+    error that names it)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return Path(os.path.abspath(path))
 
 
 PLACEHOLDER = "PLACEHOLDER"
@@ -274,6 +343,7 @@ def load_scenario(path: str | Path) -> Scenario:
     ``PLACEHOLDER`` marks left in it loads, with a warning."""
     p = Path(path)
     data = _read_yaml(p, "no such scenario file")
-    sc = build_scenario(data, source=str(p), base_dir=p.resolve().parent)
+    _expect_kind(data, p, set(Scenario.model_fields) - {"base_dir", "source"}, "a scenario file")
+    sc = build_scenario(data, source=str(p), base_dir=absolute(p).parent)
     warn_placeholders(p)
     return sc

@@ -7,7 +7,9 @@ assumption listed in ``docs/model.md``. Units are in the field names (``_minutes
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import types
+import typing
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -16,6 +18,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from sim.errors import printable
 
 MAX_CLIENTS = 5_000_000
 
@@ -33,9 +37,52 @@ WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Strict(BaseModel):
-    """Base for every scenario section: unknown keys are refused, not ignored."""
+    """Base for every scenario section: unknown keys are refused, not ignored; so are ``true``/``false``
+    where a number is meant (pydantic would read ``heartbeat_minutes: true`` as 1) and infinities or NaN
+    (``retention_days: .inf``: every number here is finite). Text has its control characters made visible
+    (``sim.errors.printable``): names are printed on terminals."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key in data and _bool_for_number(field.annotation, data[key]):
+                v = data[key]
+                raise ValueError(
+                    f"{key}: expected a number, not {str(v).lower()}"
+                    if isinstance(v, bool)
+                    else f"{key}: expected numbers, not true/false"
+                )
+        return {k: printable(v) if isinstance(v, str) else v for k, v in data.items()}
+
+
+def _leaves(annotation: Any) -> list[Any]:
+    """The types a (possibly Annotated, optional or union) annotation admits."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _leaves(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [leaf for a in typing.get_args(annotation) for leaf in _leaves(a)]
+    return [annotation]
+
+
+def _bool_for_number(annotation: Any, v: Any) -> bool:
+    """Whether ``v`` holds a boolean where ``annotation`` wants a number (also inside lists and mappings)."""
+    leaves = _leaves(annotation)
+    if isinstance(v, bool):
+        return any(leaf in (int, float) for leaf in leaves) and bool not in leaves
+    for leaf in leaves:
+        origin, args = typing.get_origin(leaf), typing.get_args(leaf)
+        if origin is dict and isinstance(v, dict) and len(args) == 2:
+            return any(_bool_for_number(args[1], x) for x in v.values())
+        if origin is list and isinstance(v, list) and args:
+            return any(_bool_for_number(args[0], x) for x in v)
+    return False
 
 
 class ManagerSpec(Strict):
@@ -316,6 +363,25 @@ class FleetSpec(Strict):
                 raise ValueError("at least one entry")
             _check_shares(v)
         return v
+
+    @model_validator(mode="after")
+    def _files_or_shares(self) -> FleetSpec:
+        """A fleet read from files takes its size, groups, versions and modes from them: the fields that
+        would describe a generated fleet would be ignored, so they are refused (``fleet.clients`` given with
+        ``fleet.files`` used to be dropped silently)."""
+        if self.files is None:
+            return self
+        ignored = [
+            name
+            for name in ("clients", "groups", "versions", "push_share")
+            if getattr(self, name) != FleetSpec.model_fields[name].get_default(call_default_factory=True)
+        ]
+        if ignored:
+            raise ValueError(
+                f"{ignored[0]}: the fleet is read from fleet.files, which lists every client with its group, "
+                f"version and mode; leave out {', '.join(ignored)}"
+            )
+        return self
 
 
 class LoadSpec(Strict):

@@ -39,7 +39,19 @@ def parse_values(spec: str) -> list[Any]:
             raise InputError("--set", spec, f"more than {MAX_POINTS} values")
         vals = [start + i * step for i in range(count)]
         return [int(v) if all(float(p).is_integer() for p in nums) else round(v, 10) for v in vals]
-    return [yaml.safe_load(v.strip()) for v in spec.split(",")]
+    return [_scalar(v.strip(), spec) for v in spec.split(",")]
+
+
+def _scalar(text: str, spec: str) -> Any:
+    """One value of a ``--set``, read as YAML: a number, a word, true/false or null. A mapping or a list
+    cannot be a column of the sweep's table (``--set fleet={}`` was an internal error)."""
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputError("--set", spec, f"cannot read the value {text!r}") from None
+    if isinstance(v, dict | list) or not (v is None or isinstance(v, str | int | float | bool)):
+        raise InputError("--set", spec, "each value must be a number, a word, true/false or null, not a mapping")
+    return v
 
 
 def parse_set(items: list[str]) -> dict[str, list[Any]]:

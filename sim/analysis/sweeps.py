@@ -55,7 +55,10 @@ class Sweep:
             for c in CAUSES:
                 row[f"orphaned_mean:{c}"] = float(g[f"orphaned:{c}"].mean())
             ft = g["full_trust_at_hours"].to_numpy(dtype=float)
+            # the mean over the replications in which every returning client trusted the new certificates by
+            # the horizon; how many did is beside it (0: none did, and the mean is empty)
             row["full_trust_at_hours_mean"] = float(np.nanmean(ft)) if np.isfinite(ft).any() else None
+            row["full_trust_replications"] = int(np.isfinite(ft).sum())
             rows.append(row)
         return pd.DataFrame(rows)
 

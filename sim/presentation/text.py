@@ -255,11 +255,21 @@ def format_plan(p: Plan) -> str:
 
 
 def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
-    """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made)."""
-    t = sw.table() if points is None else points
-    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
-    with pd.option_context("display.max_rows", 500, "display.width", 160):
-        return str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made), and
+    what its last column means: no NaN left unexplained."""
+    t = (sw.table() if points is None else points).copy()
+    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust"]
+    t["full_trust"] = [
+        "not by the horizon" if not k else f"{h:.2f} h ({k} of {n})"
+        for h, k, n in zip(t["full_trust_at_hours_mean"], t["full_trust_replications"], t["replications"], strict=True)
+    ]
+    with pd.option_context("display.max_rows", 500, "display.width", 200):
+        body = str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return (
+        body + "\nfull_trust: mean time until every returning client trusted the new certificates, over the "
+        "replications in which that happened by the horizon (how many of them in brackets); 'not by the horizon': "
+        "in none (some returning clients had not checked in by then): a longer --horizon-days shows when"
+    )
 
 
 # ------------------------------------------------------------------------------------------- report, compare

@@ -761,6 +761,7 @@ def test_compare_gate_exits_with_the_worst_verdict(tmp_path: Path) -> None:
     plain = invoke("compare", *args, "--out", tmp_path / "a", *common)
     assert plain.exit_code == 0, plain.output
     assert "NO-GO" in plain.stdout and "gate:" not in plain.stdout
+    assert plain.stdout.startswith("threshold: at most 0 orphans (--max-orphans 0); 2 replications per scenario")
     gated = invoke("compare", *args, "--out", tmp_path / "b", "--gate", *common)
     assert gated.exit_code == 4, gated.output
     assert "gate: NO-GO (the worst of 2 verdicts), exit 4" in gated.stdout
@@ -774,3 +775,15 @@ def test_worst_verdict_orders_no_go_over_inconclusive_over_go() -> None:
     assert worst_verdict(["INCONCLUSIVE", "NO-GO", "GO"]) == "NO-GO"
     assert worst_verdict(["GO"]) == "GO"
     assert EXIT_CODES == {"GO": 0, "INCONCLUSIVE": 3, "NO-GO": 4}
+
+
+def test_plot_trust_titles_name_the_procedure() -> None:
+    """Notebook 02 plots one scenario under three procedures: each title must say which."""
+    sc = sim.load_scenario(MULTI)
+    titles = set()
+    for spec in ({"template": "naive", "managers": "all"}, {"template": "kb-multi-server", "retention_days": 30}):
+        r = sim.simulate(sc.with_(runbook=spec), seed=1, clients=200, horizon_days=40)
+        title = r.plot_trust().axes[0].get_title()
+        assert spec["template"] in title and "three-manager-failover" in title
+        titles.add(title)
+    assert len(titles) == 2

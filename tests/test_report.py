@@ -787,3 +787,19 @@ def test_plot_trust_titles_name_the_procedure() -> None:
         assert spec["template"] in title and "three-manager-failover" in title
         titles.add(title)
     assert len(titles) == 2
+
+
+def test_report_says_what_to_do_next_and_folds_its_parameters(single_report: tuple[Report, Path]) -> None:
+    rep, out = single_report
+    page = (out / "report.html").read_text()
+    nxt = page.split('<section id="next">')[1].split("</section>")[0]
+    assert page.index('<section id="next">') < page.index('<section id="verdict">')
+    assert "Setting: " in nxt and "Rotate separately: " in nxt and "Watch: " in nxt
+    assert "rotasim plan scenarios/single-site-small.yaml --max-orphans 0" in nxt  # 8 replications show nothing
+    # inherited group settings read as such, never as "none"; the full table is folded away
+    assert "inherited (true)" in page and "<details><summary>All " in page
+    shown = page.split("<details>")[0].split('<section id="assumptions">')[1]
+    assert "groups[0].name" not in shown
+    # progress: the share contacted since the window opened, beside trust
+    prog = page.split('<section id="trust">')[1].split("</section>")[0]
+    assert "<th>contacted</th>" in prog and "<th>trusting</th>" in prog

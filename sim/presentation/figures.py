@@ -236,7 +236,8 @@ def orphans_distribution_figure(
             ax.axvspan(low, high, color=c, alpha=0.18, hatch="//" if i % 2 else None, label=f"{label}: 95% interval")
         ax.axvline(float(np.mean(v)), color=c, linestyle=LINESTYLES[i % 4], linewidth=2, label=f"{label}: mean")
     threshold_line(ax, threshold, vertical=True, span=max(hi, threshold) - min(lo, threshold), label=threshold_label)
-    ax.set_xlim(right=max(hi, threshold) + 0.05 * max(span, 1.0) + (0.5 if integer else 0))
+    highs = [float(h) for _lo, h in interval.values() if h is not None]
+    ax.set_xlim(right=max([hi, threshold, *highs]) + 0.05 * max(span, 1.0) + (0.5 if integer else 0))
     integer_ticks(ax, "y")
     ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
     ax.set_ylabel("replications (count)", fontsize=FONT_SIZE)

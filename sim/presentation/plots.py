@@ -79,7 +79,9 @@ def curve(reps: Replications, plan: Plan | None = None) -> Figure:
     threshold = None
     if plan is not None:
         threshold = plan.target.get("max_orphans")
-    return figures.curve_figure({reps.scenario.name: spec}, threshold=threshold)
+    tpl = template_for(reps.scenario.runbook)
+    subject = f"{reps.scenario.name}: {tpl.describe(current)} ({len(reps.digests)} replications)"
+    return figures.curve_figure({reps.scenario.name: spec}, threshold=threshold, subject=subject)
 
 
 def sweep(sw: Sweep, x: str | None = None) -> Figure:
@@ -104,7 +106,10 @@ def sweep(sw: Sweep, x: str | None = None) -> Figure:
         )
     ax.set_xlabel(x)
     ax.set_ylabel("orphaned clients (mean per rotation)")
-    ax.set_title(f"Orphans across the sweep of {x} (95% interval of the mean)")
+    reps = int(table["replications"].iloc[0]) if len(table) else 0
+    ax.set_title(
+        f"Orphans across the sweep of {x}\n({reps} replications per point; whiskers: 95% interval of the mean)"
+    )
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    figures.legend_below(fig, ax, ncols=2)
     return fig

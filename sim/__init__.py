@@ -63,6 +63,10 @@ __all__ = [
     "report",
     # Fleet import
     "import_inventory",
+    # Tracking a rotation
+    "Tracking",
+    "track",
+    "backtest",
     # Errors
     "InputError",
     "InputWarning",
@@ -88,6 +92,9 @@ _LAZY = {
     "compare": "sim.api",
     "report": "sim.api",
     "import_inventory": "sim.api",
+    "Tracking": "sim.tracking.summary",
+    "track": "sim.api",
+    "backtest": "sim.api",
 }
 
 

@@ -9,6 +9,7 @@
     cmp = sim.compare([sc, sc.with_(**{"runbook.retention_days": 90})], replications=10)
     rep = sim.report(sc, "out/report", max_orphans=3)   # the files `rotasim report` writes
     imp = sim.import_inventory("export.csv", "fleet/")  # a scenario from your own fleet: fleet/scenario.yaml
+    t = sim.track(sc, "log.yaml", ["export.csv"], max_orphans=3)  # a rotation under way: t.lines, t.at_risk
 
 Names exported from ``sim`` are stable: their arguments keep their meaning, new arguments are keyword-only
 with defaults. Everything else in the package may change.
@@ -19,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from sim.analysis import planning
 from sim.analysis.comparison import Comparison, Variant, run_variants
@@ -33,6 +36,10 @@ from sim.presentation.compare import write_comparison
 from sim.presentation.fit_figure import plot_fit
 from sim.presentation.report import generate_report
 from sim.scenario.document import Scenario, load_scenario
+from sim.tracking.backtest import backtest as run_backtest
+from sim.tracking.forecast import forecast, track_inputs
+from sim.tracking.observed import ExportSpec
+from sim.tracking.summary import Tracking, tracking
 
 
 def _scenario(s: Scenario | str | Path) -> Scenario:
@@ -162,3 +169,51 @@ def import_inventory(inventory: str | Path, out: str | Path, **options: Any) -> 
     except TypeError as exc:
         raise InputError("import_inventory", "", str(exc)) from None
     return run_import(Path(inventory), Path(out), opts, render=plot_fit)
+
+
+def track(
+    scenario: Scenario | str | Path,
+    log: str | Path,
+    exports: Sequence[str | Path],
+    *,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    confidence: float = 0.95,
+    replications: int = 20,
+    max_replications: int = 160,
+    seed: int | None = None,
+    engine: str = "fast",
+) -> Tracking:
+    """A rotation under way (``rotasim track``): the rotation log and one or more console exports (``FILE`` or
+    ``FILE@TIME``, any order) against the plan; the forecast from the observed state and its tables."""
+    sc = _scenario(scenario)
+    tr = track_inputs(sc, Path(log), [ExportSpec.parse(str(e)) for e in exports])
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
+    fc = forecast(
+        tr,
+        threshold,
+        seed=seed,
+        replications=replications,
+        max_replications=max_replications,
+        engine=RunOptions(engine=engine).engine,  # type: ignore[arg-type]
+        confidence=confidence,
+    )
+    return tracking(fc)
+
+
+def backtest(
+    scenario: Scenario | str | Path,
+    log: str | Path,
+    exports: Sequence[str | Path],
+    *,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
+    replications: int = 20,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """A finished rotation (``rotasim track --backtest``): at each export but the last, what the forecast said,
+    scored against what the last export shows."""
+    sc = _scenario(scenario)
+    threshold = Threshold.given(max_orphans, max_orphan_rate)
+    specs = [ExportSpec.parse(str(e)) for e in exports]
+    return run_backtest(sc, Path(log), specs, threshold, seed=seed, replications=replications)

@@ -13,7 +13,7 @@ import sim
 ROOT = Path(__file__).parent.parent
 SCENARIO = ROOT / "scenarios" / "three-manager-failover.yaml"
 
-SECTIONS = ["Scenarios", "Runs", "Planning", "Reports", "Fleet import", "Errors", "Version"]
+SECTIONS = ["Scenarios", "Runs", "Planning", "Reports", "Fleet import", "Tracking a rotation", "Errors", "Version"]
 API_DOC = ROOT / "docs" / "api.md"
 
 PUBLIC = {

@@ -183,7 +183,7 @@ def test_files_written_are_named_on_stderr(mixed: Path, tmp_path: Path) -> None:
         tmp_path / "r.csv",
     )
     assert sw.exit_code == 0, sw.output
-    assert "NaN" not in sw.stdout and "full_trust: mean time until every returning client" in sw.stdout
+    assert "NaN" not in sw.stdout and "full_trust_reached: replications in which every returning client" in sw.stdout
     assert f"wrote {tmp_path / 's.csv'} (2 points)" in sw.stderr and f"wrote {tmp_path / 'r.csv'} (4 runs)" in sw.stderr
 
 
@@ -460,7 +460,7 @@ def test_a_warning_of_every_replication_is_shown_once(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- failures
 
 
-def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
+def test_internal_error_is_one_line_exit_70_with_traceback_only_in_debug(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken(*a: Any, **k: Any) -> None:
@@ -469,13 +469,13 @@ def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
     monkeypatch.setattr("sim.experiments.digest.run_with_savings", broken)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out, env={"ROTASIM_DEBUG": ""})
-    assert res.exit_code == 1
+    assert res.exit_code == 70
     assert res.stderr.count("\n") == 1
     assert res.stderr.startswith("internal error: ZeroDivisionError: float division by zero")
     assert "ROTASIM_DEBUG=1" in res.stderr and "Traceback" not in res.output
     assert not out.exists()
     dbg = invoke("run", SHIPPED, env={"ROTASIM_DEBUG": "1"})
-    assert dbg.exit_code == 1
+    assert dbg.exit_code == 70
     assert "Traceback (most recent call last)" in dbg.stderr and "in broken" in dbg.stderr
     assert dbg.stderr.splitlines()[-1].startswith("internal error: ZeroDivisionError")
 

@@ -32,10 +32,20 @@ EXPECTED = {
     "02-procedures-compared.ipynb",
     "03-retention-or-wait-for-an-imported-fleet.ipynb",
     "04-sensitivity.ipynb",
+    "06-track-a-rotation.ipynb",
 }
 # What each notebook's text claims, checked on its own variables by a cell the test appends (never stored in the
 # notebook): a model change that makes the prose wrong fails here instead of misleading a reader.
 CLAIMS = {
+    "06-track-a-rotation.ipynb": """
+assert week1.verdict == "NO-GO" and week2.verdict == "NO-GO"
+assert week1.forecast.orphans_if(week1.forecast.tracked.now).mean() > week1.forecast.orphans.mean()
+assert week2.forecast.replications == 80 and week2.record["earliest_go"] is not None
+assert week2.record["time_away"]["returned"] > 0
+assert (by_date["day"].diff().dropna() > 0).all()
+assert week3.forecast.tracked.decisive is None and len(week3.needs_repair) > 0
+assert len(scores) == 2 and (scores["without_final_observed"] == 27).all()
+""",
     "01-quick-start.ipynb": """
 assert r.orphaned > 0 and set(r.orphaned_by_cause) == {"retired-before-return"}
 assert r.trust.loc[r.trust["time_hours"] < 24 * 30, "share_trusting_new"].max() == 0  # nobody before sepm3's update

@@ -754,6 +754,22 @@ def test_compare_command_overlays_and_tables_scenarios(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "at least two" in bad.stderr
 
 
+def test_the_report_says_which_reading_of_the_14_2_warning_it_used(
+    multi: sim.Scenario, single_report: tuple[Report, Path]
+) -> None:
+    """KB 187099 says 14.2 clients cannot use the multi-server method; the kinder restart-timing reading is an
+    option, and a report resting on it must say so."""
+    from sim.presentation.report import _unsupported_reading
+
+    assert "KB 187099's reading (the default)" in _unsupported_reading(multi)[0]
+    kinder = multi.with_(**{"fleet.restart_saves_unsupported": True})
+    assert (
+        "restart-timing reading" in _unsupported_reading(kinder)[0] and "optimistic" in _unsupported_reading(kinder)[0]
+    )
+    assert _unsupported_reading(single_report[0].scenario) == []  # kb-single-server: no such question
+    assert json.loads((single_report[1] / "report.json").read_text())["unsupported_reading"] == "kb"
+
+
 def test_compare_gate_exits_with_the_worst_verdict(tmp_path: Path) -> None:
     """Without --gate compare exits 0 whatever it found; with it, the worst verdict's code (NO-GO: 4)."""
     common = ["--clients", "100", "--replications", "2", "--workers", "1", "-q"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import progress_log, run_options
+from sim.cli.options import out_folder, progress_log, run_options
 from sim.cli.report import DEFAULT_REPLICATIONS
 from sim.errors import InputError
 
@@ -31,9 +31,9 @@ def compare_command(
             show_default=False,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for the comparison.")] = Path(
-        "compare"
-    ),
+    out_given: Annotated[
+        str, typer.Option("--out", "-o", metavar="DIR", help="Folder for the comparison.")
+    ] = "compare",
     replications: Annotated[int, typer.Option(help="Replications per scenario (at least 2).")] = DEFAULT_REPLICATIONS,
     max_orphans: Annotated[
         float | None, typer.Option(metavar="K", help="Threshold drawn and judged: at most K orphans (default 0).")
@@ -61,6 +61,7 @@ def compare_command(
     from sim.presentation.compare import write_comparison
     from sim.presentation.text import comparison_lines
 
+    out = out_folder(out_given, Path("compare"))
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     if replications < 2:
         raise InputError("--replications", "", f"need at least 2 for an interval (got {replications})")

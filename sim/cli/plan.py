@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import JsonOut, check_output, run_options
+from sim.cli.options import JsonOut, check_output, run_options, to_stdout
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -35,7 +35,8 @@ def plan_command(
     ] = True,
     json_out: JsonOut = False,
     curve_out: Annotated[
-        Path | None, typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet).")
+        Path | None,
+        typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet; '-': stdout)."),
     ] = None,
     *,
     options: RunOptions,
@@ -48,6 +49,7 @@ def plan_command(
     from sim.presentation.text import format_plan
 
     check_output(curve_out, "--curve-out")
+    err = to_stdout(curve_out)
     p = plan(
         scenario,
         max_orphans=max_orphans,
@@ -60,5 +62,6 @@ def plan_command(
     )
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)
-        typer.echo(f"wrote {curve_out} ({len(p.curve):,} settings)", err=True)
-    typer.echo(dumps(p.to_json()) if json_out else format_plan(p))
+        if str(curve_out) != "-":
+            typer.echo(f"wrote {curve_out} ({len(p.curve):,} settings)", err=True)
+    typer.echo(dumps(p.to_json()) if json_out else format_plan(p), err=err)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import ScenarioPath, progress_log, run_options
+from sim.cli.options import ScenarioPath, out_folder, progress_log, run_options
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -38,7 +38,7 @@ MaxOrphanRate = Annotated[
 def report_command(
     scenario: ScenarioPath,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out", "-o", metavar="DIR", help="Folder for the report (default: report-<scenario file name>)."
         ),
@@ -63,7 +63,7 @@ def report_command(
 
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     check_counts(replications, max_replications)
-    out_dir = out if out is not None else Path(f"report-{scenario.stem}")
+    out_dir = out_folder(out, Path(f"report-{scenario.stem}"))
     check_out_dir(out_dir)
     rep = generate_report(
         load_scenario(scenario),

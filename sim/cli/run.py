@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sim.cli.options import JsonOut, ScenarioPath, check_output, colour, run_options
+from sim.cli.options import JsonOut, ScenarioPath, check_output, colour, run_options, to_stdout
 from sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
     from sim.experiments.result import Result
 
-ClientsOut = Annotated[Path | None, typer.Option("--clients-out", metavar="FILE.csv", help="Write one row per client.")]
+ClientsOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--clients-out", metavar="FILE.csv", help="Write one row per client ('-': stdout, the summary to stderr)."
+    ),
+]
 
 
 Replications = Annotated[int | None, typer.Option(help="Run N replications and report means, intervals and quantiles.")]
@@ -60,11 +65,13 @@ def run_command(
     result, savings = run_with_savings(sc, options, probe=not reference)
     if clients_out is not None:
         write_clients_csv(result, clients_out)
-        typer.echo(f"wrote {clients_out} ({len(result.clients):,} clients)", err=True)
+        if str(clients_out) != "-":
+            typer.echo(f"wrote {clients_out} ({len(result.clients):,} clients)", err=True)
+    err = to_stdout(clients_out)
     if json_out:
         extra = {"would_have_saved": savings.to_json() if savings is not None else None}
         summary = Clock.of(result.scenario).dated_summary(result.summary())  # ISO dates when start_time is set
-        typer.echo(dumps(summary | extra))  # NaN as null: any JSON reader accepts it
+        typer.echo(dumps(summary | extra), err=err)  # NaN as null: any JSON reader accepts it
     else:
         text = format_summary(result, str(scenario), None, bold=True, savings=savings)
         if reference:
@@ -72,7 +79,7 @@ def run_command(
                 "\n(the reference engine skips the planning probe, which would double its time: "
                 "the fast engine prints the retention or wait that would have saved each cause's orphans)"
             )
-        typer.echo(text + "\n" + wall_line(time.perf_counter() - started), color=colour())
+        typer.echo(text + "\n" + wall_line(time.perf_counter() - started), color=colour(), err=err)
 
 
 def _announce_reference(sc: Any, options: RunOptions) -> RunOptions:

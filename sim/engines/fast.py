@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engines.common import heartbeat_hours, initial_last_used, view_states, world_status
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
@@ -38,8 +39,11 @@ class FastEngine:
         bin_hours: float = 1.0,
         timeout_streams: ClientStreams | None = None,
         probe: Step | None = None,
+        record_assignments: bool = True,
+        initial: InitialState | None = None,
     ):
         self.topo, self.fleet, self.world, self.streams = topo, fleet, world, streams
+        self.record_assignments = record_assignments  # only the load model reads them: a run without it skips
         self.probe = probe
         self.survival_log: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.fail_prob, self.bin_hours = fail_prob, bin_hours
@@ -55,6 +59,8 @@ class FastEngine:
         self.vs = view_states(world, self.table)
         self.lu = initial_last_used(fleet, topo)
         self.state = self.vs[topo.manager_site[self.lu], fleet.group]
+        self.now = 0.0
+        self.dirty = False
         self.gone = fleet.presence.gone.copy()
         self.orphaned = np.zeros(n, bool)
         self.orphaned_at = np.full(n, np.nan)
@@ -70,23 +76,54 @@ class FastEngine:
         self.deferred = np.zeros(n, bool)  # next_ci is a failback check-in, not the next heartbeat
         self.facts = OrphanFacts.empty(n)
         self.checkins = 0
-        self.now = 0.0
-        self.dirty = False
+        if initial is not None:
+            self._start_from(initial)
         self.ws = world_status(world)
         self.prev_vs = self.vs
         self.prev_ws = self.ws
         self._tables()
         all_idx = np.arange(n)
-        self.assignments.append(
-            (all_idx, np.zeros(n), self.lu.copy(), heartbeat_hours(fleet, self.hb_tab, self.state, all_idx))
-        )
+        if record_assignments:
+            self.assignments.append(
+                (
+                    all_idx,
+                    np.full(n, self.now),
+                    self.lu.copy(),
+                    heartbeat_hours(fleet, self.hb_tab, self.state, all_idx),
+                )
+            )
         trusting = self.trusts[self.state] & ~self.gone
-        self.new_cert_at[trusting] = 0.0
+        self.new_cert_at[trusting] = self.now
         self.survives = np.zeros(n, bool)
         if probe is not None:
             live = np.flatnonzero(~self.gone)
             self.survives[live] = self._survival(live)
         self.survives_at_start = self.survives.copy()
+        # the console (docs/model.md, "Conditions"): per watched step, (first check-in predicted from each
+        # client's phase at its end, first successful check-in played, first failed check-in played)
+        self.watched: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.flushed = -np.inf  # when the console was last read (its check-ins played)
+        self.repaired_at = np.full(n, np.nan)
+        if world.has_conditions:
+            world.attach_console(self, fleet)
+
+    def _start_from(self, init: InitialState) -> None:
+        """Start at ``init.at`` from an observed fleet (``sim.engines.initial``): each client's cache interned,
+        its last server and the phase of its heartbeat as given; the world at that moment is evaluated (orphans,
+        who is behind) before any check-in, as after a change."""
+        init.check(self.fleet.n, self.topo.n_managers)
+        self.lu = init.last_server.astype(np.int64).copy()
+        self.state = np.array(
+            [
+                self.table.intern(int(init.msl[c]), bool(init.secure[c]), float(init.heartbeat[c]), init.cert[c])
+                for c in range(self.fleet.n)
+            ],
+            np.int64,
+        )
+        self.hb_last = init.last_checkin.astype(float).copy()
+        self.learnt_at = init.learnt_at.astype(float).copy()
+        self.now = float(init.at)
+        self.dirty = True
 
     # ------------------------------------------------------------------ listener protocol
 
@@ -109,6 +146,8 @@ class FastEngine:
         if self.dirty:
             self._world_changed(self.now)
         self.new_cert_at[self.orphaned | self.gone] = np.nan
+        w = self.world.watch
+        seen = None if w is None or w not in self.watched else self.first_seen(w, horizon)
         return EngineOutput(
             self.orphaned_at,
             self.detected_at,
@@ -116,13 +155,100 @@ class FastEngine:
             self.lu,
             self.checkins,
             self.facts,
-            assignments=Assignments.build(self.assignments),
+            assignments=Assignments.build(self.assignments) if self.record_assignments else None,
             learnt_at=self.learnt_at,
             timeout_events=self._timeout_events(),
             timeouts=self.timeouts,
             survives_at_start=self.survives_at_start if self.probe is not None else None,
             survival_changes=self._survival_changes(),
+            seen_since=seen,
+            repaired_at=self.repaired_at,
         )
+
+    # ------------------------------------------------------------------ the console
+
+    def watch(self, key: int, t: float) -> None:
+        """From ``t`` on, who checks in: the first check-in of every client at or after ``t`` by its heartbeat
+        phase now (a change does not move the phase; only a check-in that teaches a new heartbeat does, and
+        that one is played). Draws made for the prediction are given back (the stream is rewound), so the run
+        is the one without the condition until the condition ends a wait."""
+        n = self.fleet.n
+        t = t + EPS if t == self.flushed else t  # the check-ins at t came before a step that follows a condition
+        saved = self.streams.counter.copy()
+        nc = np.where(self.deferred, np.nan, self.next_ci)
+        pred = nc.copy()
+        need = np.flatnonzero(~(nc >= t))
+        anchor = np.where(nc < t, nc, self.hb_last)  # a check-in that fell between changes anchors the phase
+        h = heartbeat_hours(self.fleet, self.hb_tab, self.state, need)
+        pred[need] = first_checkin(self.fleet, need, np.full(len(need), t), anchor[need], h, self.streams.uniform)
+        self.streams.counter[:] = saved
+        pred[self.gone | self.orphaned | np.isnan(pred)] = np.inf
+        self.watched[key] = (pred, np.full(n, np.inf), np.full(n, np.inf))
+
+    def _note_seen(self, good: np.ndarray, gw: np.ndarray, failed: np.ndarray, fw: np.ndarray) -> None:
+        for _, seen, fail in self.watched.values():
+            seen[good] = np.minimum(seen[good], gw)
+            fail[failed] = np.minimum(fail[failed], fw)
+
+    def _catch_up(self, now: float) -> None:
+        """Everything up to ``now``, the world's changes at ``now`` included (the console is read after them)."""
+        self.advance_to(now)
+        if self.dirty:
+            self._world_changed(self.now)
+            self.dirty = False
+
+    def first_seen(self, key: int, now: float) -> np.ndarray:
+        """Per client, the first successful check-in since the watched step: played, or predicted by its phase
+        unless a played check-in failed first or it was orphaned first. Exact without jitter: between the
+        played check-ins, a client's check-ins follow its heartbeat grid, and every one of them is accepted
+        (it is settled) or played."""
+        self._catch_up(now)
+        pred, seen, fail = self.watched[key]
+        orphaned_at = np.where(self.orphaned, self.orphaned_at, np.inf)
+        valid = (pred < fail) & (pred < orphaned_at)
+        return np.minimum(seen, np.where(valid, pred, np.inf))
+
+    def arm(self, key: int, members: np.ndarray, k: int) -> None:
+        """Nothing to do: ``first_seen`` already predicts, and the world asks again after every change."""
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        self._catch_up(now)
+        return self.orphaned.copy(), np.where(self.orphaned, self.detected_at, np.nan)
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """A new sylink.xml: the client holds what the console's site (the first) knows for its group, is no
+        longer an orphan, and checks in at once if online, else on coming online (a fresh heartbeat cycle)."""
+        self._catch_up(t)
+        if len(idx) == 0:
+            return
+        self.orphaned[idx] = False
+        self.repaired_at[idx] = t
+        self.detected_at[idx] = np.nan
+        self.state[idx] = self.vs[0, self.fleet.group[idx]]
+        new = self.state[idx]
+        self.new_cert_at[idx] = np.where(self.trusts[new], t, np.nan)
+        first = self.has_new[new] & np.isnan(self.learnt_at[idx])
+        self.learnt_at[idx[first]] = t
+        self.pending_since[idx] = np.nan
+        pres = self.fleet.presence
+        on = pres.online_at(idx, t)
+        s, _ = pres.next_spell(idx, np.full(len(idx), t))
+        nxt = np.full(len(idx), np.inf)
+        back = ~on & np.isfinite(s)
+        nxt[on] = t
+        nxt[back] = s[back] + self.fleet.online_delay(idx[back], s[back])
+        self.hb_last[idx] = np.nan
+        self.next_ci[idx] = nxt
+        self.deferred[idx] = False
+        self.active[idx] = True
+        all_h = heartbeat_hours(self.fleet, self.hb_tab, self.state, idx)
+        self.assignments.append((idx.copy(), np.full(len(idx), t), self.lu[idx].copy(), all_h))
+
+    def flush(self, now: float) -> None:
+        """Play the check-ins at ``now`` (the console is read after them); a change at ``now`` comes after."""
+        self._catch_up(now)
+        self._play_until(float(np.nextafter(now, np.inf)))
+        self.flushed = now
 
     # ------------------------------------------------------------------ tables per world
 
@@ -147,14 +273,18 @@ class FastEngine:
         self.ws = world_status(self.world)
         self.vs = view_states(self.world, self.table)
         self._tables()
+        # after a condition was read at t, every check-in at t came before this change: the next is after t
+        tn = t + EPS if t == self.flushed else t
+        if self.world.has_restores:
+            self._revive()
         alive = ~self.orphaned & ~self.gone
         newly = np.flatnonzero(alive & self.orphan_tab[self.state])
         if len(newly):
-            self._record_orphans(newly, t)
+            self._record_orphans(newly, t, tn)
         alive[newly] = False
         lost = np.flatnonzero(alive & self._losing_unsupported())
         if len(lost):
-            self._record_unsupported(lost, t)
+            self._record_unsupported(lost, t, tn)
         alive[lost] = False
         idx = np.flatnonzero(alive)
         self._track_survival(idx, np.full(len(idx), t), at_change=True)
@@ -165,8 +295,8 @@ class FastEngine:
         unsettled = idx[~settled]
         self.active[:] = False
         self.active[unsettled] = True
-        self._schedule(unsettled, t)
-        self._wait_for_failback(idx[settled], t)
+        self._schedule(unsettled, tn)
+        self._wait_for_failback(idx[settled], tn)
         self._push(unsettled, t)
 
     def _push(self, idx: np.ndarray, t: float) -> None:
@@ -246,13 +376,36 @@ class FastEngine:
             return np.zeros(self.fleet.n, bool)
         return self.fleet.unsupported & self.closed_tab[self.state, self.lu]
 
-    def _record_unsupported(self, idx: np.ndarray, t: float) -> None:
+    def _revive(self) -> None:
+        """A restored certificate can make an orphan's cache good again (docs/model.md, "Restoring a
+        certificate"): it was still trying on its heartbeat cycle, so its next attempt succeeds; an unsupported
+        version only if its last server accepts it again."""
+        dead = np.flatnonzero(self.orphaned & ~self.gone)
+        if len(dead) == 0:
+            return
+        s = self.state[dead]
+        ok = ~self.orphan_tab[s]
+        uns = self.fleet.unsupported[dead]
+        ok &= ~(uns & self.closed_tab[s, self.lu[dead]])
+        back = dead[ok]
+        if len(back) == 0:
+            return
+        self.orphaned[back] = False
+        self.orphaned_at[back] = np.nan
+        self.detected_at[back] = np.nan
+        f = self.facts
+        f.unsupported_hit[back], f.rescue_ok[back] = False, True
+        f.online_in_window[back], f.newer_available[back] = False, False
+        self.next_ci[back] = np.nan  # its next check-in follows its heartbeat cycle (from its last one)
+        self.deferred[back] = False
+
+    def _record_unsupported(self, idx: np.ndarray, t: float, tn: float) -> None:
         self.orphaned[idx] = True
         self.orphaned_at[idx] = t
         self.facts.unsupported_hit[idx] = True
-        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), t))
+        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), tn))
 
-    def _record_orphans(self, idx: np.ndarray, t: float) -> None:
+    def _record_orphans(self, idx: np.ndarray, t: float, tn: float) -> None:
         self.orphaned[idx] = True
         self.orphaned_at[idx] = t
         g = self.fleet.group[idx]
@@ -266,7 +419,7 @@ class FastEngine:
         if has.any():
             win[has] = self.fleet.presence.online_between(idx[has], ps[has], np.full(int(has.sum()), t))
         self.facts.online_in_window[idx] = win
-        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), t))
+        self.detected_at[idx] = self._first_checkin(idx, np.full(len(idx), tn))
 
     # ------------------------------------------------------------------ who could learn something
 
@@ -274,7 +427,7 @@ class FastEngine:
         """Choice per (state, last used, unsupported, failback) key, as (servers, orphaning flags) arrays."""
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         M = self.topo.n_managers
-        for k in np.unique(keys):
+        for k in _distinct(keys):
             kk = int(k)
             fb, rest = kk % 2, kk // 2
             unsupported, rest = rest % 2, rest // 2
@@ -381,6 +534,8 @@ class FastEngine:
         self.fail_time[failed] = when[server < 0]
         ok = (server >= 0) & ~orphaning
         good, gw, gs = idx[ok], when[ok], server[ok]
+        if self.watched:
+            self._note_seen(good, gw, failed, when[server < 0])
         switched = gs != self.lu[good]
         self.switch_time[good[switched]] = gw[switched]
         self.lu[good] = gs
@@ -390,7 +545,7 @@ class FastEngine:
         self.state[good] = new
         h_new = heartbeat_hours(fleet, self.hb_tab, self.state, good)
         moved = switched | (h_new != h_old)
-        if moved.any():
+        if self.record_assignments and moved.any():
             self.assignments.append((good[moved], gw[moved], gs[moved], h_new[moved]))
         self.pending_since[good] = np.nan
         self._track_survival(good, gw)
@@ -448,10 +603,18 @@ class FastEngine:
         M = self.topo.n_managers
         S = len(self.table)
         top = np.zeros((S, M), bool)
-        for s in np.unique(self.state[idx]):
+        for s in _distinct(self.state[idx]):
             for m, _ in self.topo.variants[self.table.msl[int(s)]].tiers[0]:
                 top[int(s), m] = True
         return top[self.state[idx], self.lu[idx]]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of small non-negative integers (keys, states), ascending as ``np.unique`` gives
+    them, by counting (a hash or a sort of a million clients' keys cost more than the work they key)."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.bincount(values))
 
 
 def run_fast(
@@ -464,11 +627,28 @@ def run_fast(
     bin_hours: float = 1.0,
     timeout_streams: ClientStreams | None = None,
     probe: Step | None = None,
+    record_assignments: bool = True,
+    initial: InitialState | None = None,
 ) -> EngineOutput:
     """Run the world with the fast engine to ``horizon``. ``probe``: the decisive step of a planning probe
-    (it is not in the runbook the world runs): record when each client would survive it."""
-    engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe)
-    world.listeners.append(engine)
+    (it is not in the runbook the world runs): record when each client would survive it.
+    ``record_assignments``: keep the log of who used which manager when (the load model's input).
+    ``initial``: start from an observed fleet at its time; the world runs to that moment without the fleet."""
     world.start()
+    if initial is not None and initial.at > 0:
+        world.env.run(until=initial.at)
+    engine = FastEngine(
+        topo,
+        fleet,
+        world,
+        streams,
+        fail_prob,
+        bin_hours,
+        timeout_streams,
+        probe,
+        record_assignments=record_assignments,
+        initial=initial,
+    )
+    world.listeners.append(engine)
     world.env.run(until=horizon)
     return engine.finish(horizon)

@@ -30,3 +30,7 @@ class EngineOutput:
     # after it); None when not probing
     survives_at_start: np.ndarray | None = None
     survival_changes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    # the world's watched step (``World.watch``): each client's first successful check-in since it ended (inf:
+    # none within the horizon); None when nothing is watched
+    seen_since: np.ndarray | None = None
+    repaired_at: np.ndarray | None = None  # the last repair (a runbook ``repair`` step), NaN if never

@@ -58,6 +58,7 @@ from simpy.events import EventPriority
 from simpy.exceptions import Interrupt
 
 from sim.engines.common import initial_last_used
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import OrphanFacts
 from sim.model.fleet import Fleet
@@ -187,8 +188,11 @@ class ReferenceEngine:
         bin_hours: float = 1.0,
         count_load: bool = False,
         probe: Step | None = None,
+        initial: InitialState | None = None,
     ):
         self.topo, self.fleet, self.world, self.env, self.rng = topo, fleet, world, world.env, rng
+        self.initial = initial
+        self.t0 = 0.0 if initial is None else float(initial.at)  # when the fleet starts
         self.probe = probe
         self.survival_log: list[tuple[int, float, bool, bool]] = []
         # load: counts per (manager, bin) as one flat list (m * bins + b), time-out probabilities as lists
@@ -219,19 +223,22 @@ class ReferenceEngine:
         self.snap = self._snapshot()
         self.before = self.snap
         self.eval_pending = False
-        lu0 = initial_last_used(fleet, topo)
+        lu0 = initial_last_used(fleet, topo) if initial is None else initial.last_server
+        if initial is not None:
+            initial.check(n, topo.n_managers)
+            self.learnt_at = initial.learnt_at.astype(float).copy()
         seeds = rng.integers(0, np.iinfo(np.int64).max, size=(n, 2)).tolist()  # two generators per client
         gone = fleet.presence.gone
         self.clients: list[ClientState] = []
         for c in range(n):
             lu, g = int(lu0[c]), int(fleet.group[c])
-            view = self.snap.views[self.site[lu]][g]
+            view = self.snap.views[self.site[lu]][g] if initial is None else self._observed_cache(initial, c)
             override = float(fleet.heartbeat_override[c])
             unsupported, push = bool(fleet.unsupported[c]), bool(fleet.push[c])
             cl = ClientState(c, g, unsupported, push, override, view, lu, seeds[c][0], seeds[c][1])
-            cl.trusting = self.snap.trusts[self.site[lu]][g]
+            cl.trusting = self._trusts(view)
             if cl.trusting and not gone[c]:
-                self.new_cert_at[c] = 0.0
+                self.new_cert_at[c] = self.t0
             self.clients.append(cl)
         self.alive = [cl for cl in self.clients if not gone[cl.c]]  # gone clients never check in nor die
         if probe is not None:
@@ -240,6 +247,79 @@ class ReferenceEngine:
         self.survives_at_start = np.array([cl.survives for cl in self.clients], bool) if probe is not None else None
         for cl in self.alive:
             cl.proc = self.env.process(self._client(cl))
+        # the console: per watched step, each client's first successful check-in since its end (inf: none yet);
+        # the condition the world waits for: (step, members, k, members seen so far)
+        self.watched: dict[int, np.ndarray] = {}
+        self.armed: tuple[int, np.ndarray, int, list[int]] | None = None
+        self.repaired_at = np.full(n, np.nan)
+        if world.has_conditions:
+            world.attach_console(self, fleet)
+        if initial is not None:  # the observed fleet meets the world as it is now: evaluate it as after a change
+            self.before_change(self.t0)
+
+    def _observed_cache(self, init: InitialState, c: int) -> Cache:
+        msl = int(init.msl[c])
+        certs = {m: int(init.cert[c, m]) for m in self._list(msl).https}
+        return Cache(msl, bool(init.secure[c]), float(init.heartbeat[c]), certs)
+
+    # ------------------------------------------------------------------ the console
+
+    def watch(self, key: int, t: float) -> None:
+        self.watched[key] = np.full(self.fleet.n, np.inf)
+
+    def first_seen(self, key: int, now: float) -> np.ndarray:
+        return self.watched[key].copy()
+
+    def arm(self, key: int, members: np.ndarray, k: int) -> None:
+        """Nudge the world at the check-in that makes ``k`` of ``members`` seen."""
+        mask = np.zeros(self.fleet.n, bool)
+        mask[members] = True
+        count = int(np.sum(np.isfinite(self.watched[key][mask])))
+        self.armed = (key, mask, k, [count])
+
+    def orphans(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        orphaned = np.array([cl.orphaned for cl in self.clients], bool)
+        return orphaned, np.where(orphaned, self.detected_at, np.nan)
+
+    def repair(self, idx: np.ndarray, t: float) -> None:
+        """A new sylink.xml: the console's site (the first) view for its group; it checks in at once if online,
+        else on coming online, and starts a fresh heartbeat cycle there."""
+        snap = self._current()
+        for c in idx.tolist():
+            cl = self.clients[c]
+            cl.orphaned = False
+            self.repaired_at[c] = t
+            self.detected_at[c] = np.nan
+            view = snap.views[0][cl.group]
+            cl.cache = view
+            cl.trusting = snap.trusts[0][cl.group]
+            self.new_cert_at[c] = t if cl.trusting else np.nan
+            if math.isnan(self.learnt_at[c]) and any(gen > 0 for gen in view.certs.values()):
+                self.learnt_at[c] = t
+            cl.pending_since = math.nan
+            s, e = self._spell(c, t)
+            cl.spell_start, cl.spell_end = s, e
+            cl.t_next = t if s <= t else (s + self._delay(c, s) if math.isfinite(s) else math.inf)
+            cl.coming_online = True  # the cycle starts at that check-in
+            self.alive.append(cl)
+            if cl.proc is not None and cl.proc.is_alive:
+                cl.proc.interrupt("repair")
+            else:
+                cl.proc = self.env.process(self._loop(cl))
+
+    def flush(self, now: float) -> None:
+        """Nothing to do: every check-in at ``now`` came before the world reads the console (priorities)."""
+
+    def _seen(self, c: int, t: float) -> None:
+        for key, seen in self.watched.items():
+            if seen[c] == math.inf:
+                seen[c] = t
+                armed = self.armed
+                if armed is not None and armed[0] == key and armed[1][c]:
+                    armed[3][0] += 1
+                    if armed[3][0] >= armed[2]:
+                        self.armed = None
+                        self.world.nudge()
 
     # ------------------------------------------------------------------ reading the world
 
@@ -448,6 +528,8 @@ class ReferenceEngine:
             cl.lu = m
             cl.switch_time = t
         cl.pending_since = math.nan
+        if self.watched:
+            self._seen(cl.c, t)
         if view is not cl.cache:
             if math.isnan(self.learnt_at[cl.c]) and any(gen > 0 for gen in view.certs.values()):
                 self.learnt_at[cl.c] = t
@@ -479,37 +561,47 @@ class ReferenceEngine:
         """The first check-in at or after 0: on coming online; for a client that came online before the start
         (a working window that opened earlier, an absence that ended), its heartbeats since then, stepped one by
         one; only a client online since ever is at a random point of its cycle (forward recurrence)."""
-        s, e = self._spell(cl.c, 0.0)
+        t0 = self.t0
+        s, e = self._spell(cl.c, t0)
         cl.spell_start, cl.spell_end = s, e
         if not math.isfinite(s):
             cl.t_next = math.inf
             return
-        if s <= -FAR / 2:
+        last = math.nan if self.initial is None else float(self.initial.last_checkin[cl.c])
+        if s <= t0 and last >= s:  # an observed client online since its last check-in: its heartbeats since
+            self._step_to(cl, last, t0)
+        elif s <= -FAR / 2:
             h = self._hours(cl)
             u = np.array([self.fleet.phase_u[cl.c]])
             cl.t_next = float(forward_recurrence(u, np.array([h]), self.jitter)[0])
             cl.anchor, cl.k, cl.h_anchor = cl.t_next, 0, h
             cl.coming_online = False
+            if cl.t_next < t0:
+                self._step_to(cl, cl.t_next, t0)
             self._fit(cl)
-        elif s < 0:
+        elif s < t0:
             cl.t_next = s + self._delay(cl.c, s)
             cl.coming_online = True
-            if cl.t_next < 0:  # its check-ins before the start taught nothing: step to the first at or after 0
-                h = self._hours(cl)
-                if self.jitter > 0:
-                    w = cl.t_next
-                    while w < 0:
-                        w += h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
-                    cl.t_next = w
-                else:
-                    cl.anchor, cl.h_anchor = cl.t_next, h
-                    cl.k = max(1, math.ceil(-cl.t_next / h - 1e-12))
-                    cl.t_next = cl.anchor + cl.k * h
-                cl.coming_online = False
-                self._fit(cl)
+            if cl.t_next < t0:  # its check-ins before the start taught nothing: step to the first at or after it
+                self._step_to(cl, cl.t_next, t0)
         else:
             cl.t_next = s + self._delay(cl.c, s)
             cl.coming_online = True
+
+    def _step_to(self, cl: ClientState, w: float, t0: float) -> None:
+        """From a check-in at ``w`` before ``t0``, the heartbeats since, stepped one by one: the first at or
+        after ``t0``."""
+        h = self._hours(cl)
+        if self.jitter > 0:
+            while w < t0:
+                w += h * (1.0 - self.jitter) + 2.0 * self.jitter * h * self._u(cl)
+            cl.t_next = w
+        else:
+            cl.anchor, cl.h_anchor = w, h
+            cl.k = max(1, math.ceil((t0 - w) / h - 1e-12))
+            cl.t_next = cl.anchor + cl.k * h
+        cl.coming_online = False
+        self._fit(cl)
 
     def _fit(self, cl: ClientState) -> None:
         """A heartbeat at or after the spell's end does not happen: the client checks in on coming online."""
@@ -534,8 +626,11 @@ class ReferenceEngine:
         self._fit(cl)
 
     def _client(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
-        env = self.env
         self._start(cl)
+        yield from self._loop(cl)
+
+    def _loop(self, cl: ClientState) -> Generator[simpy.Event, Any, None]:
+        env = self.env
         ev: At | None = None
         ev_t = math.nan
         while math.isfinite(cl.t_next):
@@ -544,6 +639,9 @@ class ReferenceEngine:
             try:
                 yield ev
             except Interrupt as push:
+                if push.cause == "repair":  # a new sylink.xml: its next check-in was set by ``repair``
+                    ev = None
+                    continue
                 # push mode: the open connection delivers a change at once; an extra check-in that moves the
                 # heartbeat cycle only if it changes the heartbeat
                 now = env.now
@@ -591,6 +689,8 @@ class ReferenceEngine:
         self.eval_pending = False
         new = self.snap = self._snapshot()
         before = self.before
+        if self.world.has_restores:
+            self._revive(t, new)
         survivors: list[ClientState] = []
         for cl in self.alive:
             if cl.orphaned:
@@ -618,6 +718,39 @@ class ReferenceEngine:
                 if start <= t:
                     assert cl.proc is not None
                     cl.proc.interrupt(start)
+
+    def _revive(self, t: float, snap: Snapshot) -> None:
+        """An orphan whose cache a restored certificate makes good again is one no longer: it kept trying on its
+        heartbeat cycle, so its next attempt succeeds (an unsupported version only if its last server accepts it)."""
+        gone = self.fleet.presence.gone
+        listed = {cl.c for cl in self.alive}  # an orphan of a check-in is still listed until this evaluation
+        for cl in self.clients:
+            if not cl.orphaned or gone[cl.c] or self._is_orphaned(cl.cache, snap):
+                continue
+            if cl.unsupported and self._refuses(cl, cl.lu, snap):
+                continue
+            c = cl.c
+            cl.orphaned = False
+            self.orphaned_at[c] = self.detected_at[c] = np.nan
+            f = self.facts
+            f.unsupported_hit[c], f.rescue_ok[c], f.online_in_window[c], f.newer_available[c] = (
+                False,
+                True,
+                False,
+                False,
+            )
+            if c not in listed:
+                self.alive.append(cl)
+            if cl.proc is None or not cl.proc.is_alive:  # it stopped at the attempt that found it orphaned
+                while cl.t_next < t:
+                    self._advance(cl, cl.t_next, cl.coming_online)
+                cl.proc = self.env.process(self._loop(cl))
+
+    def _refuses(self, cl: ClientState, m: int, snap: Snapshot) -> bool:
+        info = self._list(cl.cache.msl)
+        if m not in info.https or snap.retired[m]:
+            return False
+        return cl.cache.certs[m] != snap.real[m] and (info.https[m] or cl.cache.secure)
 
     def _losing_unsupported(self, cl: ClientState, snap: Snapshot) -> bool:
         """By the KB's reading: an unsupported version whose last server (it goes there first) now refuses it."""
@@ -663,6 +796,8 @@ class ReferenceEngine:
             counted_load=counted,
             survives_at_start=self.survives_at_start,
             survival_changes=self._survival_changes(),
+            seen_since=None if self.world.watch not in self.watched else self.watched[self.world.watch].copy(),
+            repaired_at=self.repaired_at,
         )
 
     def _survival_changes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -687,6 +822,7 @@ def run_reference(
     bin_hours: float = 1.0,
     count_load: bool = False,
     probe: Step | None = None,
+    initial: InitialState | None = None,
 ) -> EngineOutput:
     """Play every check-in of every client up to ``horizon`` hours. ``probe``: the decisive step of a planning
     probe (not in the runbook the world runs): record when each client would survive it.
@@ -694,8 +830,10 @@ def run_reference(
     ``fail_prob`` ((manager, bin) -> probability, bins of ``bin_hours``) lets overloaded managers time
     check-ins out; with it, or with ``count_load``, the output carries the literal check-in count per
     (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
-    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe)
-    world.listeners.append(engine)
     world.start()
+    if initial is not None and initial.at > 0:
+        world.env.run(until=initial.at)  # the world before the observed moment, without the fleet
+    engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe, initial)
+    world.listeners.append(engine)
     world.env.run(until=horizon)
     return engine.finish()

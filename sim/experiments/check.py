@@ -47,9 +47,9 @@ def check_scenario(sc: Scenario) -> CheckedScenario:
     if files is not None:
         # imported here, not at the top: reading files needs pandas, and `rotasim validate` on a generated
         # fleet should not wait for it (docs/architecture.md, "Start-up")
-        from sim.model.fleet import read_fleet_files
+        from sim.model.fleet import generate_fleet
 
-        n = read_fleet_files(sc, topo, files, np.random.default_rng(0)).n
+        n = generate_fleet(sc, topo, np.random.default_rng(0)).n
         fleet = f"{n} clients from {files.clients}" + (f" and {files.absences}" if files.absences else "")
     else:
         fleet = f"{sc.fleet.clients} generated clients"

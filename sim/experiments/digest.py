@@ -4,13 +4,13 @@ per-client tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from sim.experiments.options import Engine, RunOptions
-from sim.experiments.probe import OrphanCurve, orphan_curve, probe, probe_steps, saving_settings
+from sim.experiments.probe import OrphanCurve, gate_opens, orphan_curve, probe, probe_steps, saving_settings
 from sim.experiments.result import Result
 from sim.experiments.simulate import Executed, Prepared, execute, prepare
 from sim.model.causes import BLOCKING
@@ -36,7 +36,8 @@ class Digest:
 def _digest(
     sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None, keep: bool
 ) -> Digest:
-    run = prepare(sc, RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days), k)
+    opts = RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days)
+    run = prepare(sc, opts, k, shared=True)
     ex = execute(run)
     r = ex.result
     live = (r.clients["outcome"] != "gone").to_numpy()
@@ -47,8 +48,12 @@ def _digest(
     ps = probe_steps(run)
     if tpl.axis is None or ps is None or landing is None:
         return d
-    _, out = probe(run, ps[0], ps[1], ex.fail)
+    gate = tpl.gate(managers)
+    _, out = probe(run, ps[0], ps[1], ex.fail, None if gate is None else gate.since)
     gone = run.fleet.presence.decommissioned
+    if gate is not None:
+        assert out.seen_since is not None
+        landing = replace(landing, ceiling=gate_opens(out.seen_since, gate.share, landing.floor))
     d.setting = tpl.setting(r.steps)
     d.curve = orphan_curve(out, gone, landing, tpl.axis.step, run.horizon)
     d.never_saved = _never_saved(r, out, gone)

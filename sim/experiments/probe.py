@@ -118,6 +118,17 @@ def orphan_curve(
     by_floor = np.where(inclusive, t_all <= t_floor + 1e-9, t_all < t_floor - 1e-9)
     at_floor = start + int(v_all[by_floor].sum())
     floor = float(landing.setting(t_floor))
+    if np.isfinite(landing.ceiling):
+        # a gate: every setting whose cap ends after the gate opened lands the change when the gate opened; the
+        # check-ins of that moment come before it when nothing is between (the gate is read after them)
+        t_gate = landing.ceiling + landing.offset
+        before = np.where(inclusive | (landing.offset == 0), t_all <= t_gate + 1e-9, t_all < t_gate - 1e-9)
+        at_gate = start + int(v_all[before].sum())
+        lattice = np.arange(n_k) * resolution
+        gated = np.maximum(landing.anchor + landing.scale * lattice, landing.floor) >= landing.ceiling - 1e-9
+        counts[gated] = at_gate
+        if landing.floor >= landing.ceiling - 1e-9:
+            at_floor = at_gate
     return OrphanCurve(resolution, counts, floor, at_floor, int(counts[-1]))
 
 
@@ -146,4 +157,14 @@ def saving_settings(out: EngineOutput, landing: Landing, resolution: float) -> n
     return np.where(survives & ~np.isfinite(out.orphaned_at), setting, np.inf)
 
 
-__all__ = ["OrphanCurve", "orphan_curve", "probe", "probe_steps", "saving_settings"]
+def gate_opens(seen_since: np.ndarray, share: float, opens_no_earlier: float) -> float:
+    """When a gate on every client opens: the k-th first check-in since its anchor, k = ceil(share x clients)
+    (decommissioned clients count in the total: the console cannot tell them from absent ones), and not before
+    the gated wait begins; inf if it never opens within the horizon."""
+    n = len(seen_since)
+    k = max(1, math.ceil(share * n - 1e-9))
+    t = float(np.partition(seen_since, k - 1)[k - 1]) if n >= k else math.inf
+    return max(t, opens_no_earlier)
+
+
+__all__ = ["OrphanCurve", "gate_opens", "orphan_curve", "probe", "probe_steps", "saving_settings"]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from sim.engines.outcome import EngineOutput
 from sim.model.causes import CAUSES, classify
+from sim.model.exposure import exposure
 from sim.model.fleet import Fleet
 from sim.model.load import LoadOutcome, load_summary
 from sim.model.topology import Topology
@@ -31,6 +32,7 @@ CLIENT_COLUMNS = [
     "last_manager",
     "presence",
     "mode",
+    "repaired_at_hours",
 ]
 
 
@@ -54,12 +56,18 @@ class Result:
     first_update_hours: float | None = None
     load: pd.DataFrame | None = None
     load_info: dict[str, Any] | None = None
+    exposure: dict[str, Any] | None = None
+    repair_attempts: int = 0  # repairs the runbook's repair steps tried during the run
 
     # ---- headline numbers
 
     @property
     def orphaned(self) -> int:
         return int((self.clients["outcome"] == "orphaned").sum())
+
+    @property
+    def repaired(self) -> int:
+        return int((self.clients["outcome"] == "repaired").sum())
 
     @property
     def gone(self) -> int:
@@ -73,13 +81,13 @@ class Result:
     @property
     def full_trust_at_hours(self) -> float | None:
         """When the last returning client trusted the new certificates; None if some never did in time."""
-        ok = self.clients[self.clients["outcome"] == "ok"]
+        ok = self.clients[self.clients["outcome"].isin(["ok", "repaired"])]
         if len(ok) == 0 or ok["new_cert_at_hours"].isna().any():
             return None
         return float(ok["new_cert_at_hours"].max())
 
     def summary(self) -> dict[str, Any]:
-        ok = self.clients[self.clients["outcome"] == "ok"]
+        ok = self.clients[self.clients["outcome"].isin(["ok", "repaired"])]
         return {
             "scenario": self.scenario.name,
             "seed": self.seed,
@@ -94,7 +102,10 @@ class Result:
             "gone": self.gone,
             "not_trusting_at_horizon": int(ok["new_cert_at_hours"].isna().sum()),
             "full_trust_at_hours": self.full_trust_at_hours,
-            "repair_hours": self.orphaned * self.scenario.repair_minutes / 60.0,
+            "repaired": self.repaired,
+            # hands-on hours: the repairs tried during the run, and those the orphans left still need
+            "repair_hours": (self.orphaned + self.repair_attempts) * self.scenario.repair_minutes / 60.0,
+            "exposure": self.exposure,
             "window_start_hours": self.window_start_hours,
             "first_update_hours": self.first_update_hours,
             "load": self.load_info,
@@ -156,7 +167,9 @@ def build_result(
     load: LoadOutcome | None = None,
 ) -> Result:
     gone = fleet.presence.decommissioned
-    orphaned = ~np.isnan(out.orphaned_at) & ~gone
+    repaired_at = out.repaired_at if out.repaired_at is not None else np.full(fleet.n, np.nan)
+    repaired = (repaired_at >= out.orphaned_at) & ~gone  # repaired since its (last) orphaning
+    orphaned = ~np.isnan(out.orphaned_at) & ~gone & ~repaired
     f = out.facts
     missed = np.zeros(fleet.n, bool)  # orphaned while its group was missed by an all-groups step
     for g, spans in world.missed_intervals().items():
@@ -164,24 +177,39 @@ def build_result(
         for t0, t1 in spans:
             missed |= in_group & (out.orphaned_at >= t0) & (out.orphaned_at < t1)
     at_decisive, decisive_cause = _decisive(sc, world, out.orphaned_at)
+    restores = [r.end_hours for r in world.step_records if r.kind == "restore-certificate"]
+    at_restore = np.isin(out.orphaned_at, restores) if restores else None
     cause = classify(
-        f.unsupported_hit, missed, f.rescue_ok, f.online_in_window, f.newer_available, at_decisive, decisive_cause
+        f.unsupported_hit,
+        missed,
+        f.rescue_ok,
+        f.online_in_window,
+        f.newer_available,
+        at_decisive,
+        decisive_cause,
+        at_restore,
     )
-    outcome = np.where(gone, "gone", np.where(orphaned, "orphaned", "ok"))
+    outcome_code = np.where(gone, 2, np.where(orphaned, 1, np.where(repaired, 3, 0)))
+    outcome = np.array(["ok", "orphaned", "gone", "repaired"], dtype=object)[outcome_code]
+    named = orphaned | repaired  # a repaired client keeps the cause it was orphaned by
+    cause_names = ["", *sorted(set(cause[named]))]
+    cause_code = np.zeros(fleet.n, np.int64)
+    cause_code[named] = np.searchsorted(np.array(cause_names[1:], dtype=object), cause[named]) + 1
     clients = pd.DataFrame(
         {
-            "client_id": fleet.client_id,
-            "group": np.array(topo.group_names, dtype=object)[fleet.group],
-            "version": np.array(fleet.version_names, dtype=object)[fleet.version],
-            "outcome": outcome,
-            "cause": np.where(orphaned, cause, ""),
-            "orphaned_at_hours": np.where(orphaned, out.orphaned_at, np.nan),
-            "new_cert_at_hours": np.where(outcome == "ok", out.new_cert_at, np.nan),
+            "client_id": _text(fleet.client_id),
+            "group": _labels(topo.group_names, fleet.group),
+            "version": _labels(fleet.version_names, fleet.version),
+            "outcome": _labels(["ok", "orphaned", "gone", "repaired"], outcome_code),
+            "cause": _labels(cause_names, cause_code),
+            "orphaned_at_hours": np.where(named, out.orphaned_at, np.nan),
+            "new_cert_at_hours": np.where((outcome == "ok") | repaired, out.new_cert_at, np.nan),
             "detected_at_hours": np.where(orphaned & (out.detected_at <= horizon), out.detected_at, np.nan),
             "first_contact_hours": np.where(~gone & (first_contact <= horizon), first_contact, np.nan),
-            "last_manager": np.array(topo.manager_names, dtype=object)[out.last_server],
-            "presence": np.array(fleet.presence.pattern_names, dtype=object)[fleet.presence.pattern],
-            "mode": np.where(fleet.push, "push", "pull"),
+            "last_manager": _labels(topo.manager_names, out.last_server),
+            "presence": _labels(fleet.presence.pattern_names, fleet.presence.pattern),
+            "mode": _labels(["pull", "push"], fleet.push.astype(np.int64)),
+            "repaired_at_hours": np.where(repaired, repaired_at, np.nan),
         },
         columns=CLIENT_COLUMNS,
     )
@@ -208,7 +236,34 @@ def build_result(
         first_update_hours=window[1],
         load=None if load is None else load.table,
         load_info=None if load is None else load_info(load, clients),
+        exposure=exposure(world, first_contact, gone, horizon),
+        repair_attempts=world.repair_attempts,
     )
+
+
+_STR = pd.Series(np.array(["x"], dtype=object)).dtype  # the string dtype pandas gives text columns here
+
+
+def _labels(names: list[str], codes: np.ndarray) -> Any:
+    """A text column ``names[codes]``, the very column pandas would make from the strings, built without a
+    Python string per row where pandas stores text in Arrow (decoding a dictionary array instead)."""
+    if getattr(_STR, "storage", None) != "pyarrow" or len(codes) == 0:
+        return np.array(list(names), dtype=object)[codes]
+    import pyarrow as pa  # present: pandas stores its strings with it
+
+    codes32 = np.asarray(codes, dtype=np.int32)
+    return pd.array(
+        pa.DictionaryArray.from_arrays(codes32, pa.array(list(names), pa.string())).dictionary_decode(), dtype=_STR
+    )
+
+
+def _text(values: np.ndarray) -> Any:
+    """A text column from a fixed-width unicode array (client ids), as pandas would store it."""
+    if getattr(_STR, "storage", None) != "pyarrow" or values.dtype.kind != "U":
+        return values
+    import pyarrow as pa
+
+    return pd.array(pa.array(values, pa.string()), dtype=_STR)
 
 
 def _decisive(sc: Scenario, world: World, orphaned_at: np.ndarray) -> tuple[np.ndarray | None, str | None]:
@@ -255,6 +310,9 @@ def trust_over_time(clients: pd.DataFrame, horizon: float, step_hours: float = 1
     contact = np.sort(live["first_contact_hours"].dropna().to_numpy())
     trusting = np.searchsorted(nc, t, side="right")
     orphaned = np.searchsorted(orph, t, side="right")
+    if "repaired_at_hours" in live:  # a repaired client is an orphan only until its repair
+        fixed = np.sort(live["repaired_at_hours"].dropna().to_numpy())
+        orphaned = orphaned - np.searchsorted(fixed, t, side="right")
     contacted = np.searchsorted(contact, t, side="right")
     return pd.DataFrame(
         {

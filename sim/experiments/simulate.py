@@ -15,15 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from sim.engines.fast import run_fast
+from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
+from sim.engines.registry import engine as engine_named
 from sim.errors import InputError
 from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
 from sim.experiments.progress import start_ticker
 from sim.experiments.result import Result, build_result
+from sim.experiments.shared import shared_base
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
-from sim.model.load import LoadOutcome, fail_probability, load_table, offered_checkins
+from sim.model.load import LoadOutcome, fail_probability, load_table
 from sim.model.streams import ClientStreams
 from sim.model.topology import Topology, compile_topology
 from sim.model.world import World
@@ -80,6 +82,7 @@ class Prepared:
     replication: int
     engine: Engine
     progress: bool = False  # show the reference engine's progress on stderr (one replication, on a terminal)
+    initial: InitialState | None = None  # start from an observed fleet (rotasim track), else from t = 0
 
 
 @dataclass
@@ -90,18 +93,31 @@ class Executed:
     fail: np.ndarray | None
 
 
-def prepare(scenario: Scenario, opts: RunOptions, replication: int = 0) -> Prepared:
-    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn."""
+def prepare(
+    scenario: Scenario,
+    opts: RunOptions,
+    replication: int = 0,
+    initial_state: InitialState | None = None,
+    *,
+    shared: bool = False,
+) -> Prepared:
+    """Replication ``replication`` of ``scenario`` under the run options, its fleet drawn. ``initial_state``:
+    the engines start from that observed fleet at its time (``sim.engines.initial``). ``shared``: take the
+    fleet's undrawn part from this process' cache of bases (``sim.experiments.shared``): the same bytes, built
+    once for all the replications a process runs."""
     sc = opts.applied(scenario)
     seed, engine = opts.root_seed(sc), opts.engine
     topo = compile_topology(sc)
     fleet_ss, engine_ss = seed_sequences(seed, replication)
-    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients)
+    base = shared_base(sc, topo, opts.clients) if shared else None
+    fleet = generate_fleet(sc, topo, np.random.default_rng(fleet_ss), n=opts.clients, base=base)
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     horizon = sc.horizon_days * 24.0
     shown = opts.progress is True and engine == "reference"  # only when asked: replications have their own bar
-    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, shown)
+    return Prepared(
+        sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, shown, initial_state
+    )
 
 
 def execute(run: Prepared) -> Executed:
@@ -110,7 +126,7 @@ def execute(run: Prepared) -> Executed:
     load: LoadOutcome | None = None
     fail: np.ndarray | None = None
     with _no_gc():
-        if sc.load.enabled:
+        if sc.load.enabled and run.initial is None:  # an observed start replays no load fixed point
             world, out, load, fail = _run_with_load(sc, topo, steps, fleet, engine_ss, horizon, engine=run.engine)
         else:
             world = _world(sc, topo, steps)
@@ -138,12 +154,15 @@ def execute(run: Prepared) -> Executed:
     return Executed(result, fail)
 
 
-def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | None) -> tuple[World, EngineOutput]:
+def probe(
+    run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | None, watch: str | None = None
+) -> tuple[World, EngineOutput]:
     """The planning probe: the same fleet, streams and time-out probabilities, the runbook ``steps`` whose
     setting lies beyond the horizon, and the engine recording when each client would survive ``decisive``.
     Until the decisive step would land, the probe and the real run are the same run (common random numbers),
-    so a client's survival at that moment is its fate had the setting been that long."""
-    world = _world(run.sc, run.topo, steps)
+    so a client's survival at that moment is its fate had the setting been that long. ``watch``: a gated
+    template's anchor step, whose check-ins since its end the output reports (``seen_since``)."""
+    world = _world(run.sc, run.topo, steps, watch)
     with _no_gc():
         out = _run_engine(run, world, fail, probe=decisive)
     return world, out
@@ -151,24 +170,12 @@ def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | N
 
 def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Step | None = None) -> EngineOutput:
     bin_h = run.sc.load.bin_minutes / 60.0
-    if run.engine == "reference":
-        from sim.engines.reference import run_reference
-
-        rng = np.random.default_rng(run.engine_ss)
-        if run.progress:
-            what = "planning probe" if probe is not None else "simulating"
-            start_ticker(world.env, run.horizon, f"reference engine, {run.fleet.n:,} clients, {what}")
-        return run_reference(run.topo, run.fleet, world, rng, run.horizon, fail, bin_h, probe=probe)
-    return run_fast(
-        run.topo,
-        run.fleet,
-        world,
-        ClientStreams(run.fleet.keys, run.engine_ss, 0),
-        run.horizon,
-        fail,
-        bin_h,
-        timeout_streams=ClientStreams(run.fleet.keys, run.engine_ss, 2) if fail is not None else None,
-        probe=probe,
+    runner = engine_named(run.engine)
+    if run.progress and runner.plays_every_checkin:
+        what = "planning probe" if probe is not None else "simulating"
+        start_ticker(world.env, run.horizon, f"{runner.name} engine, {run.fleet.n:,} clients, {what}")
+    return runner.run(
+        run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe, initial=run.initial
     )
 
 
@@ -184,8 +191,8 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _world(sc: Scenario, topo: Topology, steps: list[Step]) -> World:
-    return World(simpy.Environment(), topo, steps, sc.replication_interval_hours)
+def _world(sc: Scenario, topo: Topology, steps: list[Step], watch: str | None = None) -> World:
+    return World(simpy.Environment(), topo, steps, sc.replication_interval_hours, watch)
 
 
 def _run_with_load(
@@ -205,41 +212,19 @@ def _run_with_load(
     from a sample above ``load.max_exact_clients``); the reference engine's is its literal count of the
     check-ins it played, never sampled (it runs at most ``REFERENCE_MAX_CLIENTS`` clients). Every reference
     pass starts a generator from the same seed sequence, so passes share their random streams as the fast
-    engine's do."""
+    engine's do (``sim.engines.registry``)."""
     spec = sc.load
     bin_h = spec.bin_minutes / 60.0
     capacity = np.array([m.capacity_per_second or spec.capacity_per_second for m in sc.managers], float)
-    sample = None
-    if engine == "fast" and fleet.n > spec.max_exact_clients:
-        sample = np.random.default_rng(engine_ss.spawn(1)[0]).choice(fleet.n, spec.max_exact_clients, replace=False)
+    runner = engine_named(engine)
+    sample = runner.load_sample(fleet, spec.max_exact_clients, engine_ss)
     fail: np.ndarray | None = None
     used: np.ndarray | None = None
     first: EngineOutput | None = None
     for _ in range(spec.iterations + 1):
         used = fail
         world = _world(sc, topo, steps)
-        if engine == "reference":
-            from sim.engines.reference import run_reference
-
-            rng = np.random.default_rng(engine_ss)
-            out = run_reference(topo, fleet, world, rng, horizon, fail, bin_h, count_load=True)
-            assert out.counted_load is not None
-            offered = out.counted_load
-        else:
-            out = run_fast(
-                topo,
-                fleet,
-                world,
-                ClientStreams(fleet.keys, engine_ss, 0),
-                horizon,
-                fail,
-                bin_h,
-                timeout_streams=ClientStreams(fleet.keys, engine_ss, 2),
-            )
-            assert out.assignments is not None
-            offered = offered_checkins(
-                fleet, out.assignments, topo.n_managers, horizon, bin_h, sample, timeouts=out.timeout_events
-            )
+        out, offered = runner.run_offering(topo, fleet, world, engine_ss, horizon, fail, bin_h, sample)
         first = first or out
         fail = fail_probability(offered / (bin_h * 3600.0), capacity, spec)
     assert first is not None and fail is not None

@@ -66,6 +66,15 @@ CAUSE_TABLE: tuple[Cause, ...] = (
         "a wait or retention covering its absence, or a repair after it returns",
         True,
     ),
+    # last, so the colours of the others stay as they were (its precedence is in ``classify``)
+    Cause(
+        "restored-certificate",
+        "it had learnt a manager's new certificate, and restoring that manager's previous certificate left it a "
+        "closed gate there and nowhere else to go",
+        "restore only while the HTTP list and secure communications off are in place (both gates open), or before "
+        "clients learn the new certificate; else repair them",
+        False,
+    ),
 )
 CAUSES: tuple[str, ...] = tuple(c.name for c in CAUSE_TABLE)
 CAUSE_MEANINGS: dict[str, str] = {c.name: c.meaning for c in CAUSE_TABLE}
@@ -81,6 +90,7 @@ def classify(
     newer_available: np.ndarray,
     at_decisive: np.ndarray | None = None,
     decisive_cause: str | None = None,
+    at_restore: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cause per orphan.
 
@@ -95,6 +105,7 @@ def classify(
     - at_decisive, decisive_cause: orphaned by the change the runbook's setting delays (the retained manager's
       update): unless one of the first three applies, a longer setting would have saved it, so it gets the
       setting's cause (``retired-before-return``: a longer retention), whether it was away or online.
+    - at_restore: orphaned by the change a ``restore-certificate`` step made (what it had learnt is now refused).
     """
     out = np.full(len(unsupported_hit), "offline-through-window", dtype=object)
     out[newer_available] = "retired-before-return"
@@ -102,6 +113,8 @@ def classify(
     if at_decisive is not None and decisive_cause is not None:
         out[at_decisive] = decisive_cause
     out[~rescue_ok] = "no-failover-target"
+    if at_restore is not None:
+        out[at_restore] = "restored-certificate"
     out[missed_group] = "missed-group"
     out[unsupported_hit] = "unsupported-version"
     return out

@@ -59,13 +59,67 @@ def _leaf_groups(topo: Topology) -> list[int]:
     return leaves or [topo.root]
 
 
-def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: int | None = None) -> Fleet:
-    """Draw a fleet from the scenario's shares. ``n`` overrides the number of clients (for sizing runs)."""
+def generated_ids(n: int) -> np.ndarray:
+    """``c0000000``, ``c0000001``, ...: the ids of a generated fleet, as fixed-width unicode built from digit
+    arithmetic (the same strings as ``f"c{i:07d}"``, without a Python string per client)."""
+    width = max(7, len(str(max(n - 1, 0))))
+    chars = np.empty((n, width + 1), np.uint32)
+    chars[:, 0] = ord("c")
+    i = np.arange(n, dtype=np.int64)
+    for d in range(width):
+        chars[:, width - d] = (i // 10**d) % 10 + ord("0")
+    return chars.view(f"<U{width + 1}").reshape(n)
+
+
+@dataclass
+class FleetBase:
+    """What a scenario's fleet is before any draw: the same in every replication, so it is built once per
+    scenario and shared (``fleet_base``). For a generated fleet, the client ids and stream keys; for a fleet
+    read from files, everything read from them (the draws, its background presence and per-client uniforms,
+    stay per replication)."""
+
+    n: int
+    ids: np.ndarray
+    keys: np.ndarray
+    files: ParsedFiles | None = None
+
+
+@dataclass
+class ParsedFiles:
+    """clients.csv (and absences.csv) as read and checked, in row order."""
+
+    path: Path
+    groups: np.ndarray
+    version: np.ndarray
+    vnames: list[str]
+    heartbeat: np.ndarray
+    push: np.ndarray
+    tz: np.ndarray | None
+    absences: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def fleet_base(sc: Scenario, topo: Topology, n: int | None = None) -> FleetBase:
+    """The replication-independent part of the scenario's fleet (``n`` resizes a generated one)."""
+    fs = sc.fleet
+    if fs.files is not None:
+        parsed, ids = _parse_fleet_files(sc, topo, fs.files)
+        return FleetBase(len(ids), ids, keys_from_ids(ids), parsed)
+    n = fs.clients if n is None else n
+    return FleetBase(n, generated_ids(n), keys_from_index(n))
+
+
+def generate_fleet(
+    sc: Scenario, topo: Topology, rng: np.random.Generator, n: int | None = None, base: FleetBase | None = None
+) -> Fleet:
+    """Draw a fleet from the scenario's shares. ``n`` overrides the number of clients (for sizing runs).
+    ``base``: the scenario's ``fleet_base``, when the caller shares it between replications (the draws are
+    the same either way: the base holds nothing drawn)."""
     fs = sc.fleet
     horizon = sc.horizon_days * 24.0
-    if fs.files is not None:
-        return read_fleet_files(sc, topo, fs.files, rng)
-    n = fs.clients if n is None else n
+    base = fleet_base(sc, topo, n) if base is None else base
+    if base.files is not None:
+        return read_fleet_files(sc, topo, base, rng)
+    n = base.n
     if fs.groups is not None:
         gnames = list(fs.groups)
         gp = np.array(list(fs.groups.values()))
@@ -81,7 +135,7 @@ def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: in
     return _assemble(
         sc,
         topo,
-        np.array([f"c{i:07d}" for i in range(n)]),
+        base.ids,
         groups,
         version,
         vnames,
@@ -89,6 +143,7 @@ def generate_fleet(sc: Scenario, topo: Topology, rng: np.random.Generator, n: in
         push,
         presence,
         rng,
+        keys=base.keys,
         version_source=(sc.source, "fleet.versions"),
     )
 
@@ -207,8 +262,9 @@ def _parse_time(value: str, start: datetime | None, path: Path, line: int, col: 
     return (ts - start).total_seconds() / 3600.0
 
 
-def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.random.Generator) -> Fleet:
-    """Read clients.csv (and absences.csv) as named by the scenario, paths relative to its folder."""
+def _parse_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles) -> tuple[ParsedFiles, np.ndarray]:
+    """Read and check clients.csv (and absences.csv) as named by the scenario, paths relative to its folder:
+    (what they say, the client ids)."""
     cpath = (sc.base_dir / files.clients).resolve()
     df = _read_csv(cpath, CLIENT_COLUMNS, OPTIONAL_CLIENT_COLUMNS)
     if len(df) == 0:
@@ -255,7 +311,6 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(str(cpath), f"line {i + 2}, mode", f"expected pull or push (got {df['mode'].iloc[i]!r})")
         push = (modes == "push").to_numpy()
-    spec = sc.fleet.presence
     if "timezone" in df.columns:
         tz_vals = df["timezone"].str.strip()
         tz = np.zeros(n)
@@ -275,7 +330,20 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
     extra = None
     if files.absences is not None:
         extra = _read_absences(sc, files, {c: i for i, c in enumerate(df["client_id"])}, sc.horizon_days * 24.0)
-    always = None if files.background_presence else np.ones(n, bool)
+    ids = df["client_id"].to_numpy()
+    return ParsedFiles(cpath, groups, version, vnames, hb, push, tz, extra), ids
+
+
+def read_fleet_files(sc: Scenario, topo: Topology, base: FleetBase, rng: np.random.Generator) -> Fleet:
+    """A fleet read from files (``fleet_base`` read them): its background presence and uniforms drawn."""
+    p = base.files
+    assert p is not None
+    files = sc.fleet.files
+    assert files is not None
+    spec = sc.fleet.presence
+    n, tz, extra = base.n, p.tz, p.absences
+    names = pd.Series(np.array(topo.group_names, dtype=object)[p.groups])
+    always, leave_from = _background_limits(files, names, topo.group_names, sc.source)
     presence = generate_presence(
         spec if files.background_presence else _no_background(spec),
         n,
@@ -283,26 +351,47 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
         rng,
         extra=extra,
         always_on=always,
+        leave_from=leave_from,
     )
     if tz is not None:  # the listed time zone replaces the drawn one
         assert presence.tz is not None
         presence.offset = presence.offset - presence.tz + tz
         presence.tz = tz
-    ids = df["client_id"].to_numpy()
     return _assemble(
         sc,
         topo,
-        ids,
-        groups,
-        version,
-        vnames,
-        hb,
-        push,
+        base.ids,
+        p.groups,
+        p.version,
+        p.vnames,
+        p.heartbeat,
+        p.push,
         presence,
         rng,
-        keys=keys_from_ids(ids),
-        version_source=(str(cpath), "version"),
+        keys=base.keys,
+        version_source=(str(p.path), "version"),
     )
+
+
+def _background_limits(
+    files: FleetFiles, groups: pd.Series, known: list[str], source: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(always on, earliest leave start) per listed client: everyone online throughout without background
+    presence; with it, clients of ``always_on_groups`` online throughout and without leave, and no leave spell
+    starting before ``seen_within_days`` (docs/model.md, "Fleets read from files")."""
+    n = len(groups)
+    if not files.background_presence:
+        return np.ones(n, bool), None
+    unknown = [g for g in files.always_on_groups if g not in known]
+    if unknown:
+        raise InputError(source, "fleet.files.always_on_groups", f"unknown group {unknown[0]!r}")
+    always = groups.isin(files.always_on_groups).to_numpy() if files.always_on_groups else None
+    if always is None and files.seen_within_days is None:
+        return None, None
+    leave_from = np.full(n, -np.inf if files.seen_within_days is None else -24.0 * files.seen_within_days)
+    if always is not None:
+        leave_from[always] = np.inf
+    return always, leave_from
 
 
 def _no_background(spec: PresenceSpec) -> PresenceSpec:

@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.model import kernels
 from sim.model.fleet import Fleet
 from sim.model.presence import FAR
+from sim.model.streams import ClientStreams
 
 Draw = Callable[[np.ndarray], np.ndarray]  # client indices -> one uniform each, from that client's stream
 
@@ -100,6 +102,13 @@ def _step(
     far = (t - anchor) / h > STEP_LIMIT
     res[far] = t[far] + forward_recurrence(draw(clients[far]), h[far], jitter)
     todo = np.flatnonzero(~far & (res < t))
+    streams = getattr(draw, "__self__", None)  # the compiled walk draws from the very same per-client streams
+    kern = kernels.use_kernel(len(todo)) if isinstance(streams, ClientStreams) else None
+    if kern is not None and streams is not None and getattr(draw, "__func__", None) is ClientStreams.uniform:
+        part = res[todo]
+        kern["jitter_steps"](clients[todo], part, t[todo], h[todo], float(jitter), streams.base, streams.counter)
+        res[todo] = part
+        return res
     while len(todo):
         hh = h[todo]
         res[todo] += hh * (1 - jitter) + 2 * jitter * hh * draw(clients[todo])

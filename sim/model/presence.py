@@ -12,8 +12,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
+from sim.model import kernels
 from sim.scenario.fields import WEEKDAYS, Distribution, Exponential, Fixed, LogNormal, Pareto, PresenceSpec, Uniform
 
 WEEK = 168.0
@@ -108,9 +108,54 @@ class Presence:
             s[sel], e[sel] = win.spell(w, tt - w)
         return s, e
 
+    @functools.cached_property
+    def _packed_windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The weekly windows as padded arrays for the compiled walk: a, b (patterns x windows), windows per
+        pattern, wraps, and patterns the walk treats as always online."""
+        P = len(self.windows)
+        W = max([len(w.a) for w in self.windows] + [1])
+        a = np.full((P, W), np.inf)
+        b = np.full((P, W), np.inf)
+        for k, win in enumerate(self.windows):
+            a[k, : len(win.a)], b[k, : len(win.b)] = win.a, win.b
+        n = np.array([len(w.a) for w in self.windows], np.int64)
+        wraps = np.array([w.wraps for w in self.windows], bool)
+        always = np.array([w.always for w in self.windows], bool)
+        return a, b, n, wraps, always
+
     def next_spell(self, idx: np.ndarray, t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """First online spell of each client ``idx`` that ends after ``t``: (start, end), +inf if none."""
+        """First online spell of each client ``idx`` that ends after ``t``: (start, end), +inf if none.
+
+        Large calls run the compiled walk (``sim.model.kernels``), which gives the same bits as the numpy
+        walk below (``_next_spell_numpy``, the reference)."""
         idx = np.asarray(idx, dtype=np.int64)
+        kern = kernels.use_kernel(len(idx))
+        if kern is None:
+            return self._next_spell_numpy(idx, t)
+        tt = np.ascontiguousarray(np.broadcast_to(np.asarray(t, dtype=float), idx.shape))
+        out_s, out_e = np.empty(len(idx)), np.empty(len(idx))
+        a, b, n, wraps, always = self._packed_windows
+        kern["next_spell"](
+            idx,
+            tt,
+            self.pattern,
+            np.ascontiguousarray(self.offset, dtype=float),
+            a,
+            b,
+            n,
+            wraps,
+            always,
+            np.ascontiguousarray(self.abs_start),
+            np.ascontiguousarray(self.abs_end),
+            self.last_absence_end,
+            self.gone,
+            out_s,
+            out_e,
+        )
+        return out_s, out_e
+
+    def _next_spell_numpy(self, idx: np.ndarray, t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """``next_spell`` for all clients at once in numpy: the reference form of the walk."""
         cur = np.broadcast_to(np.asarray(t, dtype=float), idx.shape).copy()
         out_s = np.full(len(idx), np.inf)
         out_e = np.full(len(idx), np.inf)
@@ -176,27 +221,44 @@ def sample(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def pack_absences(client: np.ndarray, start: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merge overlapping absences per client and pack them into (n, K) arrays padded with +inf."""
+    """Merge overlapping absences per client and pack them into (n, K) arrays padded with +inf.
+
+    In numpy throughout (it was a pandas groupby, most of a large fleet's generation): sort by (client,
+    start), stable; a run of absences merges while each starts no later than the latest end so far in its
+    client's run (``_run_end``); a merged absence keeps its first start and its latest end."""
     keep = end > start
     client, start, end = client[keep], start[keep], end[keep]
     if len(client) == 0:
         return np.zeros((n, 0)), np.zeros((n, 0))
-    df = pd.DataFrame({"c": client, "s": start, "e": end}).sort_values(["c", "s"], kind="stable")
-    df["run_end"] = df.groupby("c")["e"].cummax()
-    prev = df.groupby("c")["run_end"].shift(1)
-    df["new"] = prev.isna() | (df["s"] > prev)
-    df["block"] = df["new"].cumsum()
-    merged = df.groupby("block").agg(c=("c", "first"), s=("s", "first"), e=("e", "max"))
-    c = merged["c"].to_numpy()
+    kern = kernels.use_kernel(n)
+    if kern is not None:
+        c, s, e = kern["merge_absences"](client.astype(np.int64), start.astype(float), end.astype(float), n)
+    else:
+        order = np.lexsort((start, client))
+        c, s, e = client[order], start[order], end[order]
+        first_of_client = np.r_[True, c[1:] != c[:-1]]
+        run_end = _run_end(c, e)
+        new = first_of_client.copy()
+        new[1:] |= s[1:] > run_end[:-1]
+        heads = np.flatnonzero(new)
+        c, s, e = c[heads], s[heads], np.maximum.reduceat(e, heads)
     counts = np.bincount(c, minlength=n)
     K = int(counts.max())
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     pos = np.arange(len(c)) - first[c]
     A = np.full((n, K), np.inf)
     B = np.full((n, K), np.inf)
-    A[c, pos] = merged["s"].to_numpy()
-    B[c, pos] = merged["e"].to_numpy()
+    A[c, pos] = s
+    B[c, pos] = e
     return A, B
+
+
+def _run_end(c: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The running maximum of ``e`` within each client's run (``c`` sorted): exact, by ranks, so that one
+    ``maximum.accumulate`` over ``client * R + rank`` never mixes two clients."""
+    values, rank = np.unique(e, return_inverse=True)
+    key = c.astype(np.int64) * np.int64(len(values)) + rank.astype(np.int64)
+    return values[np.maximum.accumulate(key) % len(values)]
 
 
 def generate_presence(
@@ -206,13 +268,16 @@ def generate_presence(
     rng: np.random.Generator,
     extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     always_on: np.ndarray | None = None,
+    leave_from: np.ndarray | None = None,
 ) -> Presence:
     """Draw every client's pattern, time zone, leave spells and decommissioning, vectorised.
 
     Leave spells start as a Poisson process from ``max_days`` before the start until the horizon, so clients
     already on leave at the start are as likely as in a fleet that has been running for ever (stationary).
     ``extra`` adds known absences (client index, from, until); ``always_on`` forces the pattern off for
-    clients read from files without a background presence model.
+    clients read from files without a background presence model. ``leave_from`` (hours, per client): leave
+    spells that would start before it are not drawn (a client seen recently has no older spell; +inf: none at
+    all); the draws are made as without it, so the other clients' spells do not change.
     """
     names = [p.name for p in spec.patterns]
     shares = np.array([p.share for p in spec.patterns])
@@ -246,6 +311,8 @@ def generate_presence(
         s = rng.uniform(-lv.max_days * 24.0, horizon_hours, len(c))
         d = np.minimum(sample(lv.duration_days, rng, len(c)), lv.max_days) * 24.0
         keep = (s + d > 0) & (s < horizon_hours)
+        if leave_from is not None:
+            keep &= s >= leave_from[c]
         cl.append(c[keep])
         st.append(s[keep])
         en.append((s + d)[keep])

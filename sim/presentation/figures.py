@@ -43,7 +43,7 @@ OKABE_ITO: tuple[str, ...] = (
 T = TypeVar("T")
 
 
-CAUSE_COLOURS: dict[str, str] = dict(zip(CAUSES, OKABE_ITO[:6], strict=True))
+CAUSE_COLOURS: dict[str, str] = dict(zip(CAUSES, OKABE_ITO[: len(CAUSES)], strict=True))
 
 
 LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")

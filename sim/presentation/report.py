@@ -190,6 +190,7 @@ def _verdict_section(rep: Report) -> Section:
                 f"{n1((rep.repair_hours['mean'] or 0) / 8)} person-days of 8 hours), assuming "
                 f"{sc.repair_minutes:g} minutes per repair (repair_minutes, an assumption: set it in the scenario).",
                 _sampling_text(sampling),
+                *_unsupported_reading(sc),
                 f"Scenario: {sc.name} ({rep.source}); runbook: {template_for(sc.runbook).describe(rep.setting)}; "
                 f"{int(rep.runs['clients'].iloc[0]) if len(rep.runs) else 0} clients; horizon "
                 f"{rep.horizon_hours / 24:g} days{_origin(sc)}.",
@@ -507,6 +508,25 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
     )
 
 
+def _unsupported_reading(sc: Scenario) -> list[str]:
+    """Under kb-multi-server, which reading of the KB's warning on 14.2 clients the numbers rest on: a board
+    must see when the kinder restart-timing reading (an option, never the default) was used."""
+    if getattr(sc.runbook, "template", None) != "kb-multi-server":
+        return []
+    if sc.fleet.restart_saves_unsupported:
+        return [
+            "Clients that cannot use the multi-server method (14.2, 14.2.1): the restart-timing reading "
+            "(fleet.restart_saves_unsupported: true, an assumption) was used; they survive when their manager "
+            "is restarting as they check in. KB 187099 says they cannot use this method: treat their numbers "
+            "as optimistic."
+        ]
+    return [
+        "Clients that cannot use the multi-server method (14.2, 14.2.1): KB 187099's reading (the default): "
+        "lost when their manager changes certificate while they hold only the old one, whatever the restart "
+        "timing."
+    ]
+
+
 def _verdict_meaning(v: str, th: Threshold) -> str:
     """What the badge means (docs/model.md, "Risk and the verdict")."""
     if v == "GO":
@@ -549,6 +569,7 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
             "verdict": rep.verdict,
             "exit_code": rep.exit_code,
             "threshold": rep.threshold.to_json(),
+            "unsupported_reading": "restart-timing" if rep.scenario.fleet.restart_saves_unsupported else "kb",
             "risk": {
                 "definition": "the chance that this rotation exceeds the threshold (docs/model.md, Risk)",
                 "exceeding": j["exceeding"],

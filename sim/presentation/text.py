@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sim._version import __version__
@@ -54,6 +55,7 @@ def format_summary(
         f"horizon {_hd(s['horizon_hours'], clock)}; all times since the runbook's first step{origin}",
         "",
         *_orphan_lines(s, b),
+        *_exposure_lines(s),
         *_saving_lines(savings, s["orphaned"]),
         "",
         *_one_draw_lines(source, savings.noun if savings is not None else None),
@@ -108,6 +110,22 @@ def _saving_lines(sv: Savings | None, orphans: int) -> list[str]:
                 what += f"; {c.orphans - c.saved} no {sv.noun} within the horizon saves"
         rows.append([c.cause, str(c.orphans), what])
     return lines + table(rows, ["<", ">", "<"])
+
+
+def _exposure_lines(s: dict[str, Any]) -> list[str]:
+    """What the rotation exposed while it avoided orphans (``summary()["exposure"]``, docs/model.md)."""
+    e = s.get("exposure") or {}
+    out = []
+    if e.get("relaxed_hours"):
+        out.append(
+            f"Exposure: HTTP list with secure communications off for {_hd(e['relaxed_hours'])}, "
+            f"{e['share_relaxed']:.1%} of the clients exposed"
+        )
+    if e.get("old_certificate_hours"):
+        out.append(
+            f"Exposure: the old certificate still in service {_hd(e['old_certificate_hours'])} after the first update"
+        )
+    return out
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:
@@ -193,13 +211,20 @@ def replications_json(reps: Replications) -> dict[str, Any]:
         "orphaned_by_version": {c: _public(v) for c, v in s["orphaned_by_version"].items()},
         "gone": _public(s["gone"]),
         "repair_hours": _public(s["repair_hours"]),
-        "full_trust_at_hours": _public(s["full_trust_at_hours"]),
+        "full_trust_at_hours": _public(s["full_trust_at_hours"])
+        | {
+            "reached": s["full_trust_at_hours"]["reached"],
+            "never": s["full_trust_at_hours"]["never"],
+        },
         "steps": reps.digests[0].summary["steps"] if reps.digests else [],
     }
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:
-    return {"mean": d["mean"], "stderr": d["stderr"], "ci95": d["ci95"], "quantiles": d["quantiles"], "n": d["n"]}
+    """A statistic as printed by ``--json``; ``missing`` (replications where it is undefined) is kept, since a
+    mean over fewer replications than were run must say so."""
+    keys = ("mean", "stderr", "ci95", "quantiles", "n", "missing")
+    return {k: d[k] for k in keys}
 
 
 def format_replications(reps: Replications) -> str:
@@ -210,7 +235,7 @@ def format_replications(reps: Replications) -> str:
         f"Orphaned: {format_stat(s['orphaned'])}",
         f"Gone: {format_stat(s['gone'])}",
         f"Repair hours: {format_stat(s['repair_hours'])}",
-        f"Every returning client trusted the new certificates by (hours): {format_stat(s['full_trust_at_hours'])}",
+        f"Every returning client trusted the new certificates: {format_time(s['full_trust_at_hours'])}",
     ]
     for key, title in (("cause", "By cause"), ("group", "By group"), ("version", "By version")):
         part = s[f"orphaned_by_{key}"]
@@ -227,6 +252,23 @@ def format_stat(d: dict[str, Any]) -> str:
     lo, hi = d["ci95"]
     q = d["quantiles"]
     return f"{d['mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}; median {q['0.5']:g}, 95th percentile {q['0.95']:g})"
+
+
+def format_time(d: dict[str, Any]) -> str:
+    """A time some replications may never reach (``sim.analysis.stats.describe_time``): how many reached it by
+    the horizon first, then the median and 95th percentile ("never" where they did not), and the mean only when
+    every replication reached it."""
+    q = d["quantiles"]
+
+    def h(v: float | None) -> str:
+        return "never" if v is None else f"{v:.1f} h (day {v / 24:.1f})"
+
+    head = f"reached by the horizon in {d['reached']} of {d['n']} replications"
+    tail = f"median {h(q.get('0.5'))}, 95th percentile {h(q.get('0.95'))}"
+    if d["mean"] is not None:
+        lo, hi = d["ci95"]
+        tail += f"; mean {d['mean']:.1f} h (95% CI {lo:.1f}-{hi:.1f})"
+    return f"{head}; {tail}"
 
 
 def format_plan(p: Plan) -> str:
@@ -255,20 +297,28 @@ def format_plan(p: Plan) -> str:
 
 
 def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
-    """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made), and
-    what its last column means: no NaN left unexplained."""
-    t = (sw.table() if points is None else points).copy()
-    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust"]
-    t["full_trust"] = [
-        "not by the horizon" if not k else f"{h:.2f} h ({k} of {n})"
-        for h, k, n in zip(t["full_trust_at_hours_mean"], t["full_trust_replications"], t["replications"], strict=True)
+    """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made)."""
+    t = sw.table() if points is None else points
+    cols = [*sw.fields, "replications", "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high"]
+    cols += ["full_trust_reached", "full_trust_at_hours_median"]
+    if "verdict" in t:
+        cols += ["exceeding", "chance", "verdict"]
+    shown = t[cols].copy()
+    # inf: half or more of the point's replications did not reach full trust by the horizon
+    shown["full_trust_at_hours_median"] = [
+        "never" if not np.isfinite(v) else f"{v:.1f}" for v in shown["full_trust_at_hours_median"]
     ]
-    with pd.option_context("display.max_rows", 500, "display.width", 200):
-        body = str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        table = str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return (
-        body + "\nfull_trust: mean time until every returning client trusted the new certificates, over the "
-        "replications in which that happened by the horizon (how many of them in brackets); 'not by the horizon': "
-        "in none (some returning clients had not checked in by then): a longer --horizon-days shows when"
+        table + "\nfull_trust_reached: replications in which every returning client trusted the new certificates "
+        "by the horizon; full_trust_at_hours_median: their median over all replications (never: half or more did not)."
+        + (
+            f"\nexceeding: replications over {sw.threshold.describe()}; chance: that one rotation exceeds it; "
+            "verdict: as rotasim report gives it."
+            if sw.threshold is not None and "verdict" in t
+            else ""
+        )
     )
 
 
@@ -318,7 +368,8 @@ def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
 
 
 def format_import(r: ImportResult, source: str) -> str:
-    """What ``rotasim fleet import`` prints: counts, the parameter table, the families, notes, files written."""
+    """What ``rotasim fleet import`` prints: counts, the purge age, the parameter table, the families, the
+    invisible clients, notes, files written."""
     inv, fit = r.inventory, r.fit
     c = fit.counts
     st = fit.settings
@@ -327,29 +378,59 @@ def format_import(r: ImportResult, source: str) -> str:
         f"Read {inv.rows_read} rows from {source}: {inv.n} clients, {len(inv.bad)} skipped (bad rows)",
         f"Snapshot {iso_utc(r.snapshot)} ({'--snapshot' if r.snapshot_given else 'the newest check-in'}); "
         f"clients' local time UTC{tz:+g}",
-        f"  online {c.online}, offline up to {st.absence_days:g} days {int(c.bins[: fit.model.n_short].sum())}, "
-        f"absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}, gone (over {st.purge_days:g} days) "
-        f"{c.gone}",
-        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC; standard errors from the observed "
-        "information):",
+    ]
+    if r.purge is not None:
+        p = r.purge
+        lines.append(
+            f"Purge age {p.days:g} days (from {p.source}; the oldest offline row {p.oldest_days:.1f} days): "
+            "the console lists no client unseen for longer"
+        )
+    if r.always_on_groups:
+        k = int(np.isin(inv.group, r.always_on_groups).sum())
+        lines.append(
+            f"Always on (no absence among their rows, not fitted): {', '.join(r.always_on_groups)} ({k} clients)"
+        )
+    lines += [
+        f"  fitted {c.n}: online {c.online}, offline up to {st.absence_days:g} days "
+        f"{int(c.bins[: fit.model.n_short].sum())}, absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}",
+        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC, within the schema's limits; standard "
+        "errors from the observed information):",
     ]
     rows = [["parameter", "value", "std. error", "unit"]]
     for e in fit.estimates():
         err = f"{e.stderr:.3g}" if e.stderr is not None else ("fixed" if e.note else "n/a")
-        rows.append([e.name, f"{e.value:.4g}", err, e.unit])
+        rows.append([e.name, f"{e.value:.6g}", err, e.unit])
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines += ["  " + "  ".join(f"{x:<{w}}" for x, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     ch = fit.chosen
     lines.append(
         f"Share on leave at any moment {100 * ch.prevalence:.1f}%; mean absence {ch.mean_days:.1f} days "
-        f"(spells cut at {st.purge_days:g}); absences longer than {st.absence_days:g} days: "
+        f"(spells up to {st.max_days:g} days); absences longer than {st.absence_days:g} days: "
         f"{ch.long_rate_per_year:.3g} per client per year, lasting {ch.long_mean_days:.3g} days beyond that"
     )
+    if r.invisible is not None:
+        iv = r.invisible
+        back = iv.as_dict()["back_after_days"]
+        err = f" ± {iv.stderr:.0f}" if iv.stderr is not None else ""
+        lines.append(
+            f"Invisible clients: about {iv.expected:.0f}{err} purged by the console (unseen for over "
+            f"{st.purge_days:g} days) but alive, returning with the old certificate; written as {iv.n} rows "
+            f"{iv.as_dict()['client_ids'] or ''} with their return (back after 30 days: {back['30']}, "
+            f"after 90: {back['90']})"
+        )
     fams = sorted(fit.families.values(), key=lambda f: f.aic)
     lines.append(
         "Families by AIC: "
         + ", ".join(f"{f.family} {f.aic:.1f}" + ("" if f is ch else f" (+{f.aic - ch.aic:.1f})") for f in fams)
     )
+    unsupported = [v for v in r.versions if not v["fails_over_on_cert_mismatch"]]
+    if r.versions:
+        lines.append(
+            f"Versions: {len(r.versions)} ({sum(v['clients'] for v in unsupported)} clients of releases that cannot "
+            "use the multi-server method: "
+            + (", ".join(f"{v['version']} ({v['release']})" for v in unsupported) or "none")
+            + ")"
+        )
     if r.absences is not None:
         a = r.absences
         lines.append(f"Known absences: {len(a.table)} of {a.rows_read} rows kept, {len(a.bad)} skipped")

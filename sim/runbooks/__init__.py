@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.runbooks.base import Axis, Landing, Template
+from sim.runbooks.base import Axis, Gate, Landing, Template
 from sim.runbooks.kb_multi_server import KbMultiServerTemplate
 from sim.runbooks.kb_single_server import KbSingleServerTemplate
 from sim.runbooks.others import CustomTemplate, NaiveTemplate
@@ -33,4 +33,4 @@ def expand_runbook(sc: Scenario) -> list[Step]:
     return template_for(sc.runbook).expand([m.name for m in sc.managers])
 
 
-__all__ = ["TEMPLATES", "Axis", "Landing", "Template", "expand_runbook", "template_for"]
+__all__ = ["TEMPLATES", "Axis", "Gate", "Landing", "Template", "expand_runbook", "template_for"]

@@ -40,6 +40,16 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A template's gated wait before its decisive step: the share of ``groups`` that must have checked in since
+    step ``since`` (its cap is the setting)."""
+
+    since: str
+    share: float
+    groups: list[str] | str = "all"
+
+
+@dataclass(frozen=True)
 class Landing:
     """When the decisive change lands for a setting x: ``max(anchor + scale * x, floor) + offset`` hours.
 
@@ -50,9 +60,11 @@ class Landing:
     scale: float
     floor: float
     offset: float
+    ceiling: float = np.inf  # a gate: the wait ends then whatever the setting (its cap)
 
     def time(self, x: np.ndarray | float) -> np.ndarray:
-        return np.maximum(self.anchor + self.scale * np.asarray(x, float), self.floor) + self.offset
+        lin = np.maximum(self.anchor + self.scale * np.asarray(x, float), self.floor)
+        return np.minimum(lin, self.ceiling) + self.offset
 
     def setting(self, t: np.ndarray | float) -> np.ndarray:
         """The setting whose change lands at ``t``, ignoring the floor (it may be below it, or below 0)."""
@@ -92,6 +104,10 @@ class Template(ABC):
 
     def landing(self, steps: pd.DataFrame, managers: list[str]) -> Landing | None:
         """How the decisive change's landing time depends on the setting, read off a run's steps table."""
+        return None
+
+    def gate(self, managers: list[str]) -> Gate | None:
+        """The gate on the decisive step (None: a fixed wait); the planning probe watches its anchor."""
         return None
 
     def decisive_label(self, name: str, start_hours: float) -> str | None:

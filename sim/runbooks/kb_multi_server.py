@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.runbooks.base import Axis, Landing, Template, step_row
-from sim.scenario.runbook import KbMultiServer, Retire, Step, UpdateCertificate, Wait
+from sim.runbooks.base import Axis, Gate, Landing, Template, step_row
+from sim.scenario.runbook import KbMultiServer, Retire, Step, Until, UpdateCertificate, Wait
 
 if TYPE_CHECKING:  # tables are only annotated here: `rotasim validate` need not import pandas
     import pandas as pd
@@ -39,9 +39,13 @@ class KbMultiServerTemplate(Template):
             )
             if i < len(rotate) - 1:
                 steps.append(Wait(kind="wait", name=f"wait-after-{m}", heartbeats=rb.wait_heartbeats))
-        steps.append(
-            Wait(kind="wait", name=f"retain-{retain}", hours=rb.retention_days * 24.0, after_step=f"update-{rotate[0]}")
-        )
+        first = f"update-{rotate[0]}"
+        if rb.retention_until_share is None:
+            steps.append(Wait(kind="wait", name=f"retain-{retain}", hours=rb.retention_days * 24.0, after_step=first))
+        else:
+            until = Until(checked_in_share=rb.retention_until_share, since=first)
+            cap = rb.retention_days * 24.0
+            steps.append(Wait(kind="wait", name=f"retain-{retain}", until=until, max_hours=cap, after_step=first))
         steps.append(self._end(retain))
         return steps
 
@@ -56,7 +60,19 @@ class KbMultiServerTemplate(Template):
         )
 
     def describe(self, setting: float | None) -> str:
-        return f"kb-multi-server, old certificate kept {self.spec.retention_days:g} days after the first update"
+        rb = self.spec
+        if rb.retention_until_share is not None:
+            return (
+                f"kb-multi-server, old certificate kept until {rb.retention_until_share * 100:g}% have checked in "
+                f"since the first update, or {rb.retention_days:g} days, whichever comes first"
+            )
+        return f"kb-multi-server, old certificate kept {rb.retention_days:g} days after the first update"
+
+    def gate(self, managers: list[str]) -> Gate | None:
+        if self.spec.retention_until_share is None:
+            return None
+        rotate, _ = self._order(managers)
+        return Gate(f"update-{rotate[0]}", self.spec.retention_until_share)
 
     def setting(self, steps: pd.DataFrame) -> float | None:
         return float(self.spec.retention_days)
@@ -78,7 +94,7 @@ class KbMultiServerTemplate(Template):
         return f"retention ends: {name} ({start_hours / 24:.0f} d)"
 
     def probe(self, horizon_days: float) -> KbMultiServer:
-        return self.spec.model_copy(update={"retention_days": float(horizon_days) + 1.0})
+        return self.spec.model_copy(update={"retention_days": float(horizon_days) + 1.0, "retention_until_share": None})
 
     def grid(self, horizon_days: float) -> np.ndarray:
         return np.arange(0.0, math.floor(horizon_days) + 1.0, 1.0)

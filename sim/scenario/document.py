@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.errors import InputError
+from sim.errors import InputError, warn
 from sim.scenario.fields import (
     DEFAULT_VERSIONS,
     MAX_HORIZON_DAYS,
@@ -49,6 +49,9 @@ class Scenario(Strict):
         1.0, gt=0, le=24 * 7, description="Database replication between sites (fact 16, A)."
     )
     repair_minutes: float = Field(30.0, ge=0, description="Hands-on time to repair one orphan (A).")
+    start_time: str | None = Field(
+        None, description="ISO time with zone at which the runbook starts (hour 0): rotasim track's calendar dates."
+    )
     load: LoadSpec = Field(default_factory=LoadSpec)
     sites: list[SiteSpec] = Field(min_length=1)
     msls: list[MslSpec] = Field(min_length=1)
@@ -173,7 +176,7 @@ def _format_validation(exc: ValidationError) -> tuple[str, str]:
         elif field == "kind":
             msg = (
                 "expected kind: assign-msl, msl-protocol, secure-comms, set-heartbeat, wait, "
-                "update-certificate or retire"
+                "update-certificate, restore-certificate, retire, hold-if, repair or end"
             )
         else:
             msg = "expected " + ", ".join(str(t) for t in (err.get("ctx") or {}).get("expected_tags", "").split(","))
@@ -244,8 +247,33 @@ def _read_yaml(p: Path, missing: str) -> Any:
         raise InputError(str(p), where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
+PLACEHOLDER = "PLACEHOLDER"
+
+
+def warn_placeholders(path: Path) -> None:
+    """One warning while a scenario still holds ``PLACEHOLDER`` marks (``rotasim fleet import`` writes one for
+    each value an export cannot tell): the numbers rest on made-up values until they are replaced."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return
+    at = [i + 1 for i, line in enumerate(lines) if PLACEHOLDER in line]
+    if not at:
+        return
+    shown = ", ".join(str(i) for i in at[:8]) + (" ..." if len(at) > 8 else "")
+    warn(
+        str(path),
+        f"line {at[0]}",
+        f"{len(at)} {PLACEHOLDER} mark{'s' if len(at) != 1 else ''} left (line{'s' if len(at) != 1 else ''} "
+        f"{shown}): values an import could not know; replace them and delete the marks",
+    )
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed)."""
+    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed). A file with
+    ``PLACEHOLDER`` marks left in it loads, with a warning."""
     p = Path(path)
     data = _read_yaml(p, "no such scenario file")
-    return build_scenario(data, source=str(p), base_dir=p.resolve().parent)
+    sc = build_scenario(data, source=str(p), base_dir=p.resolve().parent)
+    warn_placeholders(p)
+    return sc

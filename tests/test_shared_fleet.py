@@ -1,0 +1,77 @@
+"""A fleet base built once per scenario and shared by its replications gives the very same replications.
+
+Why: the undrawn part of a fleet (ids, stream keys, what files say) is the same in every replication, so
+replications share it (sim.experiments.shared); what is drawn stays per replication and per client, so the
+bytes must not change, and the base must be built once, not per replication.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sim.analysis.replications import replicate
+from sim.experiments import shared
+from sim.experiments.simulate import seed_sequences, simulate
+from sim.model import fleet as fleet_mod
+from sim.model.fleet import fleet_base, generate_fleet
+from sim.model.topology import compile_topology
+from sim.scenario.document import load_scenario
+
+SCENARIOS = ["scenarios/three-manager-failover.yaml", "scenarios/fleet-from-files.yaml"]
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if dataclasses.is_dataclass(a):
+        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("path", SCENARIOS)
+def test_a_fleet_drawn_on_a_shared_base_is_the_fleet_drawn_alone(path: str) -> None:
+    sc = load_scenario(path)
+    topo = compile_topology(sc)
+    n = 700 if sc.fleet.files is None else None
+    base = fleet_base(sc, topo, n)
+    for k in range(3):
+        rng_a, rng_b = (np.random.default_rng(seed_sequences(5, k)[0]) for _ in range(2))
+        alone = generate_fleet(sc, topo, rng_a, n=n)
+        on_base = generate_fleet(sc, topo, rng_b, n=n, base=base)
+        assert _same(alone, on_base)
+
+
+@pytest.mark.parametrize("path", SCENARIOS)
+def test_replications_share_one_base_and_give_the_same_bytes(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = load_scenario(path)
+    clients = 600 if sc.fleet.files is None else None
+    shared.clear()
+    built = []
+    real = fleet_mod.fleet_base
+    monkeypatch.setattr(shared, "fleet_base", lambda *a: built.append(1) or real(*a))
+    reps = replicate(sc, n=3, seed=2, clients=clients, horizon_days=40, workers=1, keep_results=True)
+    assert len(built) == 1  # once for the three replications
+    for k, r in enumerate(reps.results):
+        alone = simulate(sc, seed=2, replication=k, clients=clients, horizon_days=40)
+        assert r.clients.to_csv() == alone.clients.to_csv()
+        assert r.summary() == alone.summary()
+    shared.clear()
+
+
+def test_an_edited_clients_file_is_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    src = load_scenario(SCENARIOS[1])
+    clients = tmp_path / str(src.fleet.files.clients)  # type: ignore[union-attr]
+    clients.parent.mkdir(parents=True)
+    shutil.copy(src.base_dir / str(src.fleet.files.clients), clients)  # type: ignore[union-attr]
+    sc = src.model_copy(update={"base_dir": tmp_path})
+    key = shared.base_key(sc, None)
+    lines = clients.read_text().splitlines()
+    clients.write_text("\n".join(lines[:-1]) + "\n")
+    assert shared.base_key(sc, None) != key

@@ -183,6 +183,7 @@ def test_files_written_are_named_on_stderr(mixed: Path, tmp_path: Path) -> None:
         tmp_path / "r.csv",
     )
     assert sw.exit_code == 0, sw.output
+    assert "NaN" not in sw.stdout and "full_trust_reached: replications in which every returning client" in sw.stdout
     assert f"wrote {tmp_path / 's.csv'} (2 points)" in sw.stderr and f"wrote {tmp_path / 'r.csv'} (4 runs)" in sw.stderr
 
 

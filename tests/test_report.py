@@ -777,6 +777,7 @@ def test_compare_gate_exits_with_the_worst_verdict(tmp_path: Path) -> None:
     plain = invoke("compare", *args, "--out", tmp_path / "a", *common)
     assert plain.exit_code == 0, plain.output
     assert "NO-GO" in plain.stdout and "gate:" not in plain.stdout
+    assert plain.stdout.startswith("threshold: at most 0 orphans (--max-orphans 0); 2 replications per scenario")
     gated = invoke("compare", *args, "--out", tmp_path / "b", "--gate", *common)
     assert gated.exit_code == 4, gated.output
     assert "gate: NO-GO (the worst of 2 verdicts), exit 4" in gated.stdout
@@ -790,3 +791,31 @@ def test_worst_verdict_orders_no_go_over_inconclusive_over_go() -> None:
     assert worst_verdict(["INCONCLUSIVE", "NO-GO", "GO"]) == "NO-GO"
     assert worst_verdict(["GO"]) == "GO"
     assert EXIT_CODES == {"GO": 0, "INCONCLUSIVE": 3, "NO-GO": 4}
+
+
+def test_plot_trust_titles_name_the_procedure() -> None:
+    """Notebook 02 plots one scenario under three procedures: each title must say which."""
+    sc = sim.load_scenario(MULTI)
+    titles = set()
+    for spec in ({"template": "naive", "managers": "all"}, {"template": "kb-multi-server", "retention_days": 30}):
+        r = sim.simulate(sc.with_(runbook=spec), seed=1, clients=200, horizon_days=40)
+        title = r.plot_trust().axes[0].get_title()
+        assert spec["template"] in title and "three-manager-failover" in title
+        titles.add(title)
+    assert len(titles) == 2
+
+
+def test_report_says_what_to_do_next_and_folds_its_parameters(single_report: tuple[Report, Path]) -> None:
+    rep, out = single_report
+    page = (out / "report.html").read_text()
+    nxt = page.split('<section id="next">')[1].split("</section>")[0]
+    assert page.index('<section id="next">') < page.index('<section id="verdict">')
+    assert "Setting: " in nxt and "Rotate separately: " in nxt and "Watch: " in nxt
+    assert "rotasim plan scenarios/single-site-small.yaml --max-orphans 0" in nxt  # 8 replications show nothing
+    # inherited group settings read as such, never as "none"; the full table is folded away
+    assert "inherited (true)" in page and "<details><summary>All " in page
+    shown = page.split("<details>")[0].split('<section id="assumptions">')[1]
+    assert "groups[0].name" not in shown
+    # progress: the share contacted since the window opened, beside trust
+    prog = page.split('<section id="trust">')[1].split("</section>")[0]
+    assert "<th>contacted</th>" in prog and "<th>trusting</th>" in prog

@@ -93,7 +93,7 @@ def test_report_page_renders_with_content_and_no_console_errors(report_page: Pat
     dom = chromium(report_page, "--dump-dom")
     assert dom.returncode == 0
     assert "Certificate rotation risk report: three-manager-failover" in dom.stdout
-    assert dom.stdout.count("<h2>") == 8
+    assert dom.stdout.count("<h2>") == 9
     assert dom.stdout.count('<img src="data:image/png;base64,') == 5
     assert 'class="badge NO-GO"' in dom.stdout
 
@@ -107,3 +107,60 @@ def test_the_console_check_does_catch_errors(tmp_path: Path) -> None:
     messages = screenshot(page, tmp_path / "bad.png")
     assert any("boom" in m for m in messages)
     assert any("notDefined" in m for m in messages)
+
+
+# A measuring script for a copy of the page (the report itself carries no script and a CSP that forbids one):
+# it writes what overflows into the DOM, which --dump-dom returns. Overflow is: the page wider than the
+# window, a figure wider than its column, a table wider than its scrolling wrapper (a reader would have to
+# scroll it sideways), or two figure/table boxes overlapping.
+MEASURE = """<script>
+window.addEventListener('load', () => {
+  const bad = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) bad.push('page ' + root.scrollWidth + '>' + root.clientWidth);
+  const main = document.querySelector('main');
+  document.querySelectorAll('figure img').forEach((img, i) => {
+    if (img.getBoundingClientRect().right > main.getBoundingClientRect().right + 1) bad.push('figure ' + i);
+  });
+  document.querySelectorAll('.table-wrap').forEach((w, i) => {
+    if (w.scrollWidth > w.clientWidth + 1) bad.push('table ' + i + ' ' + w.scrollWidth + '>' + w.clientWidth
+      + ' ' + (w.querySelector('caption') || {}).textContent);
+  });
+  const boxes = [...document.querySelectorAll('figure, .table-wrap')].map(e => e.getBoundingClientRect());
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b, j) => {
+    if (a.bottom > b.top + 1 && b.bottom > a.top + 1 && a.right > b.left + 1 && b.right > a.left + 1)
+      bad.push('overlap ' + i + ' ' + (i + j + 1));
+  }));
+  const out = document.createElement('pre');
+  out.id = 'overflow';
+  out.textContent = 'OVERFLOW[' + bad.join('; ') + ']';
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def measured(page: Path, tmp: Path, width: int) -> str:
+    """What the measuring script finds on ``page`` at ``width`` pixels: '' when nothing overflows."""
+    text = page.read_text()
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+    probe = tmp / f"measure-{width}.html"
+    probe.write_text(text.replace("</body>", MEASURE + "</body>"))
+    run = chromium(probe, f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = re.search(r'<pre id="overflow">OVERFLOW\[(.*?)\]</pre>', run.stdout, re.S)
+    assert found is not None, "the measuring script did not run"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("width", [800, 1400])
+def test_report_fits_the_window_at_two_widths(report_page: Path, tmp_path: Path, width: int) -> None:
+    assert measured(report_page, tmp_path, width) == ""
+
+
+def test_the_overflow_check_does_catch_overflow(tmp_path: Path) -> None:
+    page = tmp_path / "wide.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><main><div class="table-wrap" style="overflow-x:auto">'
+        '<table><tr><td style="white-space:nowrap">' + "x" * 400 + "</td></tr></table></div></main></body></html>"
+    )
+    assert "table 0" in measured(page, tmp_path, 800)

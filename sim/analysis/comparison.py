@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.analysis.format import setting as fmt_setting
 from sim.analysis.report import Report, build_report
 from sim.analysis.sampling import Log, run_sequential
 from sim.analysis.verdict import Threshold
@@ -199,9 +200,12 @@ def side_by_side(comp: Comparison) -> pd.DataFrame:
         if r.plan is None:
             rec = "not planned for this runbook"
         elif r.plan.recommended is None:
-            rec = "none within the horizon"
+            rec = {
+                "replications": f"more replications needed to show it (--replications {r.sampling.n} is too few)",
+                "blocked": "none: clients no setting saves exceed the threshold",
+            }.get(r.plan.reason, f"none within the {r.plan.horizon_days:g}-day horizon")
         else:
-            rec = f"{r.plan.recommended:g} {r.plan.unit}"
+            rec = fmt_setting(r.plan.recommended, r.plan.unit)
         last = r.trust.iloc[-1] if len(r.trust) else None
         cols[v.label] = [
             template_for(v.scenario.runbook).describe(r.setting),

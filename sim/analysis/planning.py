@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sim.analysis.format import setting as fmt_setting
 from sim.analysis.replications import Replications, replicate, run_more
 from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
@@ -102,8 +103,12 @@ class Plan:
         notes = "".join(f" {n}" for n in self.notes)
         if self.recommended is not None and self.risk is not None:
             lo, hi = self.risk.interval
+            exact = fmt_setting(self.recommended, self.unit)
+            grid = (
+                "" if exact.split()[0] == f"{self.recommended:g}" else f" ({self.recommended:g} on the planning grid)"
+            )
             return (
-                f"{self.noun.capitalize()} of {self.recommended:g} {self.unit}: {what} in a rotation, with a chance "
+                f"{self.noun.capitalize()} of {exact}{grid}: {what} in a rotation, with a chance "
                 f"of exceeding that below {chance} ({self.risk.exceeding} of {self.replications} replications "
                 f"exceeded it; 95% interval {100 * lo:.1f}% to {100 * hi:.1f}%).{notes}"
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -163,15 +163,18 @@ def threshold_line(ax: Axes, value: float, *, vertical: bool, span: float, label
             ax.set_ylim(bottom=-0.03 * max(span, 1.0))
 
 
-def legend_below(fig: Figure, ax: Axes, ncols: int = 3) -> None:
-    """The legend under the plot, outside it: it never covers data."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
+def legend_below(fig: Figure, ax: Axes | Sequence[Axes], ncols: int = 3) -> None:
+    """One legend under the plot(s), outside them: it never covers data (entries of several axes merged)."""
+    seen: dict[str, Any] = {}
+    for a in [ax] if isinstance(ax, Axes) else list(ax):
+        for h, lb in zip(*a.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lb, h)
+    if seen:
         fig.legend(
-            handles,
-            labels,
+            list(seen.values()),
+            list(seen),
             loc="outside lower center",
-            ncols=min(ncols, len(handles)),
+            ncols=min(ncols, len(seen)),
             fontsize=FONT_SIZE - 1,
             frameon=False,
         )
@@ -233,7 +236,8 @@ def orphans_distribution_figure(
             ax.axvspan(low, high, color=c, alpha=0.18, hatch="//" if i % 2 else None, label=f"{label}: 95% interval")
         ax.axvline(float(np.mean(v)), color=c, linestyle=LINESTYLES[i % 4], linewidth=2, label=f"{label}: mean")
     threshold_line(ax, threshold, vertical=True, span=max(hi, threshold) - min(lo, threshold), label=threshold_label)
-    ax.set_xlim(right=max(hi, threshold) + 0.05 * max(span, 1.0) + (0.5 if integer else 0))
+    highs = [float(h) for _lo, h in interval.values() if h is not None]
+    ax.set_xlim(right=max([hi, threshold, *highs]) + 0.05 * max(span, 1.0) + (0.5 if integer else 0))
     integer_ticks(ax, "y")
     ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
     ax.set_ylabel("replications (count)", fontsize=FONT_SIZE)
@@ -458,7 +462,7 @@ def curve_figure(
         what = "retention" if param == "retention_days" else "wait"
         ax.set_title(titled(f"Orphans against the {what} (band: 95% interval)", subject), fontsize=FONT_SIZE + 1)
     if params:
-        legend_below(fig, axes[0], ncols=2)
+        legend_below(fig, list(axes), ncols=2)
     if not params:
         ax = axes[0]
         ax.set_title(titled("No retention or wait to plan for this runbook", subject), fontsize=FONT_SIZE + 1)
@@ -566,7 +570,7 @@ def trust_figure(
             color=c,
             lw=2,
             linestyle=LINESTYLES[i % 4],
-            label=f"{names[label]}: trusting the new certificates" if multi else "trusting the new certificates",
+            label=names[label] if multi else "trusting the new certificates",
         )
         if not np.array_equal(df["low"].to_numpy(float), df["high"].to_numpy(float)):  # one run has no band
             ax.fill_between(
@@ -592,10 +596,14 @@ def trust_figure(
                 if multi
                 else "checked in since the window opened",
             )
+    labelled: list[float] = []  # x of the labels drawn: a second label within 2% of the span would overprint
     for i, (_label, marks) in enumerate(markers.items()):
         c = colour(i)
         for x, text in marks:
             ax.axvline(x / div, color=c, linestyle=LINESTYLES[i % 4] if multi else ":", lw=1.2)
+            if any(abs(x - o) < 0.02 * end for o in labelled):
+                continue
+            labelled.append(x)
             ax.annotate(
                 _short(text, 40),
                 (x / div, 0.04),
@@ -617,7 +625,8 @@ def trust_figure(
     ax.set_ylabel("clients (% of clients not gone)", fontsize=FONT_SIZE)
     what = "Clients trusting the new certificates" + (", and checked in since the window opened" if contacted else "")
     ax.set_title(titled(f"{what}, over time", subject), fontsize=FONT_SIZE + 1)
-    legend_below(fig, ax, ncols=2)
+    widest = max([len(str(h)) for h in ax.get_legend_handles_labels()[1]] + [0])
+    legend_below(fig, ax, ncols=1 if widest > 50 else 2)
     return fig
 
 

@@ -6,6 +6,7 @@ Its colours come from the one palette of ``sim.presentation.figures`` (a colour 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from sim.calibration.fit import PresenceFit
 from sim.presentation import figures
@@ -19,9 +20,19 @@ def plot_fit(fit: PresenceFit, title: str) -> bytes:
     e = fit.model.edges / 24.0
     obs = fit.counts.bins.astype(float)
     tau, purge = fit.settings.absence_days, fit.settings.purge_days
-    top.bar(e[:-1], obs, width=np.diff(e), align="edge", color=figures.OBSERVED_COLOUR, alpha=0.55, label="observed")
+    top.bar(
+        e[:-1],
+        obs,
+        width=np.diff(e),
+        align="edge",
+        color=figures.OBSERVED_COLOUR,
+        alpha=0.55,
+        label="observed, per bin",
+    )
     observed_tail = np.append(obs[::-1].cumsum()[::-1], 0.0)
-    bottom.step(e, observed_tail, where="post", color=figures.OKABE_ITO[6], lw=1.6, label="observed")
+    bottom.step(
+        e, observed_tail, where="post", color=figures.OKABE_ITO[6], lw=1.6, label="observed, not seen for longer than x"
+    )
     for fam, ff in sorted(fit.families.items(), key=lambda kv: kv[0] != fit.best):
         best = fam == fit.best
         style = {"color": figures.FAMILY_COLOURS[fam], "lw": 2.0 if best else 1.2, "ls": "-" if best else "--"}
@@ -32,6 +43,9 @@ def plot_fit(fit: PresenceFit, title: str) -> bytes:
         band = f"up to {tau:g} days: one class in the fit"
         ax.axvspan(0, tau, color=figures.HIGHLIGHT_COLOUR, alpha=0.18, lw=0, label=band)
         ax.set_yscale("log")
+        # counts in plain numbers (1, 10, 100), not 10^0 or 6x10^-1
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}" if v >= 1 else ""))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(0, purge)
         ax.grid(True, which="major", alpha=0.3)
     top.set_ylim(bottom=0.5)
@@ -46,6 +60,5 @@ def plot_fit(fit: PresenceFit, title: str) -> bytes:
         f"console after {purge:g} days but alive (invisible)",
         fontsize=10,
     )
-    top.legend(fontsize=8, loc="upper right")
-    bottom.legend(fontsize=8, loc="lower left")
+    figures.legend_below(fig, [top, bottom], ncols=3)  # under the plots: never on the data
     return figures.to_png(fig)

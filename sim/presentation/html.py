@@ -46,6 +46,8 @@ details { margin: 12px 0; } summary { cursor: pointer; color: var(--muted); font
 tbody tr:nth-child(even) { background: #fafafa; }
 pre { background: #f4f4f4; padding: 10px 12px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap;
   word-break: break-all; }
+@media (max-width: 1000px) { main { padding: 16px 12px 48px; } table { font-size: .8em; }
+  td.nw { white-space: normal; } th, td { overflow-wrap: anywhere; padding: 3px 5px; } }
 @media print { main { max-width: none; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
 """
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from sim.analysis.tables import trust_markers
 from sim.presentation import figures
+from sim.runbooks import template_for
 
 if TYPE_CHECKING:
     from sim.analysis.planning import Plan
@@ -22,12 +23,21 @@ if TYPE_CHECKING:
 
 
 def trust(result: Result) -> Figure:
-    """Share of returning clients holding the new certificates, and orphans so far, over time."""
+    """Share of returning clients holding the new certificates over time, and beside it the share that has
+    checked in since the procedure's window opened; the title names the scenario and the runbook (with its
+    setting), so that runs of one scenario under different procedures are told apart."""
     t = result.trust
+    cols = ["time_hours", "mean", "low", "high"]
     df = t.assign(mean=t["share_trusting_new"], low=t["share_trusting_new"], high=t["share_trusting_new"])
+    cd = t.assign(mean=t["share_contacted"], low=t["share_contacted"], high=t["share_contacted"])
+    tpl = template_for(result.scenario.runbook)
+    subject = f"{result.scenario.name}: {tpl.describe(tpl.setting(result.steps))} (one run, seed {result.seed})"
+    name = result.scenario.name
     return figures.trust_figure(
-        {f"{result.scenario.name} (one run, seed {result.seed})": df[["time_hours", "mean", "low", "high"]]},
-        {result.scenario.name: trust_markers(result.scenario, result.steps, result.horizon_hours)},
+        {name: df[cols]},
+        {name: trust_markers(result.scenario, result.steps, result.horizon_hours)},
+        contacted={name: cd[cols]},
+        subject=subject,
     )
 
 
@@ -69,7 +79,9 @@ def curve(reps: Replications, plan: Plan | None = None) -> Figure:
     threshold = None
     if plan is not None:
         threshold = plan.target.get("max_orphans")
-    return figures.curve_figure({reps.scenario.name: spec}, threshold=threshold)
+    tpl = template_for(reps.scenario.runbook)
+    subject = f"{reps.scenario.name}: {tpl.describe(current)} ({len(reps.digests)} replications)"
+    return figures.curve_figure({reps.scenario.name: spec}, threshold=threshold, subject=subject)
 
 
 def sweep(sw: Sweep, x: str | None = None) -> Figure:
@@ -94,7 +106,10 @@ def sweep(sw: Sweep, x: str | None = None) -> Figure:
         )
     ax.set_xlabel(x)
     ax.set_ylabel("orphaned clients (mean per rotation)")
-    ax.set_title(f"Orphans across the sweep of {x} (95% interval of the mean)")
+    reps = int(table["replications"].iloc[0]) if len(table) else 0
+    ax.set_title(
+        f"Orphans across the sweep of {x}\n({reps} replications per point; whiskers: 95% interval of the mean)"
+    )
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    figures.legend_below(fig, ax, ncols=2)
     return fig

@@ -133,6 +133,12 @@ def _next_section(rep: Report) -> Section:
             f"Setting: {verb} the {pl.noun} at {fmt_setting(pl.recommended, pl.unit)} or more{now}: the smallest "
             f"that meets the threshold with the verdict's rule, then rerun this report (What would reach GO)."
         )
+    elif pl is not None and pl.reason == "replications":
+        items.append(
+            f"Setting: {pl.replications} replications cannot show which {pl.noun} meets the threshold; "
+            f"`rotasim plan {rep.source} {rep.threshold.option()}` adds replications until it can "
+            "(What would reach GO)."
+        )
     elif pl is not None:
         items.append(f"Setting: {pl.statement().rstrip('.')} (What would reach GO).")
     else:

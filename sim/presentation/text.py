@@ -337,10 +337,18 @@ def verdict_line(rep: Report) -> str:
 
 
 def comparison_lines(comp: Comparison) -> str:
-    """What ``rotasim compare`` prints: one line per scenario, its verdict and estimate, then its label."""
+    """What ``rotasim compare`` prints: the threshold judged against, then one line per scenario, its verdict
+    and estimate, then its label."""
+    head = (
+        f"threshold: {comp.threshold.describe()} ({comp.threshold.option()}); {comp.replications} replications "
+        f"per scenario, seed {comp.seed}"
+    )
     return "\n".join(
-        f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
-        for v, r in zip(comp.variants, comp.reports, strict=True)
+        [head]
+        + [
+            f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
+            for v, r in zip(comp.variants, comp.reports, strict=True)
+        ]
     )
 
 

@@ -482,6 +482,11 @@ def run_fast(
     ``record_assignments``: keep the log of who used which manager when (the load model's input)."""
     engine = FastEngine(topo, fleet, world, streams, fail_prob, bin_hours, timeout_streams, probe, record_assignments)
     world.listeners.append(engine)
-    world.start()
-    world.env.run(until=horizon)
-    return engine.finish(horizon)
+    try:
+        world.start()
+        world.env.run(until=horizon)
+        return engine.finish(horizon)
+    finally:
+        # the world outlives the run (its records make the result): unhooked, the engine and its per-client
+        # arrays are freed at once, not when a garbage collection finds the world-engine cycle
+        world.listeners.remove(engine)

@@ -696,6 +696,9 @@ def run_reference(
     (manager, bin) in ``counted_load`` (bins: those of ``fail_prob``, else ceil(horizon / bin_hours))."""
     engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe)
     world.listeners.append(engine)
-    world.start()
-    world.env.run(until=horizon)
-    return engine.finish()
+    try:
+        world.start()
+        world.env.run(until=horizon)
+        return engine.finish()
+    finally:
+        world.listeners.remove(engine)  # freed with the run, not by a later garbage collection

@@ -75,3 +75,32 @@ def test_an_edited_clients_file_is_read_again(tmp_path) -> None:  # type: ignore
     lines = clients.read_text().splitlines()
     clients.write_text("\n".join(lines[:-1]) + "\n")
     assert shared.base_key(sc, None) != key
+
+
+class _FakeClient:
+    """Stands in for a Dask client: records what is scattered, hands the object back as its 'future'."""
+
+    def __init__(self) -> None:
+        self.scattered: list[object] = []
+
+    def scatter(self, obj: object, broadcast: bool = False, hash: bool = True) -> object:
+        assert broadcast and not hash
+        self.scattered.append(obj)
+        return obj
+
+
+def test_dask_ships_each_scenario_and_its_fleet_base_once() -> None:
+    from sim.experiments.digest import _digest
+    from sim.experiments.execution import ShippedBase, _ship_once, _shipped
+
+    a = load_scenario(SCENARIOS[0])
+    b = a.with_(**{"runbook.retention_days": 40})  # another scenario, the same fleet
+    tasks = [(sc, 1, k, "fast", 400, 30.0, False) for sc in (a, b) for k in range(3)]
+    client = _FakeClient()
+    shipped = _ship_once(client, tasks)
+    bases = [x for x in client.scattered if isinstance(x, ShippedBase)]
+    assert len(client.scattered) - len(bases) == 2 and len(bases) == 1  # two scenarios, one fleet base
+    shared.clear()
+    got = [_shipped(_digest, *t).summary for t in shipped]
+    shared.clear()
+    assert got == [_digest(*t).summary for t in tasks]

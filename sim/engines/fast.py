@@ -650,5 +650,10 @@ def run_fast(
         initial=initial,
     )
     world.listeners.append(engine)
-    world.env.run(until=horizon)
-    return engine.finish(horizon)
+    try:
+        world.env.run(until=horizon)
+        return engine.finish(horizon)
+    finally:
+        # the world outlives the run (its records make the result): unhooked, the engine and its per-client
+        # arrays are freed at once, not when a garbage collection finds the world-engine cycle
+        world.listeners.remove(engine)

@@ -839,5 +839,8 @@ def run_reference(
         world.env.run(until=initial.at)  # the world before the observed moment, without the fleet
     engine = ReferenceEngine(topo, fleet, world, rng, horizon, fail_prob, bin_hours, count_load, probe, initial)
     world.listeners.append(engine)
-    world.env.run(until=horizon)
-    return engine.finish()
+    try:
+        world.env.run(until=horizon)
+        return engine.finish()
+    finally:
+        world.listeners.remove(engine)  # freed with the run, not by a later garbage collection

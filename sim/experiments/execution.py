@@ -25,10 +25,16 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sim.errors import InputError, InputWarning, printable
+from sim.experiments.options import RunOptions
+from sim.experiments.shared import base_key, keep
+from sim.model.fleet import FleetBase, fleet_base
+from sim.model.topology import compile_topology
+from sim.scenario.document import Scenario
 
 T = TypeVar("T")
 
@@ -170,7 +176,7 @@ def _run_dask(
     futures: list[Any] = []
     try:
         bar = _bar(progress, len(tasks), label)
-        futures = [client.submit(fn, *t, pure=False) for t in tasks]
+        futures = [client.submit(_shipped, fn, *t, pure=False) for t in _ship_once(client, tasks)]
         out = [_tick(f.result(), bar) for f in futures]
         _close(bar)
         return out
@@ -239,6 +245,52 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"no answer within {DASK_TIMEOUT_SECONDS} s"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ShippedBase:
+    """A fleet base and its cache key, scattered as one object (``sim.experiments.shared``)."""
+
+    key: str
+    base: FleetBase
+
+
+def base_request(scenario: Scenario, clients: int | None, horizon_days: float | None) -> ShippedBase:
+    """The fleet base a replication task of ``scenario`` would build, built here (as ``prepare`` would)."""
+    sc = RunOptions(clients=clients, horizon_days=horizon_days).applied(scenario)
+    return ShippedBase(base_key(sc, clients), fleet_base(sc, compile_topology(sc), clients))
+
+
+def _ship_once(client: Any, tasks: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The tasks with their scenario, and its fleet base, shipped to every worker once, not with each task.
+
+    Replication tasks take ``(scenario, seed, replication, engine, clients, horizon_days, ...)``
+    (``sim.experiments.digest``, ``sim.analysis.sampling``): each distinct scenario is scattered once to all
+    workers (``broadcast=True``), and so is the fleet base of each distinct (scenario, clients, horizon), built
+    here once; a task then carries references only, and its worker puts the base in its cache before running
+    (``_shipped``). Tasks of any other shape travel as they are."""
+    scattered: dict[int, Any] = {}
+    bases: dict[str, Any] = {}
+    out: list[tuple[Any, ...]] = []
+    for t in tasks:
+        if len(t) < 6 or not isinstance(t[0], Scenario):
+            out.append((None, *t))
+            continue
+        sc = t[0]
+        if id(sc) not in scattered:
+            scattered[id(sc)] = client.scatter(sc, broadcast=True, hash=False)
+        key = base_key(RunOptions(clients=t[4], horizon_days=t[5]).applied(sc), t[4])
+        if key not in bases:
+            bases[key] = client.scatter(base_request(sc, t[4], t[5]), broadcast=True, hash=False)
+        out.append((bases[key], scattered[id(sc)], *t[1:]))
+    return out
+
+
+def _shipped(fn: Callable[..., T], base: ShippedBase | None, *args: Any) -> T:
+    """Run on a worker: the shipped fleet base into this worker's cache, then the task."""
+    if base is not None:
+        keep(base.key, base.base)
+    return fn(*args)
 
 
 class _Bar:

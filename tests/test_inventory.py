@@ -10,6 +10,7 @@ US times, backslash group paths), the first 12 of its clients as a semicolon fil
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,16 @@ from scipy.stats import norm
 from typer.testing import CliRunner
 
 import sim
-from sim.calibration.fit import synthetic_export
 from sim.calibration.importer import OUTPUTS
 from sim.calibration.inventory import FIELDS, column_key, group_tree, parse_map, parse_times, read_inventory
+from sim.calibration.synthetic import synthetic_export
 from sim.cli.app import _RotasimGroup
+from sim.cli.app import app as rotasim_app
 from sim.cli.fleet import fleet_app
 from sim.errors import InputError
-from sim.scenario.document import load_presence
+from sim.model.fleet import generate_fleet
+from sim.model.topology import compile_topology
+from sim.scenario.document import build_scenario, load_presence
 from sim.scenario.fields import PresenceSpec
 
 DATA = Path(__file__).resolve().parent / "data" / "inventory"
@@ -232,12 +236,13 @@ def test_import_writes_a_runnable_scenario(tmp_path: Path) -> None:
     r = run(SEPM, "--out", out)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
-    assert "Read 40 rows" in r.output and "gone (over 30 days) 2" in r.output
+    # the purge age is the export's own bound: its oldest offline row is 134.5 days old
+    assert "Read 40 rows" in r.output and "Purge age 135 days (from the export" in r.output
     clients = pd.read_csv(out / "clients.csv", dtype=str)
     assert list(clients.columns) == ["client_id", "group", "version"] and len(clients) == 40
     assert clients["group"].iloc[0] == "My Company/Laptops/Engineering"
     groups = yaml.safe_load((out / "groups.yaml").read_text())["groups"]
-    assert groups[0] == {"name": "My Company", "msl": "CHANGE-ME", "secure_comms": True}
+    assert groups[0] == {"name": "My Company", "inherit": True, "msl": "CHANGE-ME", "secure_comms": True}
     assert {"name": "My Company/Laptops/Sales", "parent": "My Company/Laptops", "inherit": True} in groups
     assert set(clients["group"]) <= {g["name"] for g in groups}
     fit = json.loads((out / "fit.json").read_text())
@@ -245,71 +250,143 @@ def test_import_writes_a_runnable_scenario(tmp_path: Path) -> None:
         "read": 40,
         "skipped": 0,
         "clients": 40,
+        "always_on_groups": 0,
         "online": 17,
+        "fitted": 40,
+        "fitted_online": 17,
         "offline_recent": 14,
-        "absent": 7,
-        "gone": 2,
+        "absent": 9,
     }
+    assert fit["purge"]["purge_days"] == 135 and fit["purge"]["from"] == "the export"
     assert fit["snapshot_utc"] == "2025-03-05T21:30:00+00:00"
-    assert {p["name"] for p in fit["parameters"]} >= {"always_on_share", "leave_rate_per_year", "gone_share"}
-    gone = fit["parameters"][-1]
-    # 2 of 40 last seen more than 30 days ago, less the share q the model itself puts there
-    q = fit["families"][fit["chosen_family"]]["present_beyond_purge"]
-    assert 0 < q < 0.02
-    assert gone["name"] == "gone_share" and gone["value"] == pytest.approx((2 / 40 - q) / (1 - q))
-    assert gone["stderr"] == pytest.approx((0.05 * 0.95 / 40) ** 0.5 / (1 - q))
+    assert {p["name"] for p in fit["parameters"]} >= {"always_on_share", "leave_rate_per_year", "invisible_clients"}
     assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
     ages = pd.read_csv(out / "ages.csv")
-    assert ages["class"].value_counts().to_dict() == {"online": 17, "offline": 14, "absent": 7, "gone": 2}
+    assert ages["class"].value_counts().to_dict() == {"online": 17, "offline": 14, "absent": 9}
     presence = load_presence(out / "presence.yaml")
-    assert presence.leave.max_days == 30 and presence.gone_share == pytest.approx(gone["value"], abs=1e-6)
+    # not cut at the purge age; no gone share (a snapshot cannot tell decommissioned machines from long leave)
+    assert presence.leave.max_days == 365 and presence.gone_share == 0
+    assert presence.model_dump(mode="json") == fit["presence_written"]
     assert presence.start_weekday == "wed" and presence.start_hour_utc == 21.5
     sc = sim.load_scenario(out / "scenario.yaml")
     assert sc.fleet.presence == presence and sc.runbook.template == "kb-multi-server"  # type: ignore[union-attr]
-    assert sc.versions["14.2.5323.2000"].fails_over_on_cert_mismatch is False
+    assert sc.fleet.files is not None and sc.fleet.files.seen_within_days == 135
+    # versions go through the simulator's own table: 14.2.5323.x is 14.2 RU2, which fails over
+    v = {x["version"]: x for x in fit["versions"]}
+    assert v["14.2.5323.2000"]["release"] == "14.2 RU2" and v["14.2.5323.2000"]["fails_over_on_cert_mismatch"]
+    assert "versions" not in yaml.safe_load((out / "scenario.yaml").read_text())
     result = sim.simulate(sc, seed=1)
     assert result.summary()["clients"] == 40
     assert set(result.clients["client_id"]) == set(clients["client_id"])
 
 
+def test_written_scenario_warns_of_its_placeholders(tmp_path: Path) -> None:
+    """Every value an export cannot tell is marked; validate, run and report warn (one line) until none is left."""
+    out = tmp_path / "fleet"
+    assert run(SEPM, "--out", out).exit_code == 0
+    text = (out / "scenario.yaml").read_text()
+    marks = [ln for ln in text.splitlines() if "PLACEHOLDER" in ln]
+    assert len(marks) == 4 and all(ln.startswith("# PLACEHOLDER ") for ln in marks)
+    for args in (["validate"], ["run"]):
+        r = CliRunner().invoke(rotasim_app, [*args, str(out / "scenario.yaml")])
+        assert r.exit_code == 0, r.output
+        warned = [ln for ln in r.stderr.splitlines() if "PLACEHOLDER" in ln]
+        assert len(warned) == 1 and "4 PLACEHOLDER marks left" in warned[0], r.stderr
+    with pytest.warns(sim.InputWarning, match="4 PLACEHOLDER marks"):
+        sim.load_scenario(out / "scenario.yaml")
+    # given the managers, the list and the heartbeat, only the inheritance is left to check
+    out2 = tmp_path / "fleet2"
+    r = run(SEPM, "--out", out2, "--managers", "a,b", "--msl", "hq", "--heartbeat-minutes", "60")
+    assert r.exit_code == 0, r.output
+    (out2 / "scenario.yaml").write_text(
+        "\n".join(ln for ln in (out2 / "scenario.yaml").read_text().splitlines() if "PLACEHOLDER" not in ln)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sc = sim.load_scenario(out2 / "scenario.yaml")
+    assert sc.groups[0].heartbeat_minutes == 60 and sc.msls[0].name == "hq"
+
+
+def test_purge_age_flag_against_the_data(tmp_path: Path) -> None:
+    """A flag older rows contradict is one warning naming the file and the rows; the export's bound is used."""
+    with pytest.warns(sim.InputWarning) as rec:
+        res = sim.import_inventory(SEPM, tmp_path / "a", purge_days=30)
+    lines = [str(w.message) for w in rec if "purge" in str(w.message)]
+    assert len(lines) == 1 and str(SEPM) in lines[0] and "2 offline rows" in lines[0] and "\n" not in lines[0]
+    assert res.purge is not None and res.purge.days == 135 and res.fit.settings.purge_days == 135
+    res = sim.import_inventory(SEPM, tmp_path / "b", purge_days=200)  # above the data: the flag stands
+    assert res.purge is not None and res.purge.days == 200 and res.purge.source == "--purge-days"
+
+
+def test_a_checkin_in_the_future_is_not_the_snapshot(tmp_path: Path) -> None:
+    lines = SEPM.read_text(encoding="utf-8-sig").splitlines()
+    future = lines[1].split(",")
+    future[0] = '"LT-FUTURE"'
+    future[6] = '"2999-01-01 00:00:00"'
+    src = tmp_path / "export.csv"
+    src.write_text("\n".join([*lines, ",".join(future)]) + "\n", encoding="utf-8")
+    r = run(src, "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert "line 42, Last Check-in" in r.stderr and "in the future" in r.stderr
+    assert "Snapshot 2025-03-05T21:30:00+00:00" in r.output and "41 rows" in r.output
+
+
+def test_unmatched_versions_are_named(tmp_path: Path) -> None:
+    src = tmp_path / "export.csv"
+    src.write_text(SEPM.read_text(encoding="utf-8-sig").replace("14.3.8289.5000", "15.0.1.1"), encoding="utf-8")
+    with pytest.warns(sim.InputWarning, match="no version rule matches '15.0.1.1' \\(18 clients\\)"):
+        res = sim.import_inventory(src, tmp_path / "out")
+    assert {v["version"]: v["rule"] for v in res.versions}["15.0.1.1"] is None
+
+
 def test_import_recovers_a_synthetic_fleet(tmp_path: Path) -> None:
-    """presence.yaml holds the chosen fit; on a fleet drawn from a known model the import recovers what one
-    snapshot determines whatever family AIC picks (at 40,000 clients the pick varies with the seed): the
-    shares, and the rate and length of the absences longer than the threshold, each within 20%."""
+    """presence.yaml holds the chosen fit; on a fleet drawn from a known model and exported by a console that
+    purges at 30 days, the import infers the purge age, recovers what one snapshot determines whatever family
+    AIC picks (the shares, and the rate and length of the absences longer than the threshold, each within 20%),
+    and estimates the purged clients (invisible) within 3 standard errors and 25%."""
     truth = PresenceSpec.model_validate(
         {
             "patterns": [{"name": "always-on", "share": 0.4, "schedule": "always"}, {"name": "laptop", "share": 0.6}],
             "leave": {
                 "rate_per_year": 6,
-                "duration_days": {"distribution": "lognormal", "median": 7, "sigma": 1.0},
-                "max_days": 30,
+                "duration_days": {"distribution": "lognormal", "median": 7, "sigma": 1.2},
+                "max_days": 365,
             },
-            "gone_share": 0.05,
         }
     )
     src = tmp_path / "export.csv"
-    synthetic_export(truth, 40_000, np.random.default_rng(8)).to_csv(src, index=False)
+    n = 40_000
+    df = synthetic_export(truth, n, np.random.default_rng(8), purge_days=30)
+    df.to_csv(src, index=False)
+    purged = n - len(df)
     r = run(src, "--out", tmp_path / "out", "--start", "2025-03-10 09:00", "--managers", "a,b")
     assert r.exit_code == 0, r.output
     p = load_presence(tmp_path / "out" / "presence.yaml")
     fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert fit["purge"]["purge_days"] == 30
     est = {e["name"]: e for e in fit["parameters"]}
     assert fit["chosen_family"] == p.leave.duration_days.distribution
-    assert p.patterns[0].share == pytest.approx(est["always_on_share"]["value"], abs=1e-6)
-    assert p.leave.rate_per_year == pytest.approx(est["leave_rate_per_year"]["value"], rel=1e-4)
-    assert p.gone_share == pytest.approx(est["gone_share"]["value"], abs=1e-6)
+    assert p.patterns[0].share == est["always_on_share"]["value"]
+    assert p.leave.rate_per_year == est["leave_rate_per_year"]["value"]
     for name, value in p.leave.duration_days.model_dump().items():
         if name != "distribution":
-            assert value == pytest.approx(est[f"duration_{name}"]["value"], rel=1e-4)
-    for name, want in (("always_on_share", 0.4), ("gone_share", 0.05)):
-        assert abs(est[name]["value"] - want) <= 3 * est[name]["stderr"], name
-    # truth: P(D > 3 days) and the mean of min(D, 30) - 3 given D > 3, for D lognormal(median 7, sigma 1)
-    x = np.linspace(3, 30, 27_001)
-    surv = norm.sf(np.log(x / 7))
-    assert fit["derived"]["long_absences_per_year"] == pytest.approx(6 * surv[0], rel=0.2)
-    want_mean = float(np.trapezoid(surv, x)) / surv[0]
-    assert fit["derived"]["long_absence_mean_days_beyond_threshold"] == pytest.approx(want_mean, rel=0.2)
-    assert "absences longer than 3 days" in r.output
+            assert value == est[f"duration_{name}"]["value"]
+    assert abs(est["always_on_share"]["value"] - 0.4) <= 3 * est["always_on_share"]["stderr"]
+    # the purged clients: beyond the export, so the tail is each family's extrapolation; the true family's
+    # estimate is within 3 standard errors of the count, and the import says the families disagree
+    n_fit = fit["rows"]["fitted"]
+    q = fit["families"]["lognormal"]["invisible_share"]
+    q_se = fit["families"]["lognormal"]["invisible_share_stderr"]
+    assert abs(n_fit * q / (1 - q) - purged) <= 3 * n_fit * q_se / (1 - q) ** 2
+    ch = fit["families"][fit["chosen_family"]]["invisible_share"]
+    assert est["invisible_clients"]["value"] == pytest.approx(n_fit * ch / (1 - ch))
+    assert any("disagree on the share of the fleet unseen" in w for w in fit["warnings"])
+    clients = pd.read_csv(tmp_path / "out" / "clients.csv")
+    assert len(clients) == len(df) + fit["invisible"]["written"]
+    # truth: P(D > 3 days) for D lognormal(median 7, sigma 1.2) (their mean length runs into the tail beyond
+    # the purge age, which the export does not show: see above)
+    assert fit["derived"]["long_absences_per_year"] == pytest.approx(6 * norm.sf(np.log(3 / 7) / 1.2), rel=0.2)
+    assert "absences longer than 3 days" in r.output and "Invisible clients: about" in r.output
     assert (p.start_weekday, p.start_hour_utc) == ("mon", 9.0)
     sc = sim.load_scenario(tmp_path / "out" / "scenario.yaml")
     assert [m.name for m in sc.managers] == ["a", "b"]
@@ -334,7 +411,7 @@ def test_bad_rows_are_counted_and_reported(tmp_path: Path) -> None:
         ((SEPM, "--absence-days", "2"), "longest regular off time"),
         ((SEPM, "--snapshot", "soon"), "error: --snapshot: soon: cannot read the time"),
         ((SEPM, "--absences", HR, "--strict"), "line 5, client_id: computer 'LT-999' is not among the imported"),
-        ((SEPM, "--purge-days", "0.5"), "expected above 0, below --purge-days"),
+        ((SEPM, "--purge-days", "2"), "expected below --purge-days"),
         ((DATA / "missing.csv",), "no such file"),
     ],
 )
@@ -387,3 +464,82 @@ def test_single_manager_gets_the_single_server_procedure(tmp_path: Path) -> None
     assert sc.runbook.template == "kb-single-server"  # type: ignore[union-attr]
     assert sc.groups[0].heartbeat_minutes == 60
     assert sim.simulate(sc, seed=0).summary()["clients"] == 12
+
+
+def test_written_fleet_fields_run_alike_in_both_engines(tmp_path: Path) -> None:
+    """fleet.files.seen_within_days and always_on_groups (what an import writes) change the fleet only, which
+    both engines replay: client by client they agree in a deterministic world; and the fields do what they say
+    (no background leave begins before the bound, the always-on group is online throughout)."""
+    from tests.test_equivalence import assert_same_clients, run_both
+
+    rows = [(f"lt{i:03d}", "laptops", "14.3") for i in range(150)] + [
+        (f"srv{i:02d}", "servers", "14.3") for i in range(30)
+    ]
+    rows += [(f"inv{i:02d}", "laptops", "14.3") for i in range(10)]  # invisible: away since before, back at 24 h x i
+    (tmp_path / "clients.csv").write_text("client_id,group,version\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    (tmp_path / "absences.csv").write_text(
+        "client_id,offline_from,offline_until\n" + "".join(f"inv{i:02d},,{24.0 * (i + 1)}\n" for i in range(10))
+    )
+    data = {
+        "name": "written",
+        "horizon_days": 20,
+        "sites": [{"name": "hq", "managers": [{"name": f"s{k}", "restart_minutes": 15} for k in (1, 2)]}],
+        "msls": [{"name": "list", "tiers": [["s1"], ["s2"]]}],
+        "groups": [
+            {"name": "root", "msl": "list", "secure_comms": True, "heartbeat_minutes": 15},
+            {"name": "laptops", "parent": "root"},
+            {"name": "servers", "parent": "root"},
+        ],
+        "fleet": {
+            "files": {
+                "clients": "clients.csv",
+                "absences": "absences.csv",
+                "background_presence": True,
+                "seen_within_days": 10,
+                "always_on_groups": ["servers"],
+            },
+            "jitter": 0.0,
+            "failback_hours": None,
+            "presence": {
+                "online_checkin_delay_seconds": 0,
+                "patterns": [
+                    {"name": "laptop", "share": 0.7, "start_spread_hours": 0},
+                    {"name": "always-on", "share": 0.3, "schedule": "always"},
+                ],
+                "leave": {"rate_per_year": 20, "duration_days": {"distribution": "pareto", "minimum": 3, "alpha": 1.1}},
+            },
+        },
+        "runbook": {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 5},
+    }
+    sc = build_scenario(data, source=str(tmp_path / "written.yaml"), base_dir=tmp_path)
+    fast, ref = run_both(sc, seed=2)
+    assert_same_clients(fast, ref)
+    assert ref.orphaned > 0
+    fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(5))
+    pres = fleet.presence
+    servers = np.char.startswith(fleet.client_id.astype(str), "srv")
+    srv = np.flatnonzero(servers)
+    assert not np.isfinite(pres.abs_start[servers]).any()  # no leave at all
+    assert all(pres.online_at(srv, t).all() for t in (0.0, 13.0, 100.0, 333.3))  # and no weekly pattern
+    listed = np.char.startswith(fleet.client_id.astype(str), "lt")
+    started = pres.abs_start[listed]
+    assert np.all(started[np.isfinite(started)] >= -240.0) and np.isfinite(started).any()
+    invisible = np.flatnonzero(~listed & ~servers)
+    assert not pres.online_at(invisible, 0.0).any()
+
+
+def test_imported_builds_resolve_as_the_simulator_resolves_them(tmp_path: Path) -> None:
+    """A 14.2 RU1 build as a console exports it is a client that cannot use the multi-server method, in the
+    import's report and in the simulated fleet alike (one version table, sim.model.versions)."""
+    src = tmp_path / "export.csv"
+    src.write_text(SEPM.read_text(encoding="utf-8-sig").replace("14.3.8289.5000", "14.2.3335.1000"), encoding="utf-8")
+    res = sim.import_inventory(src, tmp_path / "out")
+    v = {x["version"]: x for x in res.versions}
+    assert v["14.2.3335.1000"]["release"] == "14.2 RU1" and not v["14.2.3335.1000"]["fails_over_on_cert_mismatch"]
+    assert v["14.2.5323.2000"]["fails_over_on_cert_mismatch"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc = sim.load_scenario(tmp_path / "out" / "scenario.yaml")
+    fleet = generate_fleet(sc, compile_topology(sc), np.random.default_rng(0))
+    unsupported = {str(fleet.version_names[k]) for k in np.unique(fleet.version[fleet.unsupported])}
+    assert unsupported == {"14.2.3335.1000"}

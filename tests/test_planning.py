@@ -12,6 +12,7 @@ import pytest
 import sim
 from sim.analysis.planning import plan, plan_scenario
 from sim.analysis.replications import replicate
+from sim.experiments.options import RunOptions
 from sim.scenario.document import build_scenario
 from tests.tiny import tiny_world
 
@@ -204,9 +205,12 @@ def test_two_sites_a_recommended_retention_holds_when_run() -> None:
     not yet know the new certificates, was counted as incurable): the plan recommends a retention, and every
     replication run at it meets the target."""
     sc = sim.load_scenario(SCENARIOS / "two-site-replication.yaml")
-    p, reps = plan_scenario(sc, max_orphans=0, replications=20, seed=4, clients=800, workers=1, progress=False)
+    # a target of 2: at 400 clients a few replications still have a client away at the 120-day horizon, which a
+    # target of 0 would turn into "beyond the horizon" (and the horizon's doubling is not what this test is for)
+    o = RunOptions(seed=4, clients=400, workers=1, progress=False)
+    p, reps = plan_scenario(sc, o, max_orphans=2, replications=72, max_replications=72, extend_horizon=False)
     assert p.recommended is not None and p.reason == "recommended", p.statement()
-    assert reps.n >= 72
+    assert reps.n == 72 and p.risk is not None and p.risk.verdict == "GO"
     for k in range(0, reps.n, 9):
-        r = sim.simulate(sc.with_(**{"runbook.retention_days": p.recommended}), seed=4, replication=k, clients=800)
-        assert r.orphaned == 0, (k, r.orphaned_by_cause)
+        r = sim.simulate(sc.with_(**{"runbook.retention_days": p.recommended}), seed=4, replication=k, clients=400)
+        assert r.orphaned <= 2, (k, r.orphaned_by_cause)

@@ -24,7 +24,7 @@ from sim.analysis.comparison import load_variants
 from sim.analysis.replications import replicate
 from sim.analysis.report import Report
 from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_sequential
-from sim.analysis.verdict import Threshold, judge
+from sim.analysis.verdict import EXIT_CODES, Threshold, judge, worst_verdict
 from sim.calibration.fit import FAMILIES
 from sim.cli.app import _RotasimGroup
 from sim.cli.compare import compare_command
@@ -375,7 +375,7 @@ def test_report_writes_every_file_and_the_json_verdict(single_report: tuple[Repo
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     j = json.loads((out / "report.json").read_text())
     assert j["verdict"] == rep.verdict == "NO-GO"  # ~30 orphans against at most 0
-    assert j["exit_code"] == 1
+    assert j["exit_code"] == 4
     assert j["threshold"] == {"max_orphans": 0.0}
     assert j["sampling"]["replications"] == 4 and j["sampling"]["batches"][0]["verdict"] == "NO-GO"
     assert j["seed"] == 11 and j["rotasim_version"] == sim.__version__
@@ -409,12 +409,13 @@ def test_report_sections_come_in_the_issue_order(single_report: tuple[Report, Pa
     page = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
     titles = [
+        "What to do next",
         "Verdict",
         "What would reach GO",
         "Orphans by cause, group and version",
         "Clients most at risk",
         "Runbook timeline",
-        "Clients trusting the new certificates",
+        "Progress: clients contacted and trusting the new certificates",
         "Manager load against capacity",
         "Assumptions and reproduction",
     ]
@@ -555,8 +556,49 @@ def test_every_report_figure_is_labelled_and_uses_the_palette(single_report: tup
         w, h = fig.get_size_inches() * fig.dpi
         assert 800 <= w <= 1400 and 250 <= h <= 1200  # readable at the size the page shows
     trust_ax = made["trust"][0].axes[0]
-    assert trust_ax.get_ylabel().startswith("clients trusting the new certificates (%")
+    assert trust_ax.get_ylabel() == "clients (% of clients not gone)"
     assert trust_ax.get_ylim() == (0, 102)
+    # trust and, beside it, the share contacted since the window opened (the progress under kb-multi-server)
+    labels = [ln.get_label() for ln in trust_ax.get_lines()]
+    assert "trusting the new certificates" in labels and "checked in since the window opened" in labels
+    for fig, _ in made.values():  # titles name the scenario and the runbook; legends never sit on the data
+        assert all(ax.get_legend() is None for ax in fig.axes)
+    for key in ("verdict", "curve", "trust"):
+        assert "single-site-small: kb-single-server" in made[key][0].axes[0].get_title()
+
+
+def test_labels_keep_what_differs() -> None:
+    long = "three-manager-failover-with-a-long-name"
+    got = figs.distinct_labels([long, f"{long} [runbook.retention_days=90]", f"{long} [runbook.retention_days=30]"], 40)
+    assert got[1].endswith("[runbook.retention_days=90]") and got[2].endswith("[runbook.retention_days=30]")
+    assert len(set(got)) == 3 and all(len(x) <= 40 for x in got)
+    assert figs.distinct_labels(["a", "b"]) == ["a", "b"]
+    assert figs.distinct_labels(["My Company/Sales/Laptops-in-the-field-EMEA"], 28)[0].endswith("field-EMEA")
+
+
+def test_thresholds_and_counts_read_at_a_glance() -> None:
+    """A 0 threshold is drawn off the axis; histogram counts have integer ticks; a curve spanning 0 to 460
+    orphans against a threshold of 5 switches to a scale that keeps the threshold region readable."""
+    fig = figs.orphans_distribution_figure({"s": [3, 4, 4, 6]}, threshold=0, interval={"s": (3.0, 5.5)})
+    ax = fig.axes[0]
+    assert ax.get_xlim()[0] < 0
+    assert all(float(t).is_integer() for t in ax.get_yticks())
+    x = np.arange(0, 121.0)
+    curve = pd.DataFrame(
+        {"retention_days": x, "orphaned_mean": 460 * np.exp(-x / 12), "ci95_low": 0.0, "ci95_high": 0.0}
+    )
+    curve["ci95_low"] = curve["orphaned_mean"] * 0.9
+    curve["ci95_high"] = curve["orphaned_mean"] * 1.1
+    spec = figs.CurveSpec(curve, "retention_days", "days", current=30.0, recommended=47.5)
+    ax = figs.curve_figure({"s": spec}, threshold=5.0).axes[0]
+    assert ax.get_yscale() == "symlog"
+    assert any("recommended, 47.5 days" in ln.get_label() for ln in ax.get_lines())
+    assert not [t for t in ax.texts if t.get_rotation() == 90]  # no vertical labels over the curves
+    small = curve.assign(orphaned_mean=curve["orphaned_mean"] / 100, ci95_high=curve["ci95_high"] / 100)
+    assert (
+        figs.curve_figure({"s": figs.CurveSpec(small, "retention_days", "days")}, threshold=5.0).axes[0].get_yscale()
+        == "linear"
+    )
 
 
 def test_fit_figure_colours_come_from_the_one_palette() -> None:
@@ -584,7 +626,7 @@ def test_report_command_exit_codes_go_nogo_and_progress_on_stderr(tmp_path: Path
     assert go.stdout.startswith("GO: chance of exceeding 0.0% (0 of 72 replications")
     assert "after 3 replications: INCONCLUSIVE" in go.stderr and "after 72 replications: GO" in go.stderr
     nogo = invoke("report", SINGLE, "--out", tmp_path / "nogo", *common)  # default threshold: 0 orphans
-    assert nogo.exit_code == 1, nogo.output
+    assert nogo.exit_code == 4, nogo.output
     assert nogo.stdout.startswith("NO-GO: ") and "threshold: at most 0 orphans" in nogo.stdout
     assert json.loads((tmp_path / "nogo" / "report.json").read_text())["verdict"] == "NO-GO"
     rate = invoke("report", SINGLE, "--out", tmp_path / "rate", "--max-orphan-rate", "0.9", "-q", *common)
@@ -710,3 +752,41 @@ def test_compare_command_overlays_and_tables_scenarios(tmp_path: Path) -> None:
     assert "runbook.wait_hours" in page  # the differing parameters
     bad = invoke("compare", SINGLE, "--out", tmp_path / "x")
     assert bad.exit_code == 2 and "at least two" in bad.stderr
+
+
+def test_the_report_says_which_reading_of_the_14_2_warning_it_used(
+    multi: sim.Scenario, single_report: tuple[Report, Path]
+) -> None:
+    """KB 187099 says 14.2 clients cannot use the multi-server method; the kinder restart-timing reading is an
+    option, and a report resting on it must say so."""
+    from sim.presentation.report import _unsupported_reading
+
+    assert "KB 187099's reading (the default)" in _unsupported_reading(multi)[0]
+    kinder = multi.with_(**{"fleet.restart_saves_unsupported": True})
+    assert (
+        "restart-timing reading" in _unsupported_reading(kinder)[0] and "optimistic" in _unsupported_reading(kinder)[0]
+    )
+    assert _unsupported_reading(single_report[0].scenario) == []  # kb-single-server: no such question
+    assert json.loads((single_report[1] / "report.json").read_text())["unsupported_reading"] == "kb"
+
+
+def test_compare_gate_exits_with_the_worst_verdict(tmp_path: Path) -> None:
+    """Without --gate compare exits 0 whatever it found; with it, the worst verdict's code (NO-GO: 4)."""
+    common = ["--clients", "100", "--replications", "2", "--workers", "1", "-q"]
+    args = [SINGLE, f"{SINGLE}:runbook.wait_hours=168"]  # threshold 0: the 3-heartbeat wait orphans clients
+    plain = invoke("compare", *args, "--out", tmp_path / "a", *common)
+    assert plain.exit_code == 0, plain.output
+    assert "NO-GO" in plain.stdout and "gate:" not in plain.stdout
+    gated = invoke("compare", *args, "--out", tmp_path / "b", "--gate", *common)
+    assert gated.exit_code == 4, gated.output
+    assert "gate: NO-GO (the worst of 2 verdicts), exit 4" in gated.stdout
+    lenient = invoke("compare", *args, "--out", tmp_path / "c", "--gate", "--max-orphans", "100000", *common)
+    assert lenient.exit_code == 3, lenient.output  # 2 replications cannot show GO: INCONCLUSIVE
+    assert (tmp_path / "c" / "compare.html").exists()  # the files are written before the gate decides
+
+
+def test_worst_verdict_orders_no_go_over_inconclusive_over_go() -> None:
+    assert worst_verdict(["GO", "INCONCLUSIVE", "GO"]) == "INCONCLUSIVE"
+    assert worst_verdict(["INCONCLUSIVE", "NO-GO", "GO"]) == "NO-GO"
+    assert worst_verdict(["GO"]) == "GO"
+    assert EXIT_CODES == {"GO": 0, "INCONCLUSIVE": 3, "NO-GO": 4}

@@ -69,3 +69,27 @@ def test_dask_local_cluster_gives_identical_results() -> None:
     reps_dask = replicate(sc, n=2, clients=300, dask="local", progress=False)
     reps_local = replicate(sc, n=2, clients=300, workers=1, progress=False)
     assert reps_dask.summary() == reps_local.summary()
+
+
+def test_a_sweep_with_a_target_judges_each_point_as_report_does() -> None:
+    """One definition of risk (sim.analysis.risk): a point's verdict is the report's verdict on its runs."""
+    from sim.analysis.risk import assess
+
+    sc = sim.load_scenario(SCENARIO)
+    grid = parse_set(["runbook.retention_days=0,60"])
+    sw = sweep(sc, grid, replications=4, clients=400, workers=1, progress=False, max_orphans=2)
+    t = sw.table()
+    for _, row in t.iterrows():
+        runs = sw.runs[sw.runs["runbook.retention_days"] == row["runbook.retention_days"]]
+        k = int((runs["orphaned"] > 2).sum())
+        risk = assess(k, len(runs), 0.95)
+        assert (row["exceeding"], row["verdict"]) == (k, risk.verdict)
+        assert (row["chance_ci95_low"], row["chance_ci95_high"]) == pytest.approx(risk.interval)
+    rate = sweep(sc, grid, replications=4, clients=400, workers=1, progress=False, max_orphan_rate=0.005).table()
+    share = sw.runs["orphaned"] / (sw.runs["clients"] - sw.runs["gone"])
+    assert rate["exceeding"].tolist() == [
+        int((share[sw.runs["runbook.retention_days"] == x] > 0.005).sum()) for x in (0, 60)
+    ]
+    with pytest.raises(InputError, match="--max-orphans"):
+        sweep(sc, grid, replications=2, clients=100, workers=1, max_orphans=-1)
+    assert "verdict" not in sweep(sc, grid, replications=2, clients=100, workers=1, progress=False).table()

@@ -27,6 +27,20 @@ def pct(v: float | None) -> str:
     return f"{100 * v:.2f}%" if v < 0.1 else f"{100 * v:.1f}%"
 
 
+def setting(value: float, unit: str) -> str:
+    """A retention (days) or wait (hours) as an operator would set it: rounded *up* (a longer setting never
+    orphans more, so the rounded value keeps every promise the exact one makes), to a whole day from 2 days,
+    a tenth of a day below; to a whole hour from 10 hours, a tenth below. ``102 days``, ``3.1 hours``."""
+    if not math.isfinite(value):
+        return "none within the horizon" if value > 0 else "any"
+    coarse = value >= (2 if unit == "days" else 10)
+    step = 1.0 if coarse else 0.1
+    v = math.ceil(round(value / step, 6)) * step
+    text = f"{v:.0f}" if coarse else f"{v:.1f}"
+    one = text in ("1", "1.0")
+    return f"{text} {unit[:-1] if one else unit}"
+
+
 def duration(hours: float) -> str:
     """A length of time in the unit that reads best: days from two days up, hours from one, else minutes."""
     if hours <= 0:

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
+from sim.model.topology import compile_topology
 from sim.scenario.document import Scenario
 
 MODEL_DOC = "docs/model.md"
@@ -136,7 +137,30 @@ def assumptions_table(
             )
 
     walk(sc, "", "", "", True, None)
+    effective = group_settings(sc)
+    for row in rows:
+        if row["value"] == "none" and row["parameter"] in effective:
+            row["value"] = effective[row["parameter"]]
     return pd.DataFrame(rows, columns=["parameter", "value", "description", "source"])
+
+
+def group_settings(sc: Scenario) -> dict[str, str]:
+    """What a group's left-out ``msl``, ``secure_comms`` and ``heartbeat_minutes`` stand for, as the model
+    resolves them (``compile_topology``: inherited from the parent, the root's defaults): ``groups[1].secure_comms``
+    -> ``inherited (true)``, the root's ``default (5)``. "none" would read as "secure communications off"."""
+    topo = compile_topology(sc)
+    out: dict[str, str] = {}
+    for g, spec in enumerate(sc.groups):
+        how = "default" if spec.parent is None else "inherited"
+        values = {
+            "msl": topo.msl_names[topo.variants[int(topo.init_msl[g])].base],
+            "secure_comms": _value_text(bool(topo.init_secure[g])),
+            "heartbeat_minutes": _value_text(float(topo.init_heartbeat[g])),
+        }
+        for name, text in values.items():
+            if getattr(spec, name) is None:
+                out[f"groups[{g}].{name}"] = f"{how} ({text})"
+    return out
 
 
 def _value_text(v: Any) -> str:

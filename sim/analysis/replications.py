@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.stats import describe
+from sim.analysis.stats import describe, describe_time
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
 from sim.experiments.options import Engine, RunOptions, check_replications, merge_options
+from sim.experiments.probe import OrphanCurve
 from sim.experiments.result import Result
 from sim.model.causes import CAUSES
 from sim.runbooks import Axis, template_for
@@ -83,9 +84,7 @@ class Replications:
             "orphaned": describe(runs["orphaned"], confidence),
             "gone": describe(runs["gone"], confidence),
             "repair_hours": describe(runs["repair_hours"], confidence),
-            "full_trust_at_hours": describe(
-                [np.inf if v is None else v for v in runs["full_trust_at_hours"]], confidence
-            ),
+            "full_trust_at_hours": describe_time(list(runs["full_trust_at_hours"]), confidence),
         }
         for key in ("cause", "group", "version"):
             df = self.orphans_by(key)
@@ -109,6 +108,18 @@ class Replications:
         """The horizon the replications ran (the scenario's, or the one a run option set)."""
         return float(self.digests[0].summary["horizon_hours"]) / 24.0 if self.digests else self.scenario.horizon_days
 
+    def _curve(self, d: Digest) -> OrphanCurve:
+        """A replication's curve; a runbook whose decisive step never ran within the horizon has none, and
+        that is the horizon's fault (too short), said in one line rather than a failed assertion."""
+        if d.curve is None:
+            raise InputError(
+                self.scenario.source,
+                "horizon_days",
+                f"the runbook's steps do not all run within the horizon ({self.horizon_days:g} days) "
+                f"in replication {d.replication}; give a longer horizon",
+            )
+        return d.curve
+
     def default_grid(self) -> np.ndarray:
         return template_for(self.scenario.runbook).grid(self.horizon_days)
 
@@ -119,8 +130,7 @@ class Replications:
         x = np.asarray(x, dtype=float)
         out = np.empty((self.n, len(x)))
         for i, d in enumerate(self.digests):
-            assert d.curve is not None
-            out[i] = d.curve.at(x)
+            out[i] = self._curve(d).at(x)
         return out
 
     def allowed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
@@ -162,8 +172,7 @@ class Replications:
         allowed = self.allowed(max_orphans, max_orphan_rate)
         out = np.empty(self.n)
         for i, d in enumerate(self.digests):
-            assert d.curve is not None
-            out[i] = d.curve.smallest_meeting(allowed[i])
+            out[i] = self._curve(d).smallest_meeting(allowed[i])
         return out
 
     def exceeding(

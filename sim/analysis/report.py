@@ -56,6 +56,7 @@ class Report:
     steps: pd.DataFrame
     trust: pd.DataFrame
     markers: list[tuple[float, str]]
+    contacted: pd.DataFrame  # share that checked in since the window opened: time_hours, mean, low, high
     load: pd.DataFrame | None
     load_summary: pd.DataFrame | None
     assumptions: pd.DataFrame
@@ -123,6 +124,7 @@ def build_report(sampling: Sampling, *, source: str, command: str) -> Report:
         steps=steps,
         trust=trust_band(sampling.extras),
         markers=trust_markers(sc, steps, horizon) if len(steps) else [],
+        contacted=trust_band(sampling.extras, "contact_share"),
         load=load,
         load_summary=load_summary_table(sampling.extras),
         assumptions=assumptions_table(sc, overrides),

@@ -49,6 +49,9 @@ class RepExtra:
     setting: float | None  # the run's own retention (days) or wait (hours); None: not a planning runbook
     load: pd.DataFrame | None = None  # the load table (time_hours, manager, offered/capacity per second): first run
     load_summary: list[dict[str, Any]] | None = None  # per manager: peak, hours over capacity, failed check-ins
+    # float32 share of live clients that checked in since the procedure's window opened, per hour: the
+    # observed progress (under kb-multi-server the share the retention could end now without orphaning)
+    contact_share: np.ndarray | None = None
 
 
 ORPHAN_COLUMNS = ["client_id", "group", "version", "presence", "cause", "orphaned_at_hours", "first_contact_hours"]
@@ -84,6 +87,7 @@ def _report_task(
         # the full table is large (one row per manager and bin): only the first replication's travels back
         load=load if isinstance(load, pd.DataFrame) and k == 0 else None,
         load_summary=list(info["managers"]) if isinstance(info, dict) and info.get("managers") else None,
+        contact_share=r.trust["share_contacted"].to_numpy(dtype=np.float32),
     )
 
 

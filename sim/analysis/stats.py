@@ -52,6 +52,21 @@ def describe(values: np.ndarray | list[float] | pd.Series, confidence: float = 0
     }
 
 
+def describe_time(values: np.ndarray | list[float] | pd.Series, confidence: float = 0.95) -> dict[str, Any]:
+    """A time some replications may never reach by their horizon (``None`` or ``inf``: never), e.g. when every
+    returning client trusted the new certificates. Why apart from ``describe``: a mean over the replications
+    that reached it is not the mean (the others would add more), so it is given only when all reached it, and
+    the answer leads with how many did (``reached`` of ``n``). The median is ``None`` ("never") when half or
+    more did not reach it by the horizon."""
+    v = np.array([np.inf if x is None else float(x) for x in values], dtype=float)
+    d = describe(np.where(np.isnan(v), np.inf, v), confidence)
+    n = d["n"]
+    reached = int(np.isfinite(v).sum())
+    d["reached"] = reached
+    d["never"] = n - reached
+    return d
+
+
 def _t_quantile(p: float, dof: int) -> float:
     """Student's t quantile. scipy is imported here, not at the top: it costs a third of a second, and
     ``import sim`` (every ``rotasim`` command) must not pay it before anything needs an interval."""

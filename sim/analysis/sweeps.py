@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.stats import describe
+from sim.analysis.stats import describe, describe_time
+from sim.analysis.verdict import Threshold, judge
 from sim.errors import InputError
 from sim.experiments.digest import Digest, _digest
 from sim.experiments.execution import run_tasks
@@ -30,6 +31,7 @@ class Sweep:
 
     fields: list[str]
     runs: pd.DataFrame
+    threshold: Threshold | None = None  # the target each point is judged against (``table``'s verdict)
 
     def plot(self, x: str | None = None) -> Any:
         """Figure: mean orphans against one swept field (``sim.plots.sweep``)."""
@@ -37,7 +39,11 @@ class Sweep:
 
         return plots.sweep(self, x)
 
-    def table(self, confidence: float = 0.95) -> pd.DataFrame:
+    def table(self, confidence: float = 0.95, threshold: Threshold | None = None) -> pd.DataFrame:
+        """One row per grid point. With a threshold (given here or to ``sweep``), each point also gets the
+        same risk as ``report`` and ``plan`` (``sim.analysis.risk``): how many replications exceed it, the
+        chance that one rotation does with its exact interval, and the verdict."""
+        threshold = threshold if threshold is not None else self.threshold
         rows = []
         for key, g in self.runs.groupby(self.fields, sort=False, dropna=False):
             key = key if isinstance(key, tuple) else (key,)
@@ -54,10 +60,33 @@ class Sweep:
             )
             for c in CAUSES:
                 row[f"orphaned_mean:{c}"] = float(g[f"orphaned:{c}"].mean())
-            ft = g["full_trust_at_hours"].to_numpy(dtype=float)
-            row["full_trust_at_hours_mean"] = float(np.nanmean(ft)) if np.isfinite(ft).any() else None
+            ft = describe_time(list(g["full_trust_at_hours"]), confidence)
+            # how many replications reached full trust by the horizon, and their median (inf: never, i.e.
+            # half or more did not); not a mean over those that reached it, which would flatter the point
+            row["full_trust_reached"] = ft["reached"]
+            median = ft["quantiles"].get("0.5")
+            row["full_trust_at_hours_median"] = float("inf") if median is None else float(median)
+            if threshold is not None:
+                row.update(_risk_columns(g, threshold, confidence))
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _risk_columns(g: pd.DataFrame, threshold: Threshold, confidence: float) -> dict[str, Any]:
+    orphaned = g["orphaned"].to_numpy(float)
+    if threshold.is_rate:
+        at_risk = np.maximum(g["clients"].to_numpy(float) - g["gone"].to_numpy(float), 1.0)
+        values = orphaned / at_risk
+    else:
+        values = orphaned
+    j = judge(values, threshold.value, confidence)
+    return {
+        "exceeding": j["exceeding"],
+        "chance": j["chance"],
+        "chance_ci95_low": j["chance_ci"][0],
+        "chance_ci95_high": j["chance_ci"][1],
+        "verdict": j["verdict"],
+    }
 
 
 def sweep(
@@ -73,9 +102,14 @@ def sweep(
     dask: str | None = None,
     progress: bool | None = None,
     options: RunOptions | None = None,
+    max_orphans: float | None = None,
+    max_orphan_rate: float | None = None,
 ) -> Sweep:
     """Run ``replications`` at every combination of the grid's values (fields as dotted scenario paths).
-    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords."""
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords. With a target
+    (``max_orphans`` or ``max_orphan_rate``), ``table()`` judges each point as ``report`` would."""
+    # the target is checked before any replication runs
+    threshold = None if max_orphans is None and max_orphan_rate is None else Threshold(max_orphans, max_orphan_rate)
     o = merge_options(
         options,
         seed=seed,
@@ -118,4 +152,4 @@ def sweep(
         )
         row.update({f"orphaned:{c}": s["orphaned_by_cause"].get(c, 0) for c in CAUSES})
         rows.append(row)
-    return Sweep(fields, pd.DataFrame(rows))
+    return Sweep(fields, pd.DataFrame(rows), threshold)

@@ -171,12 +171,13 @@ def load_summary_table(extras: Sequence[RepExtra]) -> pd.DataFrame | None:
     ).reset_index()
 
 
-def trust_band(extras: Sequence[RepExtra]) -> pd.DataFrame:
-    """Per hour: mean share trusting the new certificates and the band of the middle 95% of replications."""
-    if not extras:
+def trust_band(extras: Sequence[RepExtra], measure: str = "trust_share") -> pd.DataFrame:
+    """Per hour: mean share trusting the new certificates (``measure="contact_share"``: that checked in since
+    the procedure's window opened) and the band of the middle 95% of replications."""
+    if not extras or any(getattr(x, measure) is None for x in extras):
         return pd.DataFrame(columns=["time_hours", "mean", "low", "high"])
     t = extras[0].trust_time
-    m = np.vstack([x.trust_share[: len(t)] for x in extras]).astype(float)
+    m = np.vstack([getattr(x, measure)[: len(t)] for x in extras]).astype(float)
     return pd.DataFrame(
         {
             "time_hours": t,

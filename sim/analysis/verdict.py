@@ -20,7 +20,17 @@ from sim.analysis.risk import assess
 from sim.analysis.stats import describe
 from sim.errors import InputError
 
-EXIT_CODES: dict[str, int] = {"GO": 0, "NO-GO": 1, "INCONCLUSIVE": 3}
+# the verdict's exit codes, distinct from every other outcome of a command (2 bad input, 70 internal error,
+# 130/143 interrupted), so that a pipeline can tell "don't rotate" from a failure
+EXIT_CODES: dict[str, int] = {"GO": 0, "INCONCLUSIVE": 3, "NO-GO": 4}
+
+# the order of severity: ``rotasim compare --gate`` exits with the code of its worst verdict
+SEVERITY: dict[str, int] = {"GO": 0, "INCONCLUSIVE": 1, "NO-GO": 2}
+
+
+def worst_verdict(verdicts: Sequence[str]) -> str:
+    """The most severe of several verdicts (NO-GO over INCONCLUSIVE over GO): what a gate must honour."""
+    return max(verdicts, key=SEVERITY.__getitem__, default="GO")
 
 
 CONFIDENCE = 0.95

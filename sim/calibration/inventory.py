@@ -284,10 +284,12 @@ def read_inventory(
     time_format: str | None = None,
     strict: bool = False,
     snapshot: float | None = None,
+    now: float | None = None,
 ) -> Inventory:
     """Read and check an inventory export. Bad rows are skipped and listed, or with ``strict`` the first one
     raises ``InputError`` (line and column in its location). ``snapshot`` (seconds since 1970 UTC), when
-    given, makes a check-in after it a bad row."""
+    given, makes a check-in after it a bad row; without it, a check-in after ``now`` (the time of the import)
+    is a bad row: dated in the future, it must not become the snapshot (the newest check-in)."""
     source = str(path)
     header, rows, lines, bad, read = read_rows(path)
     cols = resolve_columns(header, mapping or {}, source)
@@ -335,6 +337,16 @@ def read_inventory(
             np.isfinite(checkin) & (checkin > snapshot),
             "last_checkin",
             lambda i: f"last check-in {raw_times.iloc[i]!r} is after the snapshot time {snap}",
+        )
+    elif now is not None:
+        now_text = iso_utc(now)
+        flag(
+            np.isfinite(checkin) & (checkin > now),
+            "last_checkin",
+            lambda i: (
+                f"last check-in {raw_times.iloc[i]!r} is in the future (after {now_text}, the time of the "
+                "import): not used as the snapshot"
+            ),
         )
     # duplicates among the otherwise good rows: the first one is kept (computer names ignore case)
     folded = ids.str.casefold()

@@ -1,14 +1,19 @@
 """The ``rotasim`` command line: the app, its commands (one module each in ``sim.cli``) and its error policy.
 
-Error policy (README, "Exit codes"), applied in one place (``_RotasimGroup.main``) so every command obeys it:
+Error policy (README, "Exit codes"), applied in one place (``_RotasimGroup.main``) so every command obeys it;
+the codes are named in ``sim.cli.main``, the console script, which installs the signal handlers first:
 
-- 0: done.
+- 0: done (``rotasim report``: GO; its other verdicts are ``sim.analysis.verdict.EXIT_CODES``: 3 INCONCLUSIVE,
+  4 NO-GO).
 - 2: bad input: the scenario, a file it names, or a command-line value. One line on stderr,
   ``error: <file>: <field>: <what is wrong>``, no traceback: the user can fix it and needs nothing more.
-- 1: internal error, i.e. a bug in rotasim. It is never swallowed: one line
-  ``internal error: <type>: <message>`` on stderr says so and how to get the traceback (``ROTASIM_DEBUG=1``,
-  which also shows the traceback of input errors): users are not shown a wall of frames, developers can be.
-- 130: interrupted (Ctrl-C). Outputs are written atomically (``sim.io``), so nothing is left half-written.
+- 70: internal error, i.e. a bug in rotasim. It is never swallowed: one line
+  ``internal error: <type>: <message>`` on stderr says so, where to report it and how to get the traceback
+  (``ROTASIM_DEBUG=1``, which also shows the traceback of input errors): users are not shown a wall of
+  frames, developers can be.
+- 130: interrupted (SIGINT, Ctrl-C): ``interrupted``. 143: terminated (SIGTERM): ``terminated`` (129 for
+  SIGHUP). Outputs are written atomically (``sim.io``) and temporary files removed on the way out, so
+  nothing is left half-written.
 
 Warnings: an ``InputWarning`` (input that can be used but deserves a look) is one line
 ``warning: <file>: <field>: <message>`` on stderr; any other Python warning is one line
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -36,6 +42,7 @@ from typer.core import TyperGroup
 from sim._version import __version__
 from sim.cli.compare import compare_command
 from sim.cli.fleet import fleet_app
+from sim.cli.main import EXIT_INPUT, EXIT_INTERNAL, EXIT_SIGINT, Terminated, received, stop_code, stop_line
 from sim.cli.plan import plan_command
 from sim.cli.report import report_command
 from sim.cli.run import run_command
@@ -77,21 +84,37 @@ def _guarded(call: Callable[[], Any]) -> int:
     except InputError as exc:
         if debug:
             traceback.print_exc()
-        return _fail(f"error: {exc}", 2)
+        return _fail(f"error: {exc}", EXIT_INPUT)
     except _CLICK_ERROR as exc:  # usage errors: unknown option, bad option value, missing argument
-        return _fail(_usage_line(exc), int(getattr(exc, "exit_code", 2)))
+        return _fail(_usage_line(exc), int(getattr(exc, "exit_code", EXIT_INPUT)))
     except (KeyboardInterrupt, typer.Abort):
-        rv = 130
+        rv = EXIT_SIGINT
+    except Terminated as exc:
+        return _fail(stop_line(exc.signum), stop_code(exc.signum))
     except Exception as exc:
+        if received() is not None:  # the stop signal broke something on its way: still a stop, not a bug
+            return _stopped()
         if debug:
             traceback.print_exc()
-        hint = "" if debug else f"; set {DEBUG_ENV}=1 for the traceback"
-        what = f"{type(exc).__name__}: {exc}"
-        return _fail(f"internal error: {what} (a bug in rotasim, please report it{hint})", 1)
+        return _fail(internal_error_line(exc, debug), EXIT_INTERNAL)
+    if received() is not None:  # a stop signal that something swallowed
+        return _stopped()
     code = rv if isinstance(rv, int) else 0
-    if code == 130:
-        return _fail("interrupted", 130)
+    if code == EXIT_SIGINT:
+        return _fail(stop_line(signal.SIGINT), EXIT_SIGINT)
     return code
+
+
+def internal_error_line(exc: BaseException, debug: bool = False) -> str:
+    """One line for a bug: what broke, that it is rotasim's fault, where to report it, how to see more."""
+    hint = "" if debug else f"; set {DEBUG_ENV}=1 for the traceback"
+    what = f"{type(exc).__name__}: {exc}"
+    return f"internal error: {what} (a bug in rotasim: please report it to its maintainers with the command{hint})"
+
+
+def _stopped() -> int:
+    signum = received() or signal.SIGINT
+    return _fail(stop_line(signum), stop_code(signum))
 
 
 def warning_line(message: Warning | str, category: type[Warning]) -> str:
@@ -188,4 +211,6 @@ app.add_typer(fleet_app, name="fleet")
 
 
 if __name__ == "__main__":
-    app()
+    from sim.cli.main import main
+
+    main()

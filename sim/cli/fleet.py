@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sim.cli.options import out_folder
+
 if TYPE_CHECKING:
     from sim.calibration.inventory import BadRow
 
@@ -31,7 +33,7 @@ def _fleet() -> None:
 @fleet_app.command("import")
 def import_command(
     inventory: Annotated[Path, typer.Argument(help="Inventory export (CSV), one row per client.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the outputs to.", show_default=False)],
+    out: Annotated[str, typer.Option("--out", help="Folder to write the outputs to.", show_default=False)],
     mapping: Annotated[
         list[str] | None,
         typer.Option(
@@ -49,18 +51,26 @@ def import_command(
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first bad row (exit 2).")] = False,
     purge_days: Annotated[
-        float, typer.Option(help="Last check-in older than this: gone (SEPM's purge of offline clients).")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            help="The console's purge age of offline clients (default: the export's oldest offline row, rounded "
+            "up to whole days; an export older than the value given is a warning and the export's bound is used)."
+        ),
+    ] = None,
+    max_leave_days: Annotated[
+        float | None,
+        typer.Option(help="Longest leave spell of the fitted model (default: the larger of 365 and 2 x purge age)."),
+    ] = None,
     absence_days: Annotated[
         float, typer.Option(help="Offline longer than this: an absence (must exceed the longest weekend).")
     ] = 3.0,
     heartbeat_minutes: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Heartbeat for the scenario's root group; without a status column, online "
-            "means a check-in within two heartbeats (at least 15 minutes)."
+            help="Heartbeat for the scenario's root group (default SEPM's 5, marked PLACEHOLDER); without a status "
+            "column, online means a check-in within two heartbeats (at least 15 minutes)."
         ),
-    ] = 5.0,
+    ] = None,
     client_utc_offset: Annotated[
         float | None, typer.Option(help="Clients' local UTC offset for the work pattern (default: --tz).")
     ] = None,
@@ -86,13 +96,14 @@ def import_command(
 
     result = import_inventory(
         inventory,
-        out,
+        out_folder(out, Path(out)),
         mapping=list(mapping or []),
         snapshot=snapshot,
         tz_hours=tz,
         time_format=time_format,
         strict=strict,
         purge_days=purge_days,
+        max_leave_days=max_leave_days,
         absence_days=absence_days,
         heartbeat_minutes=heartbeat_minutes,
         client_utc_offset=client_utc_offset,

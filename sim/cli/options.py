@@ -66,7 +66,7 @@ Dask = Annotated[
 ]
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=PANEL)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress on stderr.", rich_help_panel=PANEL)]
 
 
 # name, annotation, default: the parameters ``run_options`` adds, in the order --help lists them
@@ -81,7 +81,8 @@ _RUN_PARAMETERS: list[tuple[str, Any, Any]] = [
 ]
 
 
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")]
+# flags show no ``<bool>`` in --help (typer >= 0.2x prints one for every flag, which reads as "--json true")
+JsonOut = Annotated[bool, typer.Option("--json", metavar="", help="A flag: print one JSON object and nothing else.")]
 
 
 ScenarioPath = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -139,13 +140,29 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def check_output(path: Path | None, option: str) -> None:
-    """Refuse an unusable output file before running, not after minutes of simulation."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise InputError(option, str(path), "is a folder; expected a file name")
-    if not path.parent.is_dir():
-        raise InputError(option, str(path), f"the folder {path.parent} does not exist")
+    """Refuse an unusable output file before running, not after minutes of simulation (``sim.io``)."""
+    from sim.io import check_out_file
+
+    check_out_file(path, option)
+
+
+def out_folder(value: str | None, default: Path, option: str = "--out") -> Path:
+    """An output folder option, read as text: typer would turn an empty ``--out ''`` into ``.``, the
+    current folder, and a report would land among the user's files."""
+    if value is None:
+        return default
+    if not value.strip():
+        raise InputError(option, "", "expected a folder name (got an empty one)")
+    return Path(value)
+
+
+def to_stdout(*paths: Path | None) -> bool:
+    """Whether one of these output files is ``-`` (standard output): the command's own text then goes to
+    stderr, so that stdout carries the file alone. Two of them cannot both be stdout."""
+    given = [p for p in paths if p is not None and str(p) == "-"]
+    if len(given) > 1:
+        raise InputError("-", "", "only one output can go to standard output")
+    return bool(given)
 
 
 def colour() -> bool | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import JsonOut, check_output, run_options
+from sim.cli.options import JsonOut, check_output, run_options, to_stdout
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -29,22 +29,27 @@ def plan_command(
         bool,
         typer.Option(
             "--extend-horizon/--keep-horizon",
+            metavar="",
             help="While clients are still away at the horizon, double it (up to 3 years) and say so.",
         ),
     ] = True,
     json_out: JsonOut = False,
     curve_out: Annotated[
-        Path | None, typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet).")
+        Path | None,
+        typer.Option("--curve-out", metavar="FILE.csv", help="Write the whole curve (CSV or Parquet; '-': stdout)."),
     ] = None,
     *,
     options: RunOptions,
 ) -> None:
-    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target."""
+    """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target in a
+    --confidence share of rotations: runs replications (more while too few can show it), prints the
+    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals."""
     from sim.api import plan
     from sim.io import atomic_write_table, dumps
     from sim.presentation.text import format_plan
 
     check_output(curve_out, "--curve-out")
+    err = to_stdout(curve_out)
     p = plan(
         scenario,
         max_orphans=max_orphans,
@@ -57,4 +62,6 @@ def plan_command(
     )
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)
-    typer.echo(dumps(p.to_json()) if json_out else format_plan(p))
+        if str(curve_out) != "-":
+            typer.echo(f"wrote {curve_out} ({len(p.curve):,} settings)", err=True)
+    typer.echo(dumps(p.to_json()) if json_out else format_plan(p), err=err)

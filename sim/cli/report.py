@@ -1,6 +1,6 @@
 """``rotasim report``: forecast a rotation's orphans and write the report for a change-advisory board.
 
-Exit codes (a pipeline gates on them): 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input. Progress (the
+Exit codes (a pipeline gates on them): 0 GO, 3 INCONCLUSIVE, 4 NO-GO; 2 bad input. Progress (the
 replications' bar, one line per batch) goes to stderr, unless ``--quiet``; the verdict line to stdout.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.options import ScenarioPath, progress_log, run_options
+from sim.cli.options import ScenarioPath, out_folder, progress_log, run_options
 
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
@@ -38,7 +38,7 @@ MaxOrphanRate = Annotated[
 def report_command(
     scenario: ScenarioPath,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out", "-o", metavar="DIR", help="Folder for the report (default: report-<scenario file name>)."
         ),
@@ -53,7 +53,7 @@ def report_command(
     options: RunOptions,
 ) -> None:
     """Forecast the rotation's orphans and write a report for a change-advisory board (HTML, Markdown, JSON,
-    figures, at-risk-clients.csv). Exit code: 0 GO, 1 NO-GO, 3 INCONCLUSIVE, 2 bad input."""
+    figures, at-risk-clients.csv). Exit code: 0 GO, 3 INCONCLUSIVE, 4 NO-GO (2 bad input)."""
     from sim.analysis.sampling import check_counts
     from sim.analysis.verdict import EXIT_CODES, Threshold
     from sim.io import check_out_dir
@@ -63,7 +63,7 @@ def report_command(
 
     threshold = Threshold.given(max_orphans, max_orphan_rate)
     check_counts(replications, max_replications)
-    out_dir = out if out is not None else Path(f"report-{scenario.stem}")
+    out_dir = out_folder(out, Path(f"report-{scenario.stem}"))
     check_out_dir(out_dir)
     rep = generate_report(
         load_scenario(scenario),

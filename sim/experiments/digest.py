@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from sim.experiments.options import Engine, RunOptions
-from sim.experiments.probe import OrphanCurve, orphan_curve, probe, probe_steps
+from sim.experiments.probe import OrphanCurve, orphan_curve, probe, probe_steps, saving_settings
 from sim.experiments.result import Result
-from sim.experiments.simulate import execute, prepare
+from sim.experiments.simulate import Executed, Prepared, execute, prepare
 from sim.model.causes import BLOCKING
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
@@ -53,6 +53,83 @@ def _digest(
     d.curve = orphan_curve(out, gone, landing, tpl.axis.step, run.horizon)
     d.never_saved = _never_saved(r, out, gone)
     return d
+
+
+@dataclass(frozen=True)
+class CauseSaving:
+    """What the runbook's setting would have done for one cause's orphans in one replication."""
+
+    cause: str
+    orphans: int
+    saved: int  # of them, how many some setting within the horizon saves
+    setting: float | None  # the shortest setting that saves all those ``saved`` (None: none is saved)
+    half: float | None = None  # the shortest that saves at least half of the cause's orphans (None: none does)
+
+
+@dataclass(frozen=True)
+class Savings:
+    """The retention or wait that would have saved each cause's orphans of one run (``rotasim run``)."""
+
+    parameter: str  # retention_days, wait_hours
+    noun: str  # retention, wait
+    unit: str  # days, hours
+    used: float | None  # the run's own setting
+    causes: list[CauseSaving]
+
+    def to_json(self) -> dict[str, Any]:
+        """``rotasim run --json``'s ``would_have_saved``: per cause, orphans, how many a setting saves, which."""
+        return {
+            "parameter": self.parameter,
+            "unit": self.unit,
+            "used": self.used,
+            "causes": [
+                {
+                    "cause": c.cause,
+                    "orphans": c.orphans,
+                    "saved": c.saved,
+                    self.parameter: c.setting,
+                    f"half_saved_{self.parameter}": c.half,
+                }
+                for c in self.causes
+            ],
+            "note": f"one replication; the {self.noun} from which on each cause's saved clients are all saved",
+        }
+
+
+def run_with_savings(sc: Scenario, options: RunOptions, probe: bool = True) -> tuple[Result, Savings | None]:
+    """One replication, and for a runbook with a planning axis the setting that would have saved each cause's
+    orphans (from the planning probe: the same fleet and streams, no re-run per setting; ``probe=False``
+    skips it, None then)."""
+    run = prepare(sc, options)
+    ex = execute(run)
+    return ex.result, savings(run, ex) if probe else None
+
+
+def savings(run: Prepared, ex: Executed) -> Savings | None:
+    """Per cause of the run's orphans: how many a longer setting saves, and the shortest one that saves them
+    all (None when the runbook has no planning axis)."""
+    r = ex.result
+    tpl = template_for(run.sc.runbook)
+    managers = [m.name for m in run.sc.managers]
+    landing = tpl.landing(r.steps, managers)
+    ps = probe_steps(run)
+    if tpl.axis is None or ps is None or landing is None:
+        return None
+    _, out = probe(run, ps[0], ps[1], ex.fail)
+    need = saving_settings(out, landing, tpl.axis.step)
+    orphaned = (r.clients["outcome"] == "orphaned").to_numpy()
+    causes = r.clients["cause"].to_numpy()
+    rows = []
+    for cause in dict.fromkeys(causes[orphaned]):
+        mine = need[orphaned & (causes == cause)]
+        saved = mine[mine < np.inf]
+        # -inf (saved by any setting) cannot be an orphan of the run's own setting; the max is finite then
+        setting = float(saved.max()) if len(saved) and np.isfinite(saved.max()) else None
+        mid = float(np.sort(mine)[(len(mine) - 1) // 2])
+        half = mid if np.isfinite(mid) else None
+        rows.append(CauseSaving(str(cause), int(len(mine)), int(len(saved)), setting, half))
+    rows.sort(key=lambda c: -c.orphans)
+    return Savings(tpl.axis.parameter, tpl.axis.noun, tpl.axis.unit, tpl.setting(r.steps), rows)
 
 
 def _never_saved(r: Result, out: Any, gone: np.ndarray) -> dict[str, int]:

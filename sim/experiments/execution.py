@@ -2,15 +2,31 @@
 
 Every task carries its own seed (root seed and replication index), so the answer does not depend on where
 or in which order tasks run; results are always returned in task order.
+
+Workers end with their parent: a pool worker ignores Ctrl-C (the terminal sends it to the whole process
+group; the parent decides and kills the pool) and takes the default action on SIGTERM; on Linux it asks the
+kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and everywhere a thread checks once a second
+that its parent is still there. A parent stopped by an exception (Ctrl-C, SIGTERM, a bug) kills its pool
+instead of waiting for the replications in flight. The workers of ``--dask local`` get the same watch; the
+workers of a remote cluster are not ours, so their tasks are cancelled and the client closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import logging
 import os
+import signal
+import socket
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from sim.errors import InputError
 
@@ -41,11 +57,70 @@ def run_tasks(
         out = [_tick(fn(*t), bar) for t in tasks]
         _close(bar)
         return out
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+    with _pool(min(workers, len(tasks))) as pool:
         futures = [pool.submit(fn, *t) for t in tasks]
         out = [_tick(f.result(), bar) for f in futures]
     _close(bar)
     return out
+
+
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers end with this process; on any exception it is killed, not awaited."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_setup, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        kill_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: queued tasks cancelled, workers killed (SIGKILL), nothing awaited."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=2)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_setup(parent: int) -> None:
+    """Run first in every pool worker: the signals as the module docstring says, and end with ``parent``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (its parent process) ends, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the request stood
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="rotasim-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _adopt_dask_worker() -> None:
+    """Run in each worker of ``--dask local``: end with the process that started the cluster."""
+    die_with_parent(os.getppid())
 
 
 def _run_dask(
@@ -58,24 +133,94 @@ def _run_dask(
     cluster = None
     try:
         if address == "local":
-            cluster = LocalCluster(
-                n_workers=default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            with warnings.catch_warnings():  # the scheduler's HTTP port: nothing a user asked for
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = LocalCluster(
+                    n_workers=default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,  # the nannies' log lines (workers killed on the way out)
+                )
             client = Client(cluster)
+            client.run(_adopt_dask_worker)
         else:
-            client = Client(address, timeout=30)
-    except OSError as exc:
-        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({exc})") from None
+            reach_scheduler(address)
+            client = Client(address, timeout=DASK_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({_reason(exc)})") from None
+    futures: list[Any] = []
     try:
         bar = _bar(progress, len(tasks), label)
         futures = [client.submit(fn, *t, pure=False) for t in tasks]
         out = [_tick(f.result(), bar) for f in futures]
         _close(bar)
         return out
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        raise
     finally:
-        client.close()
+        with contextlib.suppress(Exception):
+            client.close(timeout=DASK_TIMEOUT_SECONDS)
         if cluster is not None:
-            cluster.close()
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=DASK_TIMEOUT_SECONDS)
+
+
+DASK_TIMEOUT_SECONDS = 5  # a scheduler that does not answer within this is not there
+
+DASK_SCHEMES = ("tcp", "tls")
+
+
+def parse_dask_address(address: str) -> tuple[str, str, int] | None:
+    """``'local'`` (None) or a scheduler address ``[tcp://|tls://]host:port`` as (scheme, host, port).
+
+    Why parse it here: Dask reads a malformed address in surprising ways (one asked for 3 EiB of memory);
+    refusing it with one line before any work starts is kinder."""
+    if address == "local":
+        return None
+    text = address.strip()
+    if "://" not in text:
+        text = "tcp://" + text
+    expected = "expected 'local' or a scheduler address tcp://HOST:PORT (or tls://)"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InputError("--dask", address, expected) from None
+    if (
+        parts.scheme not in DASK_SCHEMES
+        or not parts.hostname
+        or port is None
+        or not 1 <= port <= 65535
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or any(c.isspace() or ord(c) < 32 for c in text)
+    ):
+        raise InputError("--dask", address, expected)
+    return parts.scheme, parts.hostname, port
+
+
+def reach_scheduler(address: str) -> None:
+    """Refuse a scheduler that cannot be reached within a few seconds (Dask alone retries for 30 s or more)."""
+    parsed = parse_dask_address(address)
+    if parsed is None:
+        return
+    _, host, port = parsed
+    try:
+        with socket.create_connection((host, port), timeout=DASK_TIMEOUT_SECONDS):
+            pass
+    except OSError as exc:
+        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {DASK_TIMEOUT_SECONDS} s"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 class _Bar:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from sim.errors import InputError
+from sim.experiments.execution import parse_dask_address
 from sim.scenario.fields import MAX_CLIENTS, MAX_HORIZON_DAYS
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class RunOptions:
             raise InputError("--workers", "", f"expected 1 to {MAX_WORKERS} processes (got {self.workers})")
         if self.dask is not None and (not isinstance(self.dask, str) or not self.dask.strip()):
             raise InputError("--dask", "", f"expected 'local' or a scheduler address (got {self.dask!r})")
+        if self.dask is not None:
+            parse_dask_address(self.dask)
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with some options changed (validated again)."""

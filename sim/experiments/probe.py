@@ -121,4 +121,29 @@ def orphan_curve(
     return OrphanCurve(resolution, counts, floor, at_floor, int(counts[-1]))
 
 
-__all__ = ["OrphanCurve", "orphan_curve", "probe", "probe_steps"]
+def saving_settings(out: EngineOutput, landing: Landing, resolution: float) -> np.ndarray:
+    """Per client, the shortest setting on the axis' lattice from which on it is saved (no orphan): the
+    setting whose decisive change lands after its last change to a surviving cache (-inf: any setting; inf:
+    none within the horizon, because the probe orphaned it or it never survives the change).
+
+    The same rule as ``orphan_curve``, client by client: a change of the world at t meets a decisive change
+    at T = t, a check-in at t counts only for T > t; settings up to the floor act as the floor."""
+    assert out.survives_at_start is not None and out.survival_changes is not None
+    n = len(out.survives_at_start)
+    cl, ts, vs, at_change = out.survival_changes
+    last = np.full(n, -1, np.int64)
+    if len(cl):
+        order = np.lexsort((ts, cl))  # per client in time order: the last one is its final state
+        tail = order[np.flatnonzero(np.r_[cl[order][1:] != cl[order][:-1], True])]
+        last[cl[tail]] = tail
+    has = last >= 0
+    survives = np.where(has, vs[np.maximum(last, 0)], out.survives_at_start).astype(bool)
+    x = np.where(has, landing.setting(ts[np.maximum(last, 0)]), -np.inf) / resolution
+    k = np.where(at_change[np.maximum(last, 0)], np.ceil(x - 1e-9), np.floor(x + 1e-9) + 1)
+    setting = np.round(k * resolution, 6)
+    floor = float(landing.setting(landing.floor + landing.offset))
+    setting = np.where(~has | (setting <= floor + 1e-12), -np.inf, setting)
+    return np.where(survives & ~np.isfinite(out.orphaned_at), setting, np.inf)
+
+
+__all__ = ["OrphanCurve", "orphan_curve", "probe", "probe_steps", "saving_settings"]

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from sim.engines.fast import run_fast
 from sim.engines.initial import InitialState
 from sim.engines.outcome import EngineOutput
+from sim.engines.registry import engine as engine_named
 from sim.errors import InputError
 from sim.experiments.options import REFERENCE_MAX_CLIENTS, Engine, RunOptions, merge_options
+from sim.experiments.progress import start_ticker
 from sim.experiments.result import Result, build_result
 from sim.model.contact import first_contact, procedure_window
 from sim.model.fleet import Fleet, generate_fleet
-from sim.model.load import LoadOutcome, fail_probability, load_table, offered_checkins
+from sim.model.load import LoadOutcome, fail_probability, load_table
 from sim.model.streams import ClientStreams
 from sim.model.topology import Topology, compile_topology
 from sim.model.world import World
@@ -79,6 +80,7 @@ class Prepared:
     seed: int
     replication: int
     engine: Engine
+    progress: bool = False  # show the reference engine's progress on stderr (one replication, on a terminal)
     initial: InitialState | None = None  # start from an observed fleet (rotasim track), else from t = 0
 
 
@@ -103,7 +105,9 @@ def prepare(
     if engine == "reference" and fleet.n > REFERENCE_MAX_CLIENTS:
         raise InputError("--engine", "", f"the reference engine is for at most {REFERENCE_MAX_CLIENTS} clients")
     horizon = sc.horizon_days * 24.0
-    return Prepared(sc, topo, expand_runbook(sc), fleet, engine_ss, horizon, seed, replication, engine, initial_state)
+    shown = opts.progress is True and engine == "reference"  # only when asked: replications have their own bar
+    steps = expand_runbook(sc)
+    return Prepared(sc, topo, steps, fleet, engine_ss, horizon, seed, replication, engine, shown, initial_state)
 
 
 def execute(run: Prepared) -> Executed:
@@ -153,24 +157,12 @@ def probe(run: Prepared, steps: list[Step], decisive: Step, fail: np.ndarray | N
 
 def _run_engine(run: Prepared, world: World, fail: np.ndarray | None, probe: Step | None = None) -> EngineOutput:
     bin_h = run.sc.load.bin_minutes / 60.0
-    if run.engine == "reference":
-        from sim.engines.reference import run_reference
-
-        rng = np.random.default_rng(run.engine_ss)
-        return run_reference(
-            run.topo, run.fleet, world, rng, run.horizon, fail, bin_h, probe=probe, initial=run.initial
-        )
-    return run_fast(
-        run.topo,
-        run.fleet,
-        world,
-        ClientStreams(run.fleet.keys, run.engine_ss, 0),
-        run.horizon,
-        fail,
-        bin_h,
-        timeout_streams=ClientStreams(run.fleet.keys, run.engine_ss, 2) if fail is not None else None,
-        probe=probe,
-        initial=run.initial,
+    runner = engine_named(run.engine)
+    if run.progress and runner.plays_every_checkin:
+        what = "planning probe" if probe is not None else "simulating"
+        start_ticker(world.env, run.horizon, f"{runner.name} engine, {run.fleet.n:,} clients, {what}")
+    return runner.run(
+        run.topo, run.fleet, world, run.engine_ss, run.horizon, fail, bin_h, probe=probe, initial=run.initial
     )
 
 
@@ -207,41 +199,19 @@ def _run_with_load(
     from a sample above ``load.max_exact_clients``); the reference engine's is its literal count of the
     check-ins it played, never sampled (it runs at most ``REFERENCE_MAX_CLIENTS`` clients). Every reference
     pass starts a generator from the same seed sequence, so passes share their random streams as the fast
-    engine's do."""
+    engine's do (``sim.engines.registry``)."""
     spec = sc.load
     bin_h = spec.bin_minutes / 60.0
     capacity = np.array([m.capacity_per_second or spec.capacity_per_second for m in sc.managers], float)
-    sample = None
-    if engine == "fast" and fleet.n > spec.max_exact_clients:
-        sample = np.random.default_rng(engine_ss.spawn(1)[0]).choice(fleet.n, spec.max_exact_clients, replace=False)
+    runner = engine_named(engine)
+    sample = runner.load_sample(fleet, spec.max_exact_clients, engine_ss)
     fail: np.ndarray | None = None
     used: np.ndarray | None = None
     first: EngineOutput | None = None
     for _ in range(spec.iterations + 1):
         used = fail
         world = _world(sc, topo, steps)
-        if engine == "reference":
-            from sim.engines.reference import run_reference
-
-            rng = np.random.default_rng(engine_ss)
-            out = run_reference(topo, fleet, world, rng, horizon, fail, bin_h, count_load=True)
-            assert out.counted_load is not None
-            offered = out.counted_load
-        else:
-            out = run_fast(
-                topo,
-                fleet,
-                world,
-                ClientStreams(fleet.keys, engine_ss, 0),
-                horizon,
-                fail,
-                bin_h,
-                timeout_streams=ClientStreams(fleet.keys, engine_ss, 2),
-            )
-            assert out.assignments is not None
-            offered = offered_checkins(
-                fleet, out.assignments, topo.n_managers, horizon, bin_h, sample, timeouts=out.timeout_events
-            )
+        out, offered = runner.run_offering(topo, fleet, world, engine_ss, horizon, fail, bin_h, sample)
         first = first or out
         fail = fail_probability(offered / (bin_h * 3600.0), capacity, spec)
     assert first is not None and fail is not None

@@ -275,7 +275,7 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
     extra = None
     if files.absences is not None:
         extra = _read_absences(sc, files, {c: i for i, c in enumerate(df["client_id"])}, sc.horizon_days * 24.0)
-    always = None if files.background_presence else np.ones(n, bool)
+    always, leave_from = _background_limits(files, df["group"], topo.group_names, sc.source)
     presence = generate_presence(
         spec if files.background_presence else _no_background(spec),
         n,
@@ -283,6 +283,7 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
         rng,
         extra=extra,
         always_on=always,
+        leave_from=leave_from,
     )
     if tz is not None:  # the listed time zone replaces the drawn one
         assert presence.tz is not None
@@ -303,6 +304,27 @@ def read_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles, rng: np.ra
         keys=keys_from_ids(ids),
         version_source=(str(cpath), "version"),
     )
+
+
+def _background_limits(
+    files: FleetFiles, groups: pd.Series, known: list[str], source: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(always on, earliest leave start) per listed client: everyone online throughout without background
+    presence; with it, clients of ``always_on_groups`` online throughout and without leave, and no leave spell
+    starting before ``seen_within_days`` (docs/model.md, "Fleets read from files")."""
+    n = len(groups)
+    if not files.background_presence:
+        return np.ones(n, bool), None
+    unknown = [g for g in files.always_on_groups if g not in known]
+    if unknown:
+        raise InputError(source, "fleet.files.always_on_groups", f"unknown group {unknown[0]!r}")
+    always = groups.isin(files.always_on_groups).to_numpy() if files.always_on_groups else None
+    if always is None and files.seen_within_days is None:
+        return None, None
+    leave_from = np.full(n, -np.inf if files.seen_within_days is None else -24.0 * files.seen_within_days)
+    if always is not None:
+        leave_from[always] = np.inf
+    return always, leave_from
 
 
 def _no_background(spec: PresenceSpec) -> PresenceSpec:

@@ -206,13 +206,16 @@ def generate_presence(
     rng: np.random.Generator,
     extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     always_on: np.ndarray | None = None,
+    leave_from: np.ndarray | None = None,
 ) -> Presence:
     """Draw every client's pattern, time zone, leave spells and decommissioning, vectorised.
 
     Leave spells start as a Poisson process from ``max_days`` before the start until the horizon, so clients
     already on leave at the start are as likely as in a fleet that has been running for ever (stationary).
     ``extra`` adds known absences (client index, from, until); ``always_on`` forces the pattern off for
-    clients read from files without a background presence model.
+    clients read from files without a background presence model. ``leave_from`` (hours, per client): leave
+    spells that would start before it are not drawn (a client seen recently has no older spell; +inf: none at
+    all); the draws are made as without it, so the other clients' spells do not change.
     """
     names = [p.name for p in spec.patterns]
     shares = np.array([p.share for p in spec.patterns])
@@ -246,6 +249,8 @@ def generate_presence(
         s = rng.uniform(-lv.max_days * 24.0, horizon_hours, len(c))
         d = np.minimum(sample(lv.duration_days, rng, len(c)), lv.max_days) * 24.0
         keep = (s + d > 0) & (s < horizon_hours)
+        if leave_from is not None:
+            keep &= s >= leave_from[c]
         cl.append(c[keep])
         st.append(s[keep])
         en.append((s + d)[keep])

@@ -58,6 +58,7 @@ def compare_figures(comp: Comparison) -> dict[str, tuple[Figure, str]]:
         figs.orphans_compare_figure(
             table,
             threshold=th.value * scale,
+            threshold_label=f"threshold: {th.describe()}",
             xlabel="orphan rate per rotation (% of clients not gone)"
             if th.is_rate
             else "orphaned clients per rotation (count)",
@@ -76,7 +77,12 @@ def compare_figures(comp: Comparison) -> dict[str, tuple[Figure, str]]:
     }
     if curves:
         out["curve"] = (
-            figs.curve_figure(curves, threshold=None if th.is_rate else th.value),
+            figs.curve_figure(
+                curves,
+                threshold=None if th.is_rate else th.value,
+                subject=f"{len(curves)} scenarios, {comp.replications} replications each",
+                threshold_label=f"threshold: {th.describe()}",
+            ),
             "Expected orphans against the retention or the wait, the scenarios overlaid.",
         )
     steps = {lb: r.steps for lb, r in zip(labels, comp.reports, strict=True) if len(r.steps)}
@@ -86,7 +92,7 @@ def compare_figures(comp: Comparison) -> dict[str, tuple[Figure, str]]:
     if trust:
         marks = {lb: r.markers for lb, r in zip(labels, comp.reports, strict=True) if len(r.trust)}
         out["trust"] = (
-            figs.trust_figure(trust, marks),
+            figs.trust_figure(trust, marks, subject=f"{len(trust)} scenarios, {comp.replications} replications each"),
             "Share of clients trusting the new certificates over time, the scenarios overlaid.",
         )
     return out

@@ -54,7 +54,16 @@ class Code:
     text: str
 
 
-Block = Para | Bullets | Table | Fig | Code
+@dataclass
+class Details:
+    """A table folded away under a one-line summary (HTML ``<details>``): there for whoever needs it, not in
+    the way of whoever reads the page (the report's full parameter table)."""
+
+    summary: str
+    table: Table
+
+
+Block = Para | Bullets | Table | Fig | Code | Details
 
 
 @dataclass

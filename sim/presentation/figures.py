@@ -110,6 +110,78 @@ def _short(text: str, n: int = 28) -> str:
     return plain(text if len(text) <= n else text[: n - 1] + "\u2026")
 
 
+def distinct_labels(labels: Sequence[str], n: int = 40) -> list[str]:
+    """Labels short enough for an axis that keep what tells them apart: when they are too long, the prefix
+    they share is shortened (``three-manager-failover [runbook.retention_days=90]`` and
+    ``three-manager-failover`` become ``three-manager-failover`` and ``\u2026[runbook.retention_days=90]``
+    only if that is what differs), and a label still too long loses its middle, never its end."""
+    labels = [str(x) for x in labels]
+    if all(len(x) <= n for x in labels):
+        return [plain(x) for x in labels]
+    out = []
+    for x in labels:
+        if len(x) <= n:
+            out.append(x)
+            continue
+        name, sep, rest = x.partition(" [")
+        if sep and len(rest) + 3 < n:  # a variant: keep its overrides whole, shorten the scenario name
+            keep = n - len(rest) - 3
+            out.append(_middle(name, keep) + " [" + rest)
+        else:
+            out.append(_middle(x, n))
+    return [plain(x) for x in out]
+
+
+def _middle(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters by taking out its middle (its start and its end are what differ)."""
+    if len(text) <= n:
+        return text
+    if n < 4:
+        return text[:n]
+    head = (n - 1) // 2
+    return text[:head] + "\u2026" + text[len(text) - (n - 1 - head) :]
+
+
+def integer_ticks(ax: Axes, axis: str = "y") -> None:
+    """Counts are whole: ticks only at integers (no '2.5 replications')."""
+    from matplotlib.ticker import MaxNLocator
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(integer=True))
+
+
+def threshold_line(ax: Axes, value: float, *, vertical: bool, span: float, label: str | None = None) -> None:
+    """The threshold, black dashed and labelled with its value; at 0 the axis starts a little below it so
+    that the line is not hidden under the axis itself."""
+    text = label or f"threshold ({value:g})"
+    if vertical:
+        ax.axvline(value, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2, label=text, zorder=5)
+        if value <= 0:
+            ax.set_xlim(left=-0.03 * max(span, 1.0))
+    else:
+        ax.axhline(value, color=THRESHOLD_COLOUR, linestyle="--", linewidth=1.5, label=text, zorder=5)
+        if value <= 0:
+            ax.set_ylim(bottom=-0.03 * max(span, 1.0))
+
+
+def legend_below(fig: Figure, ax: Axes, ncols: int = 3) -> None:
+    """The legend under the plot, outside it: it never covers data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(ncols, len(handles)),
+            fontsize=FONT_SIZE - 1,
+            frameon=False,
+        )
+
+
+def titled(text: str, subject: str | None) -> str:
+    """A figure title naming what it shows about: ``Orphans per replication \u2014 <scenario, runbook>``."""
+    return f"{text}\n{plain(subject)}" if subject else text
+
+
 def to_png(fig: Figure) -> bytes:
     """The figure as PNG bytes (Agg renderer, the figure's own DPI)."""
     buf = io.BytesIO()
@@ -128,6 +200,8 @@ def orphans_distribution_figure(
     threshold: float,
     interval: Mapping[str, tuple[float | None, float | None]],
     xlabel: str = "orphaned clients per rotation (count)",
+    subject: str | None = None,
+    threshold_label: str | None = None,
 ) -> Figure:
     """Histogram of the per-replication orphans (or orphan rate), the 95% interval of the mean shaded and
     the threshold drawn: the picture behind the verdict."""
@@ -158,12 +232,16 @@ def orphans_distribution_figure(
         if low is not None and high is not None:
             ax.axvspan(low, high, color=c, alpha=0.18, hatch="//" if i % 2 else None, label=f"{label}: 95% interval")
         ax.axvline(float(np.mean(v)), color=c, linestyle=LINESTYLES[i % 4], linewidth=2, label=f"{label}: mean")
-    ax.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2, label=f"threshold ({threshold:g})")
+    threshold_line(ax, threshold, vertical=True, span=max(hi, threshold) - min(lo, threshold), label=threshold_label)
+    ax.set_xlim(right=max(hi, threshold) + 0.05 * max(span, 1.0) + (0.5 if integer else 0))
+    integer_ticks(ax, "y")
     ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
     ax.set_ylabel("replications (count)", fontsize=FONT_SIZE)
     n = sum(len(v) for v in values.values())
-    ax.set_title(f"Orphans per replication against the threshold ({n} replications)", fontsize=FONT_SIZE + 2)
-    ax.legend(fontsize=FONT_SIZE - 1, loc="best", frameon=False)
+    ax.set_title(
+        titled(f"Orphans per replication against the threshold ({n} replications)", subject), fontsize=FONT_SIZE + 1
+    )
+    legend_below(fig, ax)
     return fig
 
 
@@ -227,7 +305,7 @@ def breakdown_figure(
                 error_kw={"ecolor": "#333333", "capsize": 2, "linewidth": 1},
                 label=label,
             )
-        ax.set_yticks(y, [_short(n) for n in names], fontsize=FONT_SIZE - 1)
+        ax.set_yticks(y, distinct_labels(names, 28), fontsize=FONT_SIZE - 1)
         ax.invert_yaxis()
     fig.suptitle("Orphans by cause, group and version (bars: mean; whiskers: 95% interval)", fontsize=FONT_SIZE + 2)
     if series > 1:
@@ -249,8 +327,11 @@ def _num(v: object) -> float:
         return float("nan")
 
 
-def orphans_compare_figure(table: pd.DataFrame, *, threshold: float | None, xlabel: str) -> Figure:
-    """One bar per scenario: expected orphans with the 95% interval, and the threshold."""
+def orphans_compare_figure(
+    table: pd.DataFrame, *, threshold: float | None, xlabel: str, threshold_label: str | None = None
+) -> Figure:
+    """One bar per scenario: expected orphans with the 95% interval, and the threshold (labels keep what
+    differs between the scenarios: ``distinct_labels``)."""
     n = len(table)
     fig = figure(9, max(2.8, 1.4 + 0.45 * n))
     ax = fig.add_subplot()
@@ -266,13 +347,14 @@ def orphans_compare_figure(table: pd.DataFrame, *, threshold: float | None, xlab
         xerr=np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)]),
         error_kw={"ecolor": "#333333", "capsize": 3},
     )
+    top = float(np.nanmax(np.r_[hi, mean, [threshold or 0.0]])) if n else 1.0
     if threshold is not None:
-        ax.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2, label=f"threshold ({threshold:g})")
-        ax.legend(fontsize=FONT_SIZE - 1, frameon=False)
-    ax.set_yticks(y, [_short(str(s), 40) for s in table["label"]], fontsize=FONT_SIZE - 1)
+        threshold_line(ax, threshold, vertical=True, span=top, label=threshold_label)
+        legend_below(fig, ax)
+    ax.set_yticks(y, distinct_labels(table["label"].astype(str).tolist(), 60), fontsize=FONT_SIZE - 1)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
-    ax.set_title("Expected orphans per scenario (bars: mean; whiskers: 95% interval)", fontsize=FONT_SIZE + 2)
+    fig.suptitle("Expected orphans per scenario (bars: mean; whiskers: 95% interval)", fontsize=FONT_SIZE + 2)
     return fig
 
 
@@ -294,68 +376,110 @@ AXIS_LABELS = {
 }
 
 
-def curve_figure(curves: Mapping[str, CurveSpec], *, threshold: float | None) -> Figure:
+def curve_figure(
+    curves: Mapping[str, CurveSpec],
+    *,
+    threshold: float | None,
+    subject: str | None = None,
+    threshold_label: str | None = None,
+) -> Figure:
     """Expected orphans had the retention (kb-multi-server) or the wait (kb-single-server) been x, with the
-    95% band, the scenario's own setting and the smallest setting that meets the threshold."""
-    curves = _keys(curves)
+    95% band, the scenario's own setting (circle) and the smallest setting that meets the threshold
+    (diamond, labelled). When the curve spans far more than the threshold, the orphans axis is linear up
+    to a few times the threshold and logarithmic above, so that the threshold, the band around it and the
+    recommended point stay readable instead of being squashed onto the x axis."""
+    labels = dict(zip(curves, distinct_labels(list(curves), 60), strict=True))
     params = sorted({c.parameter for c in curves.values()})
-    fig = figure(9 if len(params) < 2 else 13, 4.4)
+    fig = figure(9 if len(params) < 2 else 13, 4.8)
     axes = fig.subplots(1, max(len(params), 1), squeeze=False)[0]
     for ax, param in zip(axes, params, strict=True):
         style(ax)
-        for i, (label, spec) in enumerate(curves.items()):
+        unit = "days" if param == "retention_days" else "hours"
+        top = 0.0
+        for i, (key, spec) in enumerate(curves.items()):
             if spec.parameter != param:
                 continue
-            c = colour(i)
+            c, label = colour(i), labels[key]
             df = spec.curve
             x = df[param].astype(float).to_numpy()
-            ax.plot(x, df["orphaned_mean"].astype(float), color=c, linestyle=LINESTYLES[i % 4], lw=2, label=label)
+            y = df["orphaned_mean"].astype(float).to_numpy()
+            top = max(top, float(np.nanmax(df["ci95_high"].astype(float))) if len(df) else 0.0)
+            ax.plot(x, y, color=c, linestyle=LINESTYLES[i % 4], lw=2, label=label)
             ax.fill_between(
                 x, df["ci95_low"].astype(float), df["ci95_high"].astype(float), color=c, alpha=0.2, linewidth=0
             )
-            if spec.current is not None:
-                ax.axvline(spec.current, color=c, linestyle=":", lw=1.5)
-                ax.annotate(
-                    f"{label}: now {spec.current:g}",
-                    (spec.current, 1.0),
-                    xycoords=("data", "axes fraction"),
-                    rotation=90,
-                    va="top",
-                    ha="right",
-                    fontsize=FONT_SIZE - 2,
+            if spec.current is not None and len(x):
+                now_y = float(np.interp(spec.current, x, y))
+                ax.plot(
+                    [spec.current],
+                    [now_y],
+                    marker="o",
                     color=c,
-                    in_layout=False,
+                    markersize=8,
+                    markerfacecolor="white",
+                    markeredgewidth=2,
+                    linestyle="none",
+                    label=f"{label}: now, {spec.current:g} {unit}",
                 )
-            if spec.recommended is not None:
-                at = np.interp(spec.recommended, x, df["orphaned_mean"].astype(float)) if len(x) else 0.0
-                ax.plot([spec.recommended], [at], marker="D", color=c, markersize=7, markeredgecolor="black")
+            if spec.recommended is not None and len(x):
+                at = float(np.interp(spec.recommended, x, y))
+                ax.plot(
+                    [spec.recommended],
+                    [at],
+                    marker="D",
+                    color=c,
+                    markersize=8,
+                    markeredgecolor="black",
+                    linestyle="none",
+                    label=f"{label}: recommended, {spec.recommended:g} {unit}",
+                )
+                ax.annotate(
+                    f"{spec.recommended:g} {unit}",
+                    (spec.recommended, at),
+                    xytext=(6, 8),
+                    textcoords="offset points",
+                    fontsize=FONT_SIZE - 1,
+                    color="black",
+                )
         if threshold is not None:
-            ax.axhline(threshold, color=THRESHOLD_COLOUR, linestyle="--", lw=1.5, label=f"threshold ({threshold:g})")
+            threshold_line(ax, threshold, vertical=False, span=top, label=threshold_label)
+        _orphans_scale(ax, top, threshold)
         if param == "wait_hours":
             # waits span minutes to weeks: linear up to 1 hour, logarithmic beyond, ticks in plain hours
             ax.set_xscale("symlog", linthresh=1.0, linscale=0.6)
-            top = max([float(s.curve[param].max()) for s in curves.values() if s.parameter == param] + [1.0])
-            ticks = [t for t in (0, 0.5, 1, 3, 6, 12, 24, 48, 168, 336, 720, 1440, 2160) if t <= top]
+            right = max([float(s.curve[param].max()) for s in curves.values() if s.parameter == param] + [1.0])
+            ticks = [t for t in (0, 0.5, 1, 3, 6, 12, 24, 48, 168, 336, 720, 1440, 2160) if t <= right]
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-            ax.set_xlim(0, top * 1.05)
+            ax.set_xlim(0, right * 1.05)
         else:
             ax.set_xlim(left=0)
         ax.set_xlabel(AXIS_LABELS.get(param, param), fontsize=FONT_SIZE)
         ax.set_ylabel("orphaned clients (mean, count)", fontsize=FONT_SIZE)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=FONT_SIZE - 1, frameon=False, loc="upper right")
         what = "retention" if param == "retention_days" else "wait"
-        ax.set_title(f"Orphans against the {what}", fontsize=FONT_SIZE + 1)
-    fig.suptitle(
-        "What a longer or shorter setting gives (band: 95% interval; \u25c6: smallest setting that meets the target)",
-        fontsize=FONT_SIZE + 1,
-    )
+        ax.set_title(titled(f"Orphans against the {what} (band: 95% interval)", subject), fontsize=FONT_SIZE + 1)
+    if params:
+        legend_below(fig, axes[0], ncols=2)
     if not params:
         ax = axes[0]
-        ax.set_title("No retention or wait to plan for this runbook", fontsize=FONT_SIZE + 1)
+        ax.set_title(titled("No retention or wait to plan for this runbook", subject), fontsize=FONT_SIZE + 1)
         ax.set_xlabel("retention or wait", fontsize=FONT_SIZE)
         ax.set_ylabel("orphaned clients (count)", fontsize=FONT_SIZE)
     return fig
+
+
+def _orphans_scale(ax: Axes, top: float, threshold: float | None) -> None:
+    """Linear while the curve stays within 20 times the threshold (or 20 orphans); beyond, linear up to
+    that and logarithmic above (symlog), with plain-number ticks, so the threshold region keeps its room."""
+    from matplotlib.ticker import FuncFormatter
+
+    near = max(4.0 * (threshold or 0.0), 5.0)
+    if top <= 20 * max(threshold or 0.0, 1.0):
+        if threshold is None or threshold > 0:
+            ax.set_ylim(bottom=0)
+        return
+    ax.set_yscale("symlog", linthresh=near, linscale=1.0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.set_ylim(bottom=-0.03 * near if not threshold else 0, top=top * 1.3)
 
 
 KIND_COLOURS = {
@@ -399,7 +523,7 @@ def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
                 ax.plot([e], [yi], marker="o", color=c, markersize=7, markeredgecolor="black")
                 text = f"at {duration_short(end_h)}"
             ax.annotate(text, (e, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=FONT_SIZE - 2)
-        ax.set_yticks(y, [_short(str(n), 30) for n in df["name"]], fontsize=FONT_SIZE - 1)
+        ax.set_yticks(y, distinct_labels([str(n) for n in df["name"]], 30), fontsize=FONT_SIZE - 1)
         ax.set_ylim(len(df) - 0.5, -0.5)
         ax.set_xlim(-end / div * 0.01, end / div * 1.18)
         ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
@@ -409,17 +533,26 @@ def timeline_figure(steps: Mapping[str, pd.DataFrame]) -> Figure:
 
 
 def trust_figure(
-    trust: Mapping[str, pd.DataFrame], markers: Mapping[str, Sequence[tuple[float, str]]] | None = None
+    trust: Mapping[str, pd.DataFrame],
+    markers: Mapping[str, Sequence[tuple[float, str]]] | None = None,
+    *,
+    contacted: Mapping[str, pd.DataFrame] | None = None,
+    subject: str | None = None,
 ) -> Figure:
     """Share of returning clients that trust the new certificates over time: the mean across replications
     and the band holding the middle 95% of them, with the runbook's certificate changes (and the end of the
-    retention) marked.
+    retention) marked; with ``contacted``, beside it (thin, dashed) the share that has checked in since the
+    procedure's window opened, the observed progress (under kb-multi-server nobody trusts *every* new
+    certificate before the last manager changes, so trust alone stays at 0 until then).
 
-    ``trust[label]`` has columns ``time_hours``, ``mean``, ``low`` and ``high`` (shares, 0 to 1).
+    ``trust[label]`` and ``contacted[label]`` have columns ``time_hours``, ``mean``, ``low`` and ``high``
+    (shares, 0 to 1). Legends sit under the plot, never on the data.
     """
     trust, markers = _keys(trust), _keys(markers or {})
+    contacted = _keys(contacted or {})
     multi = len(trust) > 1
-    fig = figure(10, 4.6 + (0.3 * len(trust) if multi else 0))
+    names = dict(zip(trust, distinct_labels(list(trust), 60), strict=True))
+    fig = figure(10, 5.0 + (0.3 * len(trust) if multi else 0))
     ax = fig.add_subplot()
     style(ax)
     end = max([float(df["time_hours"].max()) for df in trust.values() if len(df)] + [1.0])
@@ -433,7 +566,7 @@ def trust_figure(
             color=c,
             lw=2,
             linestyle=LINESTYLES[i % 4],
-            label=label if multi else f"{label}: mean",
+            label=f"{names[label]}: trusting the new certificates" if multi else "trusting the new certificates",
         )
         if not np.array_equal(df["low"].to_numpy(float), df["high"].to_numpy(float)):  # one run has no band
             ax.fill_between(
@@ -443,7 +576,21 @@ def trust_figure(
                 color=c,
                 alpha=0.2,
                 linewidth=0,
-                label=None if multi else f"{label}: middle 95% of replications",
+                label=None if multi else "middle 95% of replications",
+            )
+        cd = contacted.get(label)
+        if cd is not None and len(cd):
+            tc = cd["time_hours"].astype(float).to_numpy() / div
+            ax.plot(
+                tc,
+                100 * cd["mean"].astype(float),
+                color=c,
+                lw=1.4,
+                linestyle=(0, (4, 2)),
+                alpha=0.9,
+                label=f"{names[label]}: checked in since the window opened"
+                if multi
+                else "checked in since the window opened",
             )
     for i, (_label, marks) in enumerate(markers.items()):
         c = colour(i)
@@ -467,16 +614,10 @@ def trust_figure(
     ax.set_ylim(0, 102)
     ax.set_xlim(0, end / div)
     ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
-    ax.set_ylabel("clients trusting the new certificates (% of clients not gone)", fontsize=FONT_SIZE - 1)
-    if multi:
-        ax.set_title(
-            "Clients trusting the new certificates over time (bands: middle 95% of replications)",
-            fontsize=FONT_SIZE + 2,
-        )
-        fig.legend(loc="outside lower center", ncols=2, fontsize=FONT_SIZE - 1, frameon=False)
-    else:
-        ax.set_title("Clients trusting the new certificates over time", fontsize=FONT_SIZE + 2)
-        ax.legend(fontsize=FONT_SIZE - 1, loc="lower right", frameon=False)
+    ax.set_ylabel("clients (% of clients not gone)", fontsize=FONT_SIZE)
+    what = "Clients trusting the new certificates" + (", and checked in since the window opened" if contacted else "")
+    ax.set_title(titled(f"{what}, over time", subject), fontsize=FONT_SIZE + 1)
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
@@ -515,5 +656,5 @@ def load_figure(load_df: pd.DataFrame) -> Figure:
     ax.set_xlabel(f"time since the first runbook step ({unit})", fontsize=FONT_SIZE)
     ax.set_ylabel("check-ins per second", fontsize=FONT_SIZE)
     ax.set_title("Manager load against capacity", fontsize=FONT_SIZE + 2)
-    ax.legend(fontsize=FONT_SIZE - 1, frameon=False, ncols=2)
+    legend_below(fig, ax, ncols=4)
     return fig

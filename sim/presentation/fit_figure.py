@@ -38,9 +38,14 @@ def plot_fit(fit: PresenceFit, title: str) -> bytes:
     bottom.set_ylim(bottom=0.8)
     top.set_ylabel(f"offline clients per {fit.settings.bin_hours:g}-hour bin")
     bottom.set_ylabel("offline clients not seen for longer than x")
-    bottom.set_xlabel(f"x: age of the last check-in at the snapshot (days); older than {purge:g} days: gone")
+    bottom.set_xlabel(f"x: age of the last check-in at the snapshot (days); older than {purge:g} days: not listed")
     c = fit.counts
-    top.set_title(f"{title}\n{c.n} clients: {c.online} online, {c.absent} absent, {c.gone} gone", fontsize=10)
+    inv = fit.invisible_clients
+    top.set_title(
+        f"{title}\n{c.n} clients fitted: {c.online} online, {c.absent} absent; about {inv:.0f} more purged by the "
+        f"console after {purge:g} days but alive (invisible)",
+        fontsize=10,
+    )
     top.legend(fontsize=8, loc="upper right")
     bottom.legend(fontsize=8, loc="lower left")
     return figures.to_png(fig)

@@ -11,7 +11,7 @@ import base64
 import html
 from typing import Any
 
-from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, cell_text
+from sim.presentation.document import Block, Bullets, Code, Details, Document, Fig, Para, cell_text
 
 CSS = """
 :root { --fg:#1a1a1a; --muted:#555; --line:#d0d0d0; --go:#009E73; --nogo:#D55E00; --inc:#E69F00; }
@@ -41,6 +41,8 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vert
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.nw { white-space: nowrap; }
+details { margin: 12px 0; } summary { cursor: pointer; color: var(--muted); font-weight: 600; }
+.next { border-left: 4px solid var(--line); padding: 4px 14px; margin: 16px 0; }
 tbody tr:nth-child(even) { background: #fafafa; }
 pre { background: #f4f4f4; padding: 10px 12px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap;
   word-break: break-all; }
@@ -93,6 +95,8 @@ def _html_block(blk: Block, doc: Document) -> str:
         return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in blk.items) + "</ul>"
     if isinstance(blk, Code):
         return f"<pre><code>{esc(blk.text)}</code></pre>"
+    if isinstance(blk, Details):
+        return f"<details><summary>{esc(blk.summary)}</summary>{_html_block(blk.table, doc)}</details>"
     if isinstance(blk, Fig):
         if blk.name not in doc.figures:
             return ""

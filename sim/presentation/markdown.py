@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, cell_text
+from sim.presentation.document import Block, Bullets, Code, Details, Document, Fig, Para, cell_text
 
 
 def md_text(text: Any) -> str:
@@ -38,6 +38,15 @@ def _md_block(blk: Block, doc: Document) -> list[str]:
     if isinstance(blk, Code):
         fence = "~~~" if "```" in blk.text else "```"
         return [fence + "bash", blk.text, fence]
+    if isinstance(blk, Details):  # GitHub and most viewers fold it too; plain readers see a table
+        return [
+            "<details>",
+            f"<summary>{md_text(blk.summary)}</summary>",
+            "",
+            *_md_block(blk.table, doc),
+            "",
+            "</details>",
+        ]
     if isinstance(blk, Fig):
         if blk.name not in doc.figures:
             return []

@@ -21,7 +21,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim._version import __version__
+from sim.analysis.dates import Clock
 from sim.analysis.format import duration, n1, pct
+from sim.analysis.format import setting as fmt_setting
 from sim.analysis.provenance import MODEL_DOC
 from sim.analysis.report import Report, build_report, canonical_command
 from sim.analysis.sampling import (
@@ -36,7 +38,7 @@ from sim.analysis.verdict import CONFIDENCE, Threshold
 from sim.experiments.options import RunOptions, merge_options
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
-from sim.presentation.document import Block, Bullets, Code, Document, Fig, Para, Section, Table
+from sim.presentation.document import Block, Bullets, Code, Details, Document, Fig, Para, Section, Table
 from sim.presentation.html import render_html
 from sim.presentation.markdown import render_markdown
 from sim.runbooks import template_for
@@ -63,6 +65,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
     """name -> (figure, alt text) for every figure of the report."""
     label = rep.scenario.name
     th = rep.threshold
+    subject = f"{rep.scenario.name}: {template_for(rep.scenario.runbook).describe(rep.setting)}"
+    limit = f"threshold: {th.describe()}"
     out: dict[str, tuple[Figure, str]] = {}
     j = rep.judgement
     values = rep.runs["orphan_rate"] * 100 if th.is_rate else rep.runs["orphaned"]
@@ -76,6 +80,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
             xlabel="orphan rate per rotation (% of clients not gone)"
             if th.is_rate
             else "orphaned clients per rotation (count)",
+            subject=subject,
+            threshold_label=limit,
         ),
         "Histogram of orphans per replication with the 95% interval of the mean and the threshold.",
     )
@@ -90,6 +96,8 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
                     )
                 },
                 threshold=line,
+                subject=subject,
+                threshold_label=limit if not th.is_rate else f"{limit} ({line:.1f} clients)",
             ),
             "Expected orphans against the retention or wait, with the 95% band and the threshold.",
         )
@@ -101,12 +109,57 @@ def report_figures(rep: Report) -> dict[str, tuple[Figure, str]]:
         out["timeline"] = (figs.timeline_figure({label: rep.steps}), "Timeline of the runbook's steps and waits.")
     if len(rep.trust):
         out["trust"] = (
-            figs.trust_figure({label: rep.trust}, {label: rep.markers}),
+            figs.trust_figure(
+                {label: rep.trust}, {label: rep.markers}, contacted={label: rep.contacted}, subject=subject
+            ),
             "Share of clients trusting the new certificates over time, with its band and the changes marked.",
         )
     if rep.load is not None:
         out["load"] = (figs.load_figure(rep.load), "Manager load against capacity over time.")
     return out
+
+
+def _next_section(rep: Report) -> Section:
+    """What to do next, in three lines: the setting that reaches GO, the groups to rotate separately, whom
+    to watch. Each points to the section with the evidence."""
+    items: list[str] = []
+    pl = rep.plan
+    if rep.verdict == "GO":
+        items.append("Rotate as written: the forecast meets the threshold (Verdict).")
+    elif pl is not None and pl.recommended is not None:
+        now = f" (the runbook has {fmt_setting(rep.setting, pl.unit)})" if rep.setting is not None else ""
+        verb = "keep" if rep.setting is not None and rep.setting >= pl.recommended else "set"
+        items.append(
+            f"Setting: {verb} the {pl.noun} at {fmt_setting(pl.recommended, pl.unit)} or more{now}: the smallest "
+            f"that meets the threshold with the verdict's rule, then rerun this report (What would reach GO)."
+        )
+    elif pl is not None:
+        items.append(f"Setting: {pl.statement().rstrip('.')} (What would reach GO).")
+    else:
+        items.append("Setting: this runbook has no retention or wait to plan; change the runbook (By cause).")
+    apart = rep.handle_apart
+    if len(apart):
+        top = apart.head(3)
+        which = "; ".join(
+            f"{r['group']} / {r['version']}: {n1(float(r['orphans_per_rotation']))} per rotation "
+            f"({r['cause']}: {r['advice']})"
+            for r in top.to_dict("records")
+        )
+        items.append(f"Rotate separately: {which} (What would reach GO).")
+    else:
+        items.append("Rotate separately: no group or version; every orphan's cause is cured by the setting.")
+    prof = rep.profiles[rep.profiles["orphans_per_rotation"] > 0].head(3)
+    if len(prof):
+        who = "; ".join(
+            f"{r['group']} / {r['version']} / {r['presence']}: {pct(float(r['orphaned_share']))} orphaned"
+            for r in prof.to_dict("records")
+        )
+        items.append(
+            f"Watch: {who}; the clients most often orphaned are in at-risk-clients.csv (Clients most at risk)."
+        )
+    else:
+        items.append("Watch: no client was orphaned in any replication.")
+    return Section("What to do next", "next", [Bullets(items)])
 
 
 def _verdict_section(rep: Report) -> Section:
@@ -131,9 +184,10 @@ def _verdict_section(rep: Report) -> Section:
                 f"{n1((rep.repair_hours['mean'] or 0) / 8)} person-days of 8 hours), assuming "
                 f"{sc.repair_minutes:g} minutes per repair (repair_minutes, an assumption: set it in the scenario).",
                 _sampling_text(sampling),
+                *_unsupported_reading(sc),
                 f"Scenario: {sc.name} ({rep.source}); runbook: {template_for(sc.runbook).describe(rep.setting)}; "
                 f"{int(rep.runs['clients'].iloc[0]) if len(rep.runs) else 0} clients; horizon "
-                f"{rep.horizon_hours / 24:g} days.",
+                f"{rep.horizon_hours / 24:g} days{_origin(sc)}.",
             ]
         )
     )
@@ -265,20 +319,31 @@ def _at_risk_section(rep: Report) -> Section:
     return Section("Clients most at risk", "at-risk", b)
 
 
+def _origin(sc: Scenario) -> str:
+    """``; t = 0 is Mon 3 Mar 2025 08:00 UTC`` when the scenario knows its start, else nothing."""
+    clock = Clock.of(sc)
+    return f"; {clock.origin()}" if clock.known else ""
+
+
 def _runbook_section(rep: Report) -> Section:
-    """The runbook's steps and waits."""
+    """The runbook's steps and waits, with the start's date when the scenario knows its start."""
     b: list[Block] = []
     if len(rep.steps):
+        clock = Clock.of(rep.scenario)
         st = rep.steps.assign(
             duration=lambda d: [
                 duration(float(e) - float(s)) for s, e in zip(d["start_hours"], d["end_hours"], strict=True)
             ],
+            starts=lambda d: [clock.text(float(v)) for v in d["start_hours"]],
         )
+        cols = ["name", "kind", "start_hours", *(["starts"] if clock.known else []), "end_hours", "duration"]
         b.append(Fig("timeline", "The runbook's steps and waits (replication 1)."))
         b.append(
             Table(
-                st[["name", "kind", "start_hours", "end_hours", "duration", "detail"]],
-                "Steps, hours since the first step.",
+                st[[*cols, "detail"]],
+                f"Steps, hours since the first step{_origin(rep.scenario)} ({clock.zone()})."
+                if clock.known
+                else "Steps, hours since the first step.",
                 {"start_hours": "h", "end_hours": "h"},
             )
         )
@@ -288,33 +353,54 @@ def _runbook_section(rep: Report) -> Section:
 
 
 def _trust_section(rep: Report) -> Section:
-    """The share of clients trusting the new certificates over time."""
+    """Trust in the new certificates over time, beside the share that has checked in since the window opened
+    (the observed progress: under kb-multi-server trust is 0 by definition until the last manager changes)."""
     b: list[Block] = []
-    if len(rep.trust):
-        t = rep.trust
-        days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
-        rows = []
-        for d in days:
-            i = int(np.searchsorted(t["time_hours"].to_numpy(), d * 24 - 1e-9))
-            i = min(i, len(t) - 1)
-            rows.append(
-                {"day": f"{d:g}", "mean": t["mean"].iloc[i], "low": t["low"].iloc[i], "high": t["high"].iloc[i]}
-            )
+    clock = Clock.of(rep.scenario)
+    if not len(rep.trust):
+        return Section("Progress: clients contacted and trusting the new certificates", "trust", b)
+    t, cd = rep.trust, rep.contacted
+    days = [d for d in (1, 7, 30, 60, 90) if d * 24 <= rep.horizon_hours] + [rep.horizon_hours / 24]
+    rows = []
+    for d in days:
+        i = min(int(np.searchsorted(t["time_hours"].to_numpy(), d * 24 - 1e-9)), len(t) - 1)
+        row: dict[str, Any] = {"day": f"{d:g}"}
+        if clock.known:
+            row["date"] = clock.text(d * 24)
+        if len(cd):
+            j = min(i, len(cd) - 1)
+            row["contacted"] = cd["mean"].iloc[j]
+            row["contacted (95% of replications)"] = f"{pct(cd['low'].iloc[j])} to {pct(cd['high'].iloc[j])}"
+        row["trusting"] = t["mean"].iloc[i]
+        row["trusting (95% of replications)"] = f"{pct(t['low'].iloc[i])} to {pct(t['high'].iloc[i])}"
+        rows.append(row)
+    last = next((x for x, label in reversed(rep.markers) if label), None)
+    if rep.plan is not None and rep.plan.parameter == "retention_days" and last is not None:
         b.append(
-            Fig(
-                "trust",
-                "Share of clients (not gone) trusting the new certificates; band: middle 95% of "
-                "replications; dotted lines: certificate changes and the end of the retention.",
+            Para(
+                "Under kb-multi-server no client trusts every new certificate until the last manager on the old "
+                f"one is updated or retired (day {last / 24:.1f}): the share trusting stays at 0 until then by "
+                "definition. The share that has checked in since the window opened is the progress to watch: "
+                "those clients have learnt the new certificates from a manager and survive the end of the "
+                "retention; the rest are who a shorter retention would orphan."
             )
         )
-        b.append(
-            Table(
-                pd.DataFrame(rows),
-                "Share trusting the new certificates at selected days.",
-                {"mean": "pct", "low": "pct", "high": "pct"},
-            )
+    b.append(
+        Fig(
+            "trust",
+            "Share of clients (not gone) that checked in since the window opened (dashed) and that trust the new "
+            "certificates (solid; band: middle 95% of replications); dotted lines: certificate changes and the "
+            "end of the retention.",
         )
-    return Section("Clients trusting the new certificates", "trust", b)
+    )
+    b.append(
+        Table(
+            pd.DataFrame(rows),
+            "Progress at selected days: mean share of clients not gone, and the middle 95% of replications.",
+            {"contacted": "pct", "trusting": "pct"},
+        )
+    )
+    return Section("Progress: clients contacted and trusting the new certificates", "trust", b)
 
 
 def _load_section(rep: Report) -> Section:
@@ -359,13 +445,25 @@ def _assumptions_section(rep: Report) -> Section:
         ),
         Para("The exact command that reproduces this report:"),
         Code(rep.command),
-        Table(rep.assumptions, "Scenario parameters."),
     ]
+    a = rep.assumptions
+    names = a["parameter"].astype(str)
+    shown = ~a["source"].astype(str).str.startswith("default") | a["source"].astype(str).str.contains("assumption")
+    shown &= ~names.str.endswith(".name") & ~names.isin(["name", "description"])
+    b.append(
+        Table(
+            a[shown],
+            "The parameters that shape this forecast: set in the scenario or on the command line, and the model's "
+            "assumptions (values the documentation does not give). 'inherited (x)': the group takes x from its parent.",
+        )
+    )
+    b.append(Details(f"All {len(a)} scenario parameters, defaults included", Table(a, "Scenario parameters.")))
     return Section("Assumptions and reproduction", "assumptions", b)
 
 
 # The report's sections, in the order the issue asks for.
 SECTIONS: tuple[Callable[[Report], Section], ...] = (
+    _next_section,
     _verdict_section,
     _reach_go_section,
     _breakdown_section,
@@ -404,6 +502,25 @@ def report_document(rep: Report, figures: Mapping[str, tuple[Figure, str]]) -> D
     )
 
 
+def _unsupported_reading(sc: Scenario) -> list[str]:
+    """Under kb-multi-server, which reading of the KB's warning on 14.2 clients the numbers rest on: a board
+    must see when the kinder restart-timing reading (an option, never the default) was used."""
+    if getattr(sc.runbook, "template", None) != "kb-multi-server":
+        return []
+    if sc.fleet.restart_saves_unsupported:
+        return [
+            "Clients that cannot use the multi-server method (14.2, 14.2.1): the restart-timing reading "
+            "(fleet.restart_saves_unsupported: true, an assumption) was used; they survive when their manager "
+            "is restarting as they check in. KB 187099 says they cannot use this method: treat their numbers "
+            "as optimistic."
+        ]
+    return [
+        "Clients that cannot use the multi-server method (14.2, 14.2.1): KB 187099's reading (the default): "
+        "lost when their manager changes certificate while they hold only the old one, whatever the restart "
+        "timing."
+    ]
+
+
 def _verdict_meaning(v: str, th: Threshold) -> str:
     """What the badge means (docs/model.md, "Risk and the verdict")."""
     if v == "GO":
@@ -437,13 +554,16 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
     """The report for machines: the verdict and every table the page shows."""
     j = rep.judgement
     t = rep.trust
+    clock = Clock.of(rep.scenario)
     daily = t[np.isclose(np.mod(t["time_hours"].to_numpy(float), 24.0), 0.0)] if len(t) else t
+    daily = clock.with_dates(daily, ["time_hours"])
     return jsonable(
         {
             "rotasim_version": __version__,
             "verdict": rep.verdict,
             "exit_code": rep.exit_code,
             "threshold": rep.threshold.to_json(),
+            "unsupported_reading": "restart-timing" if rep.scenario.fleet.restart_saves_unsupported else "kb",
             "risk": {
                 "definition": "the chance that this rotation exceeds the threshold (docs/model.md, Risk)",
                 "exceeding": j["exceeding"],
@@ -479,6 +599,8 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
                 "runbook": template_for(rep.scenario.runbook).describe(rep.setting),
                 "clients": int(rep.runs["clients"].iloc[0]) if len(rep.runs) else 0,
                 "horizon_hours": rep.horizon_hours,
+                "start_time": clock.iso(0.0),
+                "time_zone": clock.zone() or None,
             },
             "seed": rep.seed,
             "command": rep.command,
@@ -495,9 +617,9 @@ def report_json(rep: Report, files: Iterable[str]) -> dict[str, Any]:
                 "clients_at_risk": len(rep.at_risk),
                 "profiles": rep.profiles,
             },
-            "runbook": rep.steps,
+            "runbook": clock.with_dates(rep.steps, ["start_hours", "end_hours"]),
             "trust_daily": daily,
-            "trust_markers": [{"time_hours": a, "label": b} for a, b in rep.markers],
+            "trust_markers": [{"time_hours": a, "time_at": clock.iso(a), "label": b} for a, b in rep.markers],
             "manager_load": "capacity not modelled in this scenario"
             if rep.load is None and rep.load_summary is None
             else {"figure": "manager-load.png" if rep.load is not None else None, "managers": rep.load_summary},
@@ -513,7 +635,9 @@ def report_files(rep: Report) -> dict[str, bytes]:
     figures = report_figures(rep)
     doc = report_document(rep, figures)
     files: dict[str, bytes] = {name: png for png, name, _alt in doc.figures.values()}
-    files["at-risk-clients.csv"] = csv_bytes(rep.at_risk)
+    files["at-risk-clients.csv"] = csv_bytes(
+        Clock.of(rep.scenario).with_dates(rep.at_risk, ["first_contact_hours_median"])
+    )
     files["report.md"] = render_markdown(doc).encode("utf-8")
     files["report.html"] = render_html(doc).encode("utf-8")
     names = [*files, "report.json"]

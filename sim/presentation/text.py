@@ -9,11 +9,15 @@ strips it when the output is not a terminal.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sim._version import __version__
+from sim.analysis.dates import Clock
+from sim.analysis.format import setting as fmt_setting
 from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
 
@@ -25,34 +29,86 @@ if TYPE_CHECKING:
     from sim.analysis.sweeps import Sweep
     from sim.analysis.verdict import Threshold
     from sim.calibration.importer import ImportResult
+    from sim.experiments.digest import Savings
     from sim.experiments.result import Result
 
 # ------------------------------------------------------------------------------------------- one run
 
 
-def format_summary(result: Result, source: str, wall_seconds: float, *, bold: bool = False) -> str:
-    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``."""
+def format_summary(
+    result: Result,
+    source: str,
+    wall_seconds: float | None,
+    *,
+    bold: bool = False,
+    savings: Savings | None = None,
+) -> str:
+    """The human-readable report of one run (``rotasim run``); every number comes from ``Result.summary()``
+    (``savings``: the setting that would have saved each cause's orphans, from the planning probe)."""
     s = result.summary()
+    clock = Clock.of(result.scenario)
     b = _bold if bold else _plain
+    origin = f" ({clock.origin()})" if clock.known else ""
     lines = [
         b(f"rotasim {__version__}: scenario {s['scenario']} ({source})"),
         f"seed {s['seed']}, engine {s['engine']}, {s['clients']} clients, "
-        f"horizon {_hd(s['horizon_hours'])}; all times since the runbook's first step",
+        f"horizon {_hd(s['horizon_hours'], clock)}; all times since the runbook's first step{origin}",
         "",
         *_orphan_lines(s, b),
+        *_saving_lines(savings, s["orphaned"]),
+        "",
+        *_one_draw_lines(source, savings.noun if savings is not None else None),
         "",
         b("Runbook steps"),
-        *_steps_table(s["steps"]),
+        *_steps_table(s["steps"], clock),
         "",
         b("New certificates"),
-        _trust_line(s),
+        _trust_line(s, clock),
         "",
         *_load_lines(s, b),
         f"Repair: {s['repair_hours']:.1f} hours of hands-on work "
         f"({s['orphaned']} orphans x {result.scenario.repair_minutes:g} min)",
-        f"Wall time: {wall_seconds:.2f} s",
     ]
+    if wall_seconds is not None:
+        lines.append(wall_line(wall_seconds))
     return "\n".join(lines)
+
+
+def wall_line(seconds: float) -> str:
+    """The command's own wall time: from the command's start (the library's imports included) to its output."""
+    return f"Wall time: {seconds:.2f} s (this command, from its start to this line)"
+
+
+def _one_draw_lines(source: str, noun: str | None) -> list[str]:
+    """What one replication's count is, and the commands that give the interval and the recommendation."""
+    q = shlex.quote(source)
+    rows = [["expected orphans with a 95% interval:", f"rotasim run {q} --replications 40"]]
+    if noun is not None:
+        rows.append([f"the {noun} that meets your limit K:", f"rotasim plan {q} --max-orphans K"])
+    rows.append(["a GO/NO-GO verdict and a report:", f"rotasim report {q} --max-orphans K"])
+    head = "These counts are one replication: one draw of who is away and when each client checks in."
+    return [head, *table(rows, ["<", "<"])]
+
+
+def _saving_lines(sv: Savings | None, orphans: int) -> list[str]:
+    """Per cause, the retention or wait that would have saved its orphans in this replication."""
+    if sv is None or not orphans or not sv.causes:
+        return []
+    used = f"; this run's {sv.noun}: {fmt_setting(sv.used, sv.unit)}" if sv.used is not None else ""
+    lines = [f"What a longer {sv.noun} would have saved (in this replication{used}):"]
+    rows = []
+    for c in sv.causes:
+        if c.saved == 0 or c.setting is None:
+            what = f"no {sv.noun} within the horizon saves them"
+        else:
+            part = "all" if c.saved == c.orphans else f"{c.saved} of them"
+            what = f"a {sv.noun} of {fmt_setting(c.setting, sv.unit)} would have saved {part}"
+            if c.half is not None and c.half < c.setting and c.orphans > 2:
+                what += f" (half of the {c.orphans} by {fmt_setting(c.half, sv.unit)})"
+            if c.saved < c.orphans:
+                what += f"; {c.orphans - c.saved} no {sv.noun} within the horizon saves"
+        rows.append([c.cause, str(c.orphans), what])
+    return lines + table(rows, ["<", ">", "<"])
 
 
 def _load_lines(s: dict[str, Any], b: Any) -> list[str]:
@@ -100,26 +156,29 @@ def _orphan_lines(s: dict[str, Any], b: Any) -> list[str]:
     return lines
 
 
-def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
-    rows = [["name", "kind", "start h", "end h", "start d", "end d", "detail"]]
+def _steps_table(steps: list[dict[str, Any]], clock: Clock | None = None) -> list[str]:
+    """One row per step: hours and days since the first step, and the start's date when the clock is known."""
+    dated = clock is not None and clock.known
+    rows = [["name", "kind", "start h", "end h", "start d", "end d", *(["starts"] if dated else []), "detail"]]
     for st in steps:
         a, b = st["start_hours"], st["end_hours"]
         times = [f"{a:.2f}", f"{b:.2f}", f"{a / 24:.2f}", f"{b / 24:.2f}"]
-        rows.append([st["name"], st["kind"], *times, st["detail"]])
-    return table(rows, ["<", "<", ">", ">", ">", ">", "<"])
+        when = [clock.text(a)] if clock is not None and dated else []
+        rows.append([st["name"], st["kind"], *times, *when, st["detail"]])
+    return table(rows, ["<", "<", ">", ">", ">", ">", *(["<"] if dated else []), "<"])
 
 
-def _trust_line(s: dict[str, Any]) -> str:
+def _trust_line(s: dict[str, Any], clock: Clock) -> str:
     missing = s["not_trusting_at_horizon"]
     if missing:
         return (
             f"{missing} returning client{'s' if missing != 1 else ''} did not trust the new certificates "
-            f"by the horizon ({_hd(s['horizon_hours'])})"
+            f"by the horizon ({_hd(s['horizon_hours'], clock)})"
         )
     at = s["full_trust_at_hours"]
     if at is None:
         return "No client came back to trust the new certificates"
-    return f"Every returning client trusted the new certificates by {_hd(at)}"
+    return f"Every returning client trusted the new certificates by {_hd(at, clock)}"
 
 
 # ------------------------------------------------------------------------------------------- many runs
@@ -135,13 +194,20 @@ def replications_json(reps: Replications) -> dict[str, Any]:
         "orphaned_by_version": {c: _public(v) for c, v in s["orphaned_by_version"].items()},
         "gone": _public(s["gone"]),
         "repair_hours": _public(s["repair_hours"]),
-        "full_trust_at_hours": _public(s["full_trust_at_hours"]),
+        "full_trust_at_hours": _public(s["full_trust_at_hours"])
+        | {
+            "reached": s["full_trust_at_hours"]["reached"],
+            "never": s["full_trust_at_hours"]["never"],
+        },
         "steps": reps.digests[0].summary["steps"] if reps.digests else [],
     }
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:
-    return {"mean": d["mean"], "stderr": d["stderr"], "ci95": d["ci95"], "quantiles": d["quantiles"], "n": d["n"]}
+    """A statistic as printed by ``--json``; ``missing`` (replications where it is undefined) is kept, since a
+    mean over fewer replications than were run must say so."""
+    keys = ("mean", "stderr", "ci95", "quantiles", "n", "missing")
+    return {k: d[k] for k in keys}
 
 
 def format_replications(reps: Replications) -> str:
@@ -152,7 +218,7 @@ def format_replications(reps: Replications) -> str:
         f"Orphaned: {format_stat(s['orphaned'])}",
         f"Gone: {format_stat(s['gone'])}",
         f"Repair hours: {format_stat(s['repair_hours'])}",
-        f"Every returning client trusted the new certificates by (hours): {format_stat(s['full_trust_at_hours'])}",
+        f"Every returning client trusted the new certificates: {format_time(s['full_trust_at_hours'])}",
     ]
     for key, title in (("cause", "By cause"), ("group", "By group"), ("version", "By version")):
         part = s[f"orphaned_by_{key}"]
@@ -169,6 +235,23 @@ def format_stat(d: dict[str, Any]) -> str:
     lo, hi = d["ci95"]
     q = d["quantiles"]
     return f"{d['mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}; median {q['0.5']:g}, 95th percentile {q['0.95']:g})"
+
+
+def format_time(d: dict[str, Any]) -> str:
+    """A time some replications may never reach (``sim.analysis.stats.describe_time``): how many reached it by
+    the horizon first, then the median and 95th percentile ("never" where they did not), and the mean only when
+    every replication reached it."""
+    q = d["quantiles"]
+
+    def h(v: float | None) -> str:
+        return "never" if v is None else f"{v:.1f} h (day {v / 24:.1f})"
+
+    head = f"reached by the horizon in {d['reached']} of {d['n']} replications"
+    tail = f"median {h(q.get('0.5'))}, 95th percentile {h(q.get('0.95'))}"
+    if d["mean"] is not None:
+        lo, hi = d["ci95"]
+        tail += f"; mean {d['mean']:.1f} h (95% CI {lo:.1f}-{hi:.1f})"
+    return f"{head}; {tail}"
 
 
 def format_plan(p: Plan) -> str:
@@ -199,9 +282,27 @@ def format_plan(p: Plan) -> str:
 def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     """What ``rotasim sweep`` prints: one row per grid point (``points``: ``sw.table()`` if already made)."""
     t = sw.table() if points is None else points
-    cols = [*sw.fields, "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high", "full_trust_at_hours_mean"]
+    cols = [*sw.fields, "replications", "orphaned_mean", "orphaned_ci95_low", "orphaned_ci95_high"]
+    cols += ["full_trust_reached", "full_trust_at_hours_median"]
+    if "verdict" in t:
+        cols += ["exceeding", "chance", "verdict"]
+    shown = t[cols].copy()
+    # inf: half or more of the point's replications did not reach full trust by the horizon
+    shown["full_trust_at_hours_median"] = [
+        "never" if not np.isfinite(v) else f"{v:.1f}" for v in shown["full_trust_at_hours_median"]
+    ]
     with pd.option_context("display.max_rows", 500, "display.width", 160):
-        return str(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        table = str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return (
+        table + "\nfull_trust_reached: replications in which every returning client trusted the new certificates "
+        "by the horizon; full_trust_at_hours_median: their median over all replications (never: half or more did not)."
+        + (
+            f"\nexceeding: replications over {sw.threshold.describe()}; chance: that one rotation exceeds it; "
+            "verdict: as rotasim report gives it."
+            if sw.threshold is not None and "verdict" in t
+            else ""
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------- report, compare
@@ -242,7 +343,8 @@ def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
 
 
 def format_import(r: ImportResult, source: str) -> str:
-    """What ``rotasim fleet import`` prints: counts, the parameter table, the families, notes, files written."""
+    """What ``rotasim fleet import`` prints: counts, the purge age, the parameter table, the families, the
+    invisible clients, notes, files written."""
     inv, fit = r.inventory, r.fit
     c = fit.counts
     st = fit.settings
@@ -251,29 +353,59 @@ def format_import(r: ImportResult, source: str) -> str:
         f"Read {inv.rows_read} rows from {source}: {inv.n} clients, {len(inv.bad)} skipped (bad rows)",
         f"Snapshot {iso_utc(r.snapshot)} ({'--snapshot' if r.snapshot_given else 'the newest check-in'}); "
         f"clients' local time UTC{tz:+g}",
-        f"  online {c.online}, offline up to {st.absence_days:g} days {int(c.bins[: fit.model.n_short].sum())}, "
-        f"absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}, gone (over {st.purge_days:g} days) "
-        f"{c.gone}",
-        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC; standard errors from the observed "
-        "information):",
+    ]
+    if r.purge is not None:
+        p = r.purge
+        lines.append(
+            f"Purge age {p.days:g} days (from {p.source}; the oldest offline row {p.oldest_days:.1f} days): "
+            "the console lists no client unseen for longer"
+        )
+    if r.always_on_groups:
+        k = int(np.isin(inv.group, r.always_on_groups).sum())
+        lines.append(
+            f"Always on (no absence among their rows, not fitted): {', '.join(r.always_on_groups)} ({k} clients)"
+        )
+    lines += [
+        f"  fitted {c.n}: online {c.online}, offline up to {st.absence_days:g} days "
+        f"{int(c.bins[: fit.model.n_short].sum())}, absent ({st.absence_days:g} to {st.purge_days:g} days) {c.absent}",
+        f"Fitted presence model ({fit.best} absence lengths, chosen by AIC, within the schema's limits; standard "
+        "errors from the observed information):",
     ]
     rows = [["parameter", "value", "std. error", "unit"]]
     for e in fit.estimates():
         err = f"{e.stderr:.3g}" if e.stderr is not None else ("fixed" if e.note else "n/a")
-        rows.append([e.name, f"{e.value:.4g}", err, e.unit])
+        rows.append([e.name, f"{e.value:.6g}", err, e.unit])
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines += ["  " + "  ".join(f"{x:<{w}}" for x, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     ch = fit.chosen
     lines.append(
         f"Share on leave at any moment {100 * ch.prevalence:.1f}%; mean absence {ch.mean_days:.1f} days "
-        f"(spells cut at {st.purge_days:g}); absences longer than {st.absence_days:g} days: "
+        f"(spells up to {st.max_days:g} days); absences longer than {st.absence_days:g} days: "
         f"{ch.long_rate_per_year:.3g} per client per year, lasting {ch.long_mean_days:.3g} days beyond that"
     )
+    if r.invisible is not None:
+        iv = r.invisible
+        back = iv.as_dict()["back_after_days"]
+        err = f" ± {iv.stderr:.0f}" if iv.stderr is not None else ""
+        lines.append(
+            f"Invisible clients: about {iv.expected:.0f}{err} purged by the console (unseen for over "
+            f"{st.purge_days:g} days) but alive, returning with the old certificate; written as {iv.n} rows "
+            f"{iv.as_dict()['client_ids'] or ''} with their return (back after 30 days: {back['30']}, "
+            f"after 90: {back['90']})"
+        )
     fams = sorted(fit.families.values(), key=lambda f: f.aic)
     lines.append(
         "Families by AIC: "
         + ", ".join(f"{f.family} {f.aic:.1f}" + ("" if f is ch else f" (+{f.aic - ch.aic:.1f})") for f in fams)
     )
+    unsupported = [v for v in r.versions if not v["fails_over_on_cert_mismatch"]]
+    if r.versions:
+        lines.append(
+            f"Versions: {len(r.versions)} ({sum(v['clients'] for v in unsupported)} clients of releases that cannot "
+            "use the multi-server method: "
+            + (", ".join(f"{v['version']} ({v['release']})" for v in unsupported) or "none")
+            + ")"
+        )
     if r.absences is not None:
         a = r.absences
         lines.append(f"Known absences: {len(a.table)} of {a.rows_read} rows kept, {len(a.bad)} skipped")
@@ -296,8 +428,10 @@ def table(rows: list[list[str]], align: list[str], indent: str = "  ") -> list[s
     return out
 
 
-def _hd(hours: float) -> str:
-    return f"{hours:.1f} h ({hours / 24:.1f} days)"
+def _hd(hours: float, clock: Clock | None = None) -> str:
+    """Hours, days and, when the scenario's clock is known, the date: ``72.0 h (3.0 days, Thu 6 Mar 2025 08:00)``."""
+    when = f", {clock.text(hours)}" if clock is not None and clock.known else ""
+    return f"{hours:.1f} h ({hours / 24:.1f} days{when})"
 
 
 def _pct(k: int, n: int) -> str:

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.errors import InputError
+from sim.errors import InputError, warn
 from sim.scenario.fields import (
     DEFAULT_VERSIONS,
     MAX_HORIZON_DAYS,
@@ -247,8 +247,33 @@ def _read_yaml(p: Path, missing: str) -> Any:
         raise InputError(str(p), where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
+PLACEHOLDER = "PLACEHOLDER"
+
+
+def warn_placeholders(path: Path) -> None:
+    """One warning while a scenario still holds ``PLACEHOLDER`` marks (``rotasim fleet import`` writes one for
+    each value an export cannot tell): the numbers rest on made-up values until they are replaced."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return
+    at = [i + 1 for i, line in enumerate(lines) if PLACEHOLDER in line]
+    if not at:
+        return
+    shown = ", ".join(str(i) for i in at[:8]) + (" ..." if len(at) > 8 else "")
+    warn(
+        str(path),
+        f"line {at[0]}",
+        f"{len(at)} {PLACEHOLDER} mark{'s' if len(at) != 1 else ''} left (line{'s' if len(at) != 1 else ''} "
+        f"{shown}): values an import could not know; replace them and delete the marks",
+    )
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed)."""
+    """Read and validate a scenario YAML file (safe loader: nothing in a scenario is executed). A file with
+    ``PLACEHOLDER`` marks left in it loads, with a warning."""
     p = Path(path)
     data = _read_yaml(p, "no such scenario file")
-    return build_scenario(data, source=str(p), base_dir=p.resolve().parent)
+    sc = build_scenario(data, source=str(p), base_dir=p.resolve().parent)
+    warn_placeholders(p)
+    return sc

@@ -268,6 +268,18 @@ class FleetFiles(Strict):
     background_presence: bool = Field(
         False, description="Apply the presence model on top of the listed absences (else: online throughout)."
     )
+    seen_within_days: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_HORIZON_DAYS,
+        description="The listed clients were all seen within this many days before the runbook starts (a "
+        "console purges older ones): no background leave spell of theirs began earlier. Clients away longer "
+        "are listed as such (rotasim fleet import: the invisible clients). None: no such bound.",
+    )
+    always_on_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups whose listed clients are online throughout, without background presence (servers).",
+    )
 
 
 class FleetSpec(Strict):

@@ -214,7 +214,7 @@ def _replicate(tr: Tracked, root: int, k: int, engine: Engine) -> _Replication:
     """Replication k: its conditioned fleet, a run from the observed state, and the planning probe."""
     fleet_ss, engine_ss = seed_sequences(root, k)
     start = draw_start(tr.sc, tr.topo, tr.obs, tr.horizon, np.random.default_rng(fleet_ss))
-    run = Prepared(tr.sc, tr.topo, tr.steps, start.fleet, engine_ss, tr.horizon, root, k, engine, start.initial)
+    run = Prepared(tr.sc, tr.topo, tr.steps, start.fleet, engine_ss, tr.horizon, root, k, engine, initial=start.initial)
     res = execute(run).result
     cl = res.clients
     orphaned = (cl["outcome"] == "orphaned").to_numpy()

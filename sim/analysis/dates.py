@@ -32,9 +32,10 @@ class Clock:
 
     @classmethod
     def of(cls, sc: Scenario) -> Clock:
-        """The scenario's clock: ``fleet.files.start_time`` (validated when the fleet is read), else none."""
+        """The scenario's clock: ``start_time`` (rotasim track), else ``fleet.files.start_time`` (validated when
+        the fleet is read), else none."""
         files = getattr(sc.fleet, "files", None)
-        text = getattr(files, "start_time", None) if files is not None else None
+        text = getattr(sc, "start_time", None) or (getattr(files, "start_time", None) if files is not None else None)
         if not text:
             return cls(None)
         try:

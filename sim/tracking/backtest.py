@@ -78,7 +78,7 @@ def backtest(
         predicted_returns = (back & silent[None, :]).sum(axis=1)
         rows.append(
             {
-                "date": cal.date(e.at),
+                "date": cal.iso(e.at),
                 "day": round(e.at / 24.0, 3),
                 "steps_done": len(cut.done),
                 "clients": tr.obs.n,

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from sim.analysis.dates import Clock
 from sim.errors import InputError
 from sim.scenario.document import Scenario
 from sim.scenario.runbook import Step, Wait, step_name
@@ -27,9 +28,15 @@ from sim.scenario.runbook import Step, Wait, step_name
 
 @dataclass(frozen=True)
 class Calendar:
-    """Hour 0 of the runbook as a calendar time: hours <-> dates."""
+    """Hour 0 of the runbook as a calendar time: calendar times read from the log and the exports become hours;
+    hours are written as dates by the scenario's clock (``sim.analysis.dates.Clock``, one home for the formats:
+    ISO 8601 in tables and JSON, a readable form in text, in the zone of ``start_time``)."""
 
     start: datetime
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(self.start)
 
     def hours(self, when: datetime) -> float:
         return (when - self.start).total_seconds() / 3600.0
@@ -38,10 +45,13 @@ class Calendar:
         return self.start + timedelta(hours=float(hours))
 
     def date(self, hours: float) -> str:
-        """``2026-11-02 09:05 UTC`` (minutes; UTC whatever the zone of the inputs)."""
-        if hours != hours or abs(hours) == float("inf"):
-            return ""
-        return self.at(hours).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        """For text: ``Tue 10 Nov 2026 08:59 UTC`` (empty for no time)."""
+        text = self.clock.text(hours)
+        return f"{text} {self.clock.zone()}" if text else ""
+
+    def iso(self, hours: float) -> str:
+        """For tables and JSON: ``2026-11-10T08:59:48+00:00`` (empty for no time)."""
+        return self.clock.iso(hours) or ""
 
     def seconds(self, hours: float) -> float:
         """Seconds since 1970 UTC (the unit of the inventory reader)."""

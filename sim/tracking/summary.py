@@ -8,12 +8,13 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis.format import pct
+from sim.analysis.verdict import EXIT_CODES as VERDICT_EXIT_CODES
 from sim.io import csv_bytes, dumps
 from sim.tracking.forecast import Forecast, adoption
 from sim.tracking.survival import absences, away_threshold_hours, compare_fits, describe
-from sim.tracking.worklist import adoption_curve, at_risk, needs_repair, orphans_by_date, record, safe_table
+from sim.tracking.worklist import adoption_curve, at_risk, needs_repair, orphans_by_date, record
 
-EXIT_CODES = {"GO": 0, "NO-GO": 4, "INCONCLUSIVE": 3}  # rotasim track (2: bad input)
+EXIT_CODES = VERDICT_EXIT_CODES  # rotasim track exits as report does: 0 GO, 3 INCONCLUSIVE, 4 NO-GO (2: bad input)
 
 OUTPUTS = (
     "track.json",
@@ -64,7 +65,11 @@ def summary_lines(fc: Forecast, rec: dict[str, Any]) -> list[str]:
         e = rec["earliest_go"]
         lines.append(
             f"Earliest date meeting {t}: "
-            + (f"{e['date']} (day {e['hours'] / 24:.1f})" if e else f"none by {cal.date(tr.horizon)} (the horizon)")
+            + (
+                f"{cal.date(e['hours'])} (day {e['hours'] / 24:.1f})"
+                if e
+                else f"none by {cal.date(tr.horizon)} (the horizon)"
+            )
         )
     lines.append(
         f"Worklist: {rec['at_risk_clients']} client(s) at risk (at-risk-clients.csv); "
@@ -125,10 +130,10 @@ def track_files(fc: Forecast) -> tuple[dict[str, bytes], dict[str, Any], list[st
         rec["time_away"] = {k: v for k, v in away.items() if k != "kaplan_meier"}
     rec["summary"] = lines
     files = {
-        "at-risk-clients.csv": csv_bytes(safe_table(risk)),
-        "needs-repair.csv": csv_bytes(safe_table(repair)),
+        "at-risk-clients.csv": csv_bytes(risk),
+        "needs-repair.csv": csv_bytes(repair),
         "orphans-by-date.csv": csv_bytes(orphans_by_date(fc) if fc.curves else pd.DataFrame()),
-        "adoption.csv": csv_bytes(safe_table(adoption_curve(fc))),
+        "adoption.csv": csv_bytes(adoption_curve(fc)),
         "summary.txt": ("\n".join(lines) + "\n").encode("utf-8"),
         **({"time-away.csv": csv_bytes(away["kaplan_meier"])} if away is not None else {}),
         "track.json": (dumps(rec) + "\n").encode("utf-8"),

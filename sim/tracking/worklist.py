@@ -2,9 +2,9 @@
 kept, and the orphans against the date of the retained manager's change, as tables; and the record
 ``track.json`` is made of.
 
-Spreadsheet safety: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written
-with a leading apostrophe (``spreadsheet_text``), so that a spreadsheet shows it as text and never evaluates
-it (computer names and group paths come from the console, not from us).
+Spreadsheet safety: the tables are written with ``sim.io.csv_bytes``, which gives a text cell starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return a leading apostrophe (computer names and group paths
+come from the console, not from us).
 """
 
 from __future__ import annotations
@@ -15,23 +15,6 @@ import numpy as np
 import pandas as pd
 
 from sim.tracking.forecast import Forecast, adoption
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_text(value: object) -> object:
-    """A text cell a spreadsheet would evaluate, with a leading apostrophe; other values as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def safe_table(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(spreadsheet_text)
-    return out
 
 
 def _median_return(r: np.ndarray) -> float:
@@ -65,7 +48,7 @@ def at_risk(fc: Forecast) -> pd.DataFrame:
                 "group": topo.group_names[obs.group[i]],
                 "site": topo.site_names[topo.manager_site[obs.last_server[i]]],
                 "version": str(obs.version[i]),
-                "last_seen": cal.date(obs.last_checkin[i]),
+                "last_seen": cal.iso(obs.last_checkin[i]),
                 "last_seen_hours": round(float(obs.last_checkin[i]), 3),
                 "holds_new": ", ".join(
                     topo.manager_names[m] for m in sorted(lists[i]) if real[m] > 0 and obs.cert[i, m] >= real[m]
@@ -73,7 +56,7 @@ def at_risk(fc: Forecast) -> pd.DataFrame:
                 "missing_new": ", ".join(topo.manager_names[m] for m in sorted(lists[i]) if obs.cert[i, m] < real[m]),
                 "expected_return": "checks in soon"
                 if not silent
-                else ("not expected" if med == np.inf else cal.date(med)),
+                else ("not expected" if med == np.inf else cal.iso(med)),
                 "expected_return_hours": med if silent and np.isfinite(med) else np.nan,
                 "chance_back_before_planned_change": before,
                 "chance_orphaned_if_plan_kept": float(p_orphan[i]),
@@ -112,7 +95,7 @@ def orphans_by_date(fc: Forecast) -> pd.DataFrame:
         lo, hi = risk.interval
         rows.append(
             {
-                "date": tr.log.calendar.date(d),
+                "date": tr.log.calendar.iso(d),
                 "hours": round(float(d), 3),
                 "day": round(float(d) / 24.0, 3),
                 "orphans_mean": float(o.mean()),
@@ -135,13 +118,13 @@ def adoption_curve(fc: Forecast) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for e in tr.obs.exports:
         in_force, final = _shares(fc, e)
-        rows.append({"date": cal.date(e.at), "hours": e.at, "kind": "observed", "holds": "in-force", "share": in_force})
-        rows.append({"date": cal.date(e.at), "hours": e.at, "kind": "observed", "holds": "final", "share": final})
+        rows.append({"date": cal.iso(e.at), "hours": e.at, "kind": "observed", "holds": "in-force", "share": in_force})
+        rows.append({"date": cal.iso(e.at), "hours": e.at, "kind": "observed", "holds": "final", "share": final})
     for j, t in enumerate(fc.trust_times):
         col = fc.trust[:, j]
         rows.append(
             {
-                "date": cal.date(t),
+                "date": cal.iso(t),
                 "hours": float(t),
                 "kind": "forecast",
                 "holds": "final",
@@ -179,18 +162,18 @@ def record(fc: Forecast, risk_table: pd.DataFrame, repair: pd.DataFrame) -> dict
     o = fc.orphans
     return {
         "scenario": tr.sc.name,
-        "now": {"date": cal.date(tr.now), "hours": tr.now, "day": tr.now / 24.0},
+        "now": {"date": cal.iso(tr.now), "hours": tr.now, "day": tr.now / 24.0},
         "start_time": cal.start.isoformat(),
-        "steps_done": [{"step": d.name, "date": cal.date(d.done_at), "hours": d.done_at} for d in tr.log.done],
+        "steps_done": [{"step": d.name, "date": cal.iso(d.done_at), "hours": d.done_at} for d in tr.log.done],
         "decisive_step": tr.decisive,
         "planned_change": None
         if fc.planned_change_at is None
-        else {"date": cal.date(fc.planned_change_at), "hours": fc.planned_change_at},
+        else {"date": cal.iso(fc.planned_change_at), "hours": fc.planned_change_at},
         "threshold": fc.threshold.to_json(),
         "replications": fc.replications,
         "clients": tr.obs.n,
         "exports": [
-            {"file": e.source, "date": cal.date(e.at), "hours": e.at, "clients": e.inventory.n} for e in tr.obs.exports
+            {"file": e.source, "date": cal.iso(e.at), "hours": e.at, "clients": e.inventory.n} for e in tr.obs.exports
         ],
         "adoption_now": adoption(tr.obs, tr),
         "plan_kept": {
@@ -204,7 +187,7 @@ def record(fc: Forecast, risk_table: pd.DataFrame, repair: pd.DataFrame) -> dict
             "orphans_mean": float(fc.orphans_if(tr.now).mean()),
             **now_risk.to_json(),
         },
-        "earliest_go": None if earliest is None else {"date": cal.date(earliest), "hours": earliest},
+        "earliest_go": None if earliest is None else {"date": cal.iso(earliest), "hours": earliest},
         "at_risk_clients": int(len(risk_table)),
         "needs_repair_if_plan_kept": int(len(repair)),
         "verdict": now_risk.verdict,

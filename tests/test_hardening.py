@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app as cli
 from sim.errors import InputError
-from sim.experiments.execution import parse_dask_address
+from sim.experiments.dask_address import parse_dask_address
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"

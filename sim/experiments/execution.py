@@ -18,7 +18,6 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -27,9 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from sim.errors import InputError, InputWarning, printable
+from sim.experiments.dask_address import DASK_TIMEOUT_SECONDS, reach_scheduler, unreachable_reason
 from sim.experiments.options import RunOptions
 from sim.experiments.shared import base_key, keep
 from sim.model.fleet import FleetBase, fleet_base
@@ -172,7 +171,7 @@ def _run_dask(
             reach_scheduler(address)
             client = Client(address, timeout=DASK_TIMEOUT_SECONDS)
     except (OSError, TimeoutError) as exc:
-        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({_reason(exc)})") from None
+        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({unreachable_reason(exc)})") from None
     futures: list[Any] = []
     try:
         bar = _bar(progress, len(tasks), label)
@@ -190,61 +189,6 @@ def _run_dask(
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=DASK_TIMEOUT_SECONDS)
-
-
-DASK_TIMEOUT_SECONDS = 5  # a scheduler that does not answer within this is not there
-
-DASK_SCHEMES = ("tcp", "tls")
-
-
-def parse_dask_address(address: str) -> tuple[str, str, int] | None:
-    """``'local'`` (None) or a scheduler address ``[tcp://|tls://]host:port`` as (scheme, host, port).
-
-    Why parse it here: Dask reads a malformed address in surprising ways (one asked for 3 EiB of memory);
-    refusing it with one line before any work starts is kinder."""
-    if address == "local":
-        return None
-    text = address.strip()
-    if "://" not in text:
-        text = "tcp://" + text
-    expected = "expected 'local' or a scheduler address tcp://HOST:PORT (or tls://)"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise InputError("--dask", address, expected) from None
-    if (
-        parts.scheme not in DASK_SCHEMES
-        or not parts.hostname
-        or port is None
-        or not 1 <= port <= 65535
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or parts.username is not None
-        or any(c.isspace() or ord(c) < 32 for c in text)
-    ):
-        raise InputError("--dask", address, expected)
-    return parts.scheme, parts.hostname, port
-
-
-def reach_scheduler(address: str) -> None:
-    """Refuse a scheduler that cannot be reached within a few seconds (Dask alone retries for 30 s or more)."""
-    parsed = parse_dask_address(address)
-    if parsed is None:
-        return
-    _, host, port = parsed
-    try:
-        with socket.create_connection((host, port), timeout=DASK_TIMEOUT_SECONDS):
-            pass
-    except OSError as exc:
-        raise InputError("--dask", address, f"cannot reach the Dask scheduler ({_reason(exc)})") from None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no answer within {DASK_TIMEOUT_SECONDS} s"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)

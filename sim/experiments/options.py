@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from sim.errors import InputError
-from sim.experiments.execution import parse_dask_address
+from sim.experiments.dask_address import parse_dask_address
 from sim.scenario.fields import MAX_CLIENTS, MAX_HORIZON_DAYS
 
 if TYPE_CHECKING:

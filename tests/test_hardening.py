@@ -43,7 +43,7 @@ def test_a_bug_is_exit_70_and_says_where_to_report_it(monkeypatch: pytest.Monkey
     def broken(*a: Any, **k: Any) -> None:
         raise KeyError("x")
 
-    monkeypatch.setattr("sim.experiments.simulate.simulate", broken)
+    monkeypatch.setattr("sim.experiments.digest.run_with_savings", broken)  # what rotasim run calls
     line = one_line(invoke("run", SHIPPED, *SMALL), 70)
     assert line.startswith("internal error: KeyError: 'x' (a bug in rotasim: please report it")
 
@@ -54,7 +54,7 @@ def test_sigterm_inside_a_command_is_143_and_its_own_line(monkeypatch: pytest.Mo
     def terminated(*a: Any, **k: Any) -> None:
         raise Terminated(15)
 
-    monkeypatch.setattr("sim.experiments.simulate.simulate", terminated)
+    monkeypatch.setattr("sim.experiments.digest.run_with_savings", terminated)
     res = invoke("run", SHIPPED, *SMALL, "--clients-out", tmp_path / "c.csv")
     assert res.exit_code == 143 and res.stderr == "terminated\n"
     assert list(tmp_path.iterdir()) == []

@@ -148,6 +148,9 @@ def saving_settings(out: EngineOutput, landing: Landing, resolution: float) -> n
         tail = order[np.flatnonzero(np.r_[cl[order][1:] != cl[order][:-1], True])]
         last[cl[tail]] = tail
     has = last >= 0
+    if not len(cl):  # no client's survival changed during the run: every one keeps its state at the start
+        survives = np.asarray(out.survives_at_start, bool)
+        return np.where(survives & ~np.isfinite(out.orphaned_at), -np.inf, np.inf)
     survives = np.where(has, vs[np.maximum(last, 0)], out.survives_at_start).astype(bool)
     x = np.where(has, landing.setting(ts[np.maximum(last, 0)]), -np.inf) / resolution
     k = np.where(at_change[np.maximum(last, 0)], np.ceil(x - 1e-9), np.floor(x + 1e-9) + 1)

@@ -80,11 +80,6 @@ def install_handlers() -> None:
         signal.signal(s, _on_signal)
 
 
-def _late(signum: int, frame: FrameType | None) -> None:
-    """After the command: a signal during the interpreter's shutdown ends it without a traceback."""
-    _exit_now(_received[0] if _received else signum)
-
-
 def main() -> None:
     """The console script: handlers first, then the app under its error policy."""
     install_handlers()
@@ -96,9 +91,17 @@ def main() -> None:
         signum = received() or signal.SIGINT
         sys.stderr.write(stop_line(signum) + "\n")
         code = stop_code(signum)
+    # the command is done (its output written or refused): a signal from here on, during the interpreter's
+    # shutdown (which restores the kernel's default for Python's own handlers, and any thread may take the
+    # signal), would only kill it and hide the exit code; ignore it (Python leaves SIG_IGN in place)
     for s in _MESSAGES:
-        signal.signal(s, _late)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+        signal.signal(s, signal.SIG_IGN)
+    code = code if isinstance(code, int) else EXIT_OK
+    if received() is not None:  # stopped: everything was cleaned up on the way out; do not wait for the
+        sys.stdout.flush()  # interpreter's exit handlers (a pool's manager thread a signal interrupted)
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,13 @@ def kill_pool(pool: ProcessPoolExecutor) -> None:
     for p in procs:
         with contextlib.suppress(Exception):
             p.kill()
-    with contextlib.suppress(Exception):
-        pool.shutdown(wait=False, cancel_futures=True)
+    # a stop signal may have landed inside the pool's own code, holding one of its locks: shut it down from
+    # a thread that may block, never from here
+    closer = threading.Thread(
+        target=lambda: pool.shutdown(wait=False, cancel_futures=True), name="rotasim-pool-kill", daemon=True
+    )
+    closer.start()
+    closer.join(timeout=2.0)
     for p in procs:
         with contextlib.suppress(Exception):
             p.join(timeout=2)

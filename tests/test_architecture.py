@@ -44,3 +44,16 @@ def test_every_module_it_names_exists() -> None:
             importlib.import_module(f"sim.{pkg}"), attr
         )
         assert exists, f"docs/architecture.md names sim.{name}, which is neither a module nor in sim.{pkg}"
+
+
+def test_the_tests_mirror_the_package() -> None:
+    """Every test folder is named after a subpackage of sim (docs/architecture.md, "The tests"), and holds tests."""
+    helpers = {"data", "golden", "validation", "__pycache__"}
+    folders = sorted(p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name not in helpers)
+    assert folders and set(folders) <= set(SUBPACKAGES), set(folders) - set(SUBPACKAGES)
+    for name in folders:
+        assert list((ROOT / "tests" / name).glob("test_*.py")), f"tests/{name}/ holds no test"
+    top = sorted(p.name for p in (ROOT / "tests").glob("test_*.py"))
+    assert top == sorted(
+        ["test_api.py", "test_architecture.py", "test_golden.py", "test_io.py", "test_layers.py", "test_notebooks.py"]
+    ), top

@@ -17,7 +17,7 @@ from sim.cli.options import ScenarioPath, out_folder, progress_log, run_options
 if TYPE_CHECKING:
     from sim.experiments.options import RunOptions
 
-# the library's defaults (sim.analysis.sampling, checked equal by tests/test_cli.py), written here so that
+# the library's defaults (sim.analysis.sampling, checked equal by tests/cli/test_cli.py), written here so that
 # the signature, which typer reads at start-up, needs no import of the analysis layer
 DEFAULT_REPLICATIONS = 20
 

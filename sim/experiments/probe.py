@@ -7,7 +7,7 @@ horizon, so that change never lands, and the engine records, per client, whether
 change landing at each moment. Until the decisive change the probe *is* the run with any setting (common
 random numbers), so the orphans had the setting been x are: the clients the probe orphaned before the change
 lands at T(x), plus the live ones that would not survive it at T(x). No heuristic, and the same answer as
-re-running at x (tests/test_planning.py checks that, client by client, on two sites too).
+re-running at x (tests/analysis/test_planning.py checks that, client by client, on two sites too).
 
 The curve is kept on the axis' resolution (0.01 day, 0.05 hour): small whatever the fleet, exact at every
 multiple of the resolution.

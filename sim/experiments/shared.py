@@ -4,7 +4,7 @@ Why: before any draw, a fleet is the same in every replication (the client ids a
 generated fleet; everything read from clients.csv and absences.csv), and at 10^6 clients building it is a
 visible share of a replication (ids, keys; for files, parsing and hashing every id). What is drawn (groups,
 versions, presence, per-client uniforms) stays per replication, from the replication's own streams, so a
-replication gives the same bytes whether or not its base was shared (tests/test_shared_fleet.py).
+replication gives the same bytes whether or not its base was shared (tests/experiments/test_shared_fleet.py).
 
 The cache is per process and small (the last two bases): a pool worker builds the base on its first task
 and reuses it for the next ones; a Dask worker receives it once (``sim.experiments.execution``). Its key

@@ -8,7 +8,7 @@ cycle (its forward-recurrence time). Jitter needs memory of phase: we keep each 
 and step through jittered intervals when the target is near (fewer than ``STEP_LIMIT`` intervals); farther
 away the next check-in is drawn from the forward-recurrence (equilibrium) distribution, which a renewal process
 reaches after a few intervals (measured error in ../shared/docs/performance-notes.md; tested in
-tests/test_heartbeat.py).
+tests/model/test_heartbeat.py).
 """
 
 from __future__ import annotations

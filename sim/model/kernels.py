@@ -4,7 +4,7 @@ Why: the numpy forms (``Presence.next_spell``, the jittered heartbeat steps of `
 all clients at once, but each step builds (clients x absences) temporaries and re-gathers the survivors; at
 10^6 clients that was most of a replication's time. The same walk, one client at a time in compiled code,
 touches each client's few numbers once. Both forms do the very same floating-point operations in the same
-order (no fast-math, no fused multiply-add), so they agree to the last bit: ``tests/test_kernels.py`` compares
+order (no fast-math, no fused multiply-add), so they agree to the last bit: ``tests/model/test_kernels.py`` compares
 them on random inputs, and the numpy forms stay the reference (and the fallback where numba is missing or
 ``ROTASIM_JIT=0``).
 

@@ -3,9 +3,9 @@
 Why independent: the import fits rotasim's own presence model (``sim.presence``, ``sim.calibrate``): a
 weekly pattern with a personal offset, **leave spells that start as a Poisson process whatever the client is
 doing** (overlapping spells merge), lengths from one family (exponential, lognormal or Pareto) cut at
-``max_days``, and a ``gone_share``. Testing the import on fleets drawn from that model (tests/test_calibrate.py)
-only shows that the fit inverts its own generator. This module imports nothing from ``sim``; it is plain numpy
-and draws a fleet from a *different* model of what machines do:
+``max_days``, and a ``gone_share``. Testing the import on fleets drawn from that model
+(tests/calibration/test_calibrate.py) only shows that the fit inverts its own generator. This module imports
+nothing from ``sim``; it is plain numpy and draws a fleet from a *different* model of what machines do:
 
 - each client is an **alternating renewal process**: a present spell (gamma distributed, shape ``up_shape``,
   not exponential unless ``up_shape == 1``), then an absence, then a present spell ...; absences never
@@ -21,7 +21,7 @@ and draws a fleet from a *different* model of what machines do:
 Rates are per unit of present time (an absence kind of rate ``r`` per year starts, while present, at rate
 ``r``), so in the stationary state the share of present time is ``1 / (1 + sum_k r_k m_k)`` and the share on
 kind ``k`` is ``r_k m_k / (1 + sum_j r_j m_j)`` (``m_k`` the mean length in years), whatever the gamma shape:
-the closed forms ``tests/test_import_validation.py`` checks the generator against.
+the closed forms ``tests/calibration/test_import_validation.py`` checks the generator against.
 
 The heartbeat is 5 minutes: a client checks in when it comes online and every 5 minutes while online, so its
 last check-in before the snapshot lies within 5 minutes before the end of its last online period (or before

@@ -11,7 +11,7 @@ import sim
 from sim.experiments.options import RunOptions
 from sim.experiments.progress import progress_line
 
-SHIPPED = Path(__file__).resolve().parent.parent / "scenarios" / "three-manager-failover.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "scenarios" / "three-manager-failover.yaml"
 
 
 def test_progress_line_estimates_the_rest_at_the_pace_so_far() -> None:

@@ -18,7 +18,7 @@ from sim.cli import app as cli
 from sim.errors import InputError
 from sim.experiments.dask_address import parse_dask_address
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
 SMALL = ("--clients", "200", "--horizon-days", "20")
 REPORT = ("--clients", "200", "--replications", "2", "--max-replications", "2")

@@ -1,6 +1,6 @@
 """Runbooks that react (issue 16): gated waits, stop conditions and rollbacks, in both engines.
 
-The worlds are the deterministic ones of tests/test_equivalence.py (jitter 0, no check-in delay, times on
+The worlds are the deterministic ones of tests/engines/test_equivalence.py (jitter 0, no check-in delay, times on
 multiples of 1/8 h): the two engines must agree client by client and on every step's start, end and detail,
 including when a gate opened or its cap ended it. The fast engine predicts when the share is reached from each
 client's heartbeat phase; the reference engine counts check-ins one by one.
@@ -16,7 +16,7 @@ import pytest
 
 import sim
 from sim.errors import InputError
-from tests.test_equivalence import (
+from tests.engines.test_equivalence import (
     COMPARED,
     MULTI_ENDS,
     SINGLE_ENDS,

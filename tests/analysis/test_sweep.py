@@ -12,7 +12,7 @@ from sim.analysis.sweeps import sweep
 from sim.errors import InputError
 from sim.scenario.overrides import parse_set, parse_values
 
-SCENARIO = Path(__file__).parent.parent / "scenarios" / "three-manager-failover.yaml"
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "three-manager-failover.yaml"
 
 
 def test_parse_values() -> None:

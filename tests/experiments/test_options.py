@@ -25,7 +25,7 @@ from sim.experiments.options import RunOptions, check_replications, merge_option
 from sim.io import dumps
 from sim.scenario import fields
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
 RUN_FLAGS = ["--seed", "--clients", "--horizon-days", "--engine", "--workers", "--dask", "--quiet"]
 

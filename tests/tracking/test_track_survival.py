@@ -11,8 +11,8 @@ import pytest
 from sim.scenario.document import Scenario
 from sim.tracking.forecast import track_inputs
 from sim.tracking.survival import TimeAway, absences, away_threshold_hours, compare_fits, fit_lognormal, kaplan_meier
-from tests.test_track import GROUP_PATH, spec_at, truth  # noqa: F401  (the module fixture)
 from tests.track_sim import Truth
+from tests.tracking.test_track import GROUP_PATH, spec_at, truth  # noqa: F401  (the module fixture)
 
 
 def test_kaplan_meier_by_hand() -> None:

@@ -30,7 +30,7 @@ from sim.experiments.result import CLIENT_COLUMNS
 from sim.io import atomic_write_csv, atomic_write_text, jsonable
 from sim.model.causes import CAUSE_MEANINGS, CAUSES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
 FIRST_COLUMNS = "client_id,group,version,outcome,cause,orphaned_at_hours,new_cert_at_hours"
 ANSI = re.compile(r"\x1b\[")

@@ -20,7 +20,7 @@ client's first and last train are cut by something else), which is well under 1%
 Stochastic worlds (jitter 0.2, 30 s check-in delays, random choice within a tier) and overload (fluid): the
 means over replications must agree within 4 standard errors of the difference of the means and within 5 of
 the mean paired difference (replication k of both engines replays the same fleet), as in
-tests/test_equivalence.py.
+tests/engines/test_equivalence.py.
 
 Where the fast engine's load model disagrees with the literal count, the tests are marked
 ``xfail(strict=True)`` with what is wrong (the lead owns sim/load.py and sim/engine_fast.py).
@@ -79,7 +79,7 @@ def world(
     fail over to m1 during the restart, or on the mismatch after it), heartbeat 60 min, then m1's. The 14.2
     clients follow the restart-timing reading of KB 187099's warning (fleet.restart_saves_unsupported): these
     tests are about failover surges and the load they move, which that reading produces (the KB's default
-    reading orphans every 14.2 client at its manager's update; tests/test_versions.py covers it)."""
+    reading orphans every 14.2 client at its manager's update; tests/model/test_versions.py covers it)."""
     steps = steps or [
         {"kind": "set-heartbeat", "minutes": 30, "operator_minutes": 7.5},
         {"kind": "wait", "hours": 6},

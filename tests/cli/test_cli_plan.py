@@ -13,7 +13,7 @@ from sim.analysis.planning import plan
 from sim.analysis.replications import replicate
 from sim.cli.app import app
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = str(ROOT / "scenarios" / "three-manager-failover.yaml")
 runner = CliRunner()
 

@@ -35,7 +35,7 @@ from sim.presentation import report as rp
 from sim.scenario.overrides import parse_variant
 from tests.tiny import tiny_world
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SINGLE = ROOT / "scenarios" / "single-site-small.yaml"
 MULTI = ROOT / "scenarios" / "three-manager-failover.yaml"
 HOSTILE = "<img src=x onerror=alert(1)> $\\foo{$"

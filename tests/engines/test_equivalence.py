@@ -34,7 +34,7 @@ import sim
 from sim.model.causes import CAUSES
 from sim.scenario.document import Scenario, build_scenario, load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("ROTASIM_FULL_EQUIVALENCE", "") not in ("", "0")
 COMPARED = ["outcome", "cause", "orphaned_at_hours", "new_cert_at_hours", "detected_at_hours", "last_manager"]
 TOL = 1e-6
@@ -675,7 +675,7 @@ def sized(sc: Scenario) -> tuple[int | None, float, int, int]:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_statistical_agreement_per_scenario(path: Path) -> None:
     """Every shipped scenario, resized: fewer clients, the horizon cut two days after its last step. The
-    manager load model is compared separately (tests/test_load_reference.py), so it is switched off here."""
+    manager load model is compared separately (tests/engines/test_load_reference.py), so it is switched off here."""
     sc = load_scenario(path)
     if sc.load.enabled:
         sc = sc.with_(**{"load.enabled": False})

@@ -17,7 +17,7 @@ import pytest
 
 import sim
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "scenarios" / "three-manager-failover.yaml"
 HEAVY = ("matplotlib", "scipy")
 

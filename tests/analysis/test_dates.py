@@ -14,7 +14,7 @@ import sim
 from sim.analysis.dates import Clock, dated_name
 from sim.cli import app as cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "scenarios" / "fleet-from-files.yaml"  # start_time 2025-03-03T08:00:00+00:00
 GENERATED = ROOT / "scenarios" / "single-site-small.yaml"
 

@@ -25,7 +25,7 @@ from sim.errors import InputError
 from sim.model.fleet import generate_fleet
 from sim.model.topology import compile_topology
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE = yaml.safe_load((ROOT / "scenarios" / "three-manager-failover.yaml").read_text())
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

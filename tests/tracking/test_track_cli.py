@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app as cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenarios" / "tracking"
 SCENARIO = EXAMPLE / "rotation.yaml"
 BOUND = ("--replications", "8", "--max-replications", "8")

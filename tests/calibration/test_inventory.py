@@ -35,7 +35,7 @@ from sim.model.topology import compile_topology
 from sim.scenario.document import build_scenario, load_presence
 from sim.scenario.fields import PresenceSpec
 
-DATA = Path(__file__).resolve().parent / "data" / "inventory"
+DATA = Path(__file__).resolve().parents[1] / "data" / "inventory"
 SEPM = DATA / "sepm-computer-status.csv"
 SEMI = DATA / "semicolon-iso-tz.csv"
 CUSTOM = DATA / "custom-columns.csv"
@@ -472,7 +472,7 @@ def test_written_fleet_fields_run_alike_in_both_engines(tmp_path: Path) -> None:
     """fleet.files.seen_within_days and always_on_groups (what an import writes) change the fleet only, which
     both engines replay: client by client they agree in a deterministic world; and the fields do what they say
     (no background leave begins before the bound, the always-on group is online throughout)."""
-    from tests.test_equivalence import assert_same_clients, run_both
+    from tests.engines.test_equivalence import assert_same_clients, run_both
 
     rows = [(f"lt{i:03d}", "laptops", "14.3") for i in range(150)] + [
         (f"srv{i:02d}", "servers", "14.3") for i in range(30)

@@ -13,7 +13,7 @@ from sim.engines.initial import InitialState
 from sim.experiments.options import RunOptions
 from sim.experiments.result import Result
 from sim.experiments.simulate import execute, prepare
-from tests.test_equivalence import assert_same_clients
+from tests.engines.test_equivalence import assert_same_clients
 from tests.tiny import tiny_world
 
 RUNBOOK = {
@@ -106,8 +106,8 @@ def test_the_forecast_agrees_between_engines(tmp_path: Path) -> None:
     on average)."""
     from sim.analysis.verdict import Threshold
     from sim.tracking.forecast import forecast, track_inputs
-    from tests.test_track import GROUP_PATH, rotation, spec_at
     from tests.track_sim import simulate_truth
+    from tests.tracking.test_track import GROUP_PATH, rotation, spec_at
 
     sc = rotation(tmp_path, clients=60)
     truth = simulate_truth(sc)

@@ -15,7 +15,7 @@ from sim.model.load import erlang_b, fail_probability
 from sim.scenario.document import build_scenario
 from sim.scenario.fields import LoadSpec
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def world(n: int, heartbeat: float, pattern: dict, runbook: dict, managers: int = 1, **load: object) -> sim.Scenario:

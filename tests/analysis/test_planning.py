@@ -147,7 +147,7 @@ def test_blocking_causes_stop_any_retention(tmp_path: Path) -> None:
 
 
 def test_replication_is_the_same_alone_serial_and_parallel() -> None:
-    sc = sim.load_scenario(Path(__file__).parent.parent / "scenarios" / "three-manager-failover.yaml")
+    sc = sim.load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "three-manager-failover.yaml")
     serial = replicate(sc, n=4, seed=9, clients=400, workers=1, progress=False)
     parallel = replicate(sc, n=4, seed=9, clients=400, workers=2, progress=False)
     assert serial.runs.equals(parallel.runs)
@@ -173,7 +173,7 @@ def test_curve_is_monotone(closed_form_reps: Any) -> None:
     assert np.all(np.diff(c["orphaned_mean"].to_numpy()) <= 0)
 
 
-SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 @pytest.mark.parametrize(

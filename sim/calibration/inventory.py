@@ -343,6 +343,47 @@ def read_inventory(
     online, bad_online = parse_online(column("online"))
     os_names = column("os").astype(str).str.strip()
 
+    problem, where = _row_problems(
+        header, cols, ids, groups, versions, raw_times, checkin, bad_online, column("online"), line, snapshot, now
+    )
+    bad += [BadRow(int(line[i]), str(where[i]), str(problem[i])) for i in np.flatnonzero(problem != "")]
+    bad.sort(key=lambda b: b.line)
+    if strict and bad:
+        b = bad[0]
+        raise InputError(source, f"line {b.line}" + (f", {b.column}" if b.column else ""), b.problem)
+    ok = problem == ""
+    return Inventory(
+        source=source,
+        columns={f: header[j] for f, j in cols.items()},
+        client_id=ids.to_numpy(dtype=object)[ok],
+        group=groups.to_numpy(dtype=object)[ok],
+        version=versions.to_numpy(dtype=object)[ok],
+        os=os_names.to_numpy(dtype=object)[ok],
+        checkin=checkin[ok],
+        online=online[ok],
+        line=line[ok],
+        rows_read=read,
+        bad=bad,
+    )
+
+
+def _row_problems(
+    header: list[str],
+    cols: dict[str, int],
+    ids: pd.Series,
+    groups: pd.Series,
+    versions: pd.Series,
+    raw_times: pd.Series,
+    checkin: np.ndarray,
+    bad_online: np.ndarray,
+    online_raw: pd.Series,
+    line: np.ndarray,
+    snapshot: float | None,
+    now: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its first problem and the column it is in ("" for a good row): empty fields, unreadable
+    times and statuses, check-ins after the snapshot (or implausibly late without one), duplicate names."""
+    n = len(ids)
     problem = np.full(n, "", dtype=object)
     where = np.full(n, "", dtype=object)
 
@@ -358,7 +399,7 @@ def read_inventory(
     flag((raw_times == "").to_numpy(), "last_checkin", lambda i: "no last check-in time")
     flag(~np.isfinite(checkin), "last_checkin", lambda i: f"cannot read the time {raw_times.iloc[i]!r} ({TIME_HELP})")
     if "online" in cols:
-        status = column("online").astype(str).str.strip()
+        status = online_raw.astype(str).str.strip()
         flag(
             bad_online,
             "online",
@@ -395,25 +436,7 @@ def read_inventory(
             lambda i: f"duplicate computer name {ids.iloc[i]!r} (first on line {first_line[folded.iloc[i]]})",
         )
 
-    bad += [BadRow(int(line[i]), str(where[i]), str(problem[i])) for i in np.flatnonzero(problem != "")]
-    bad.sort(key=lambda b: b.line)
-    if strict and bad:
-        b = bad[0]
-        raise InputError(source, f"line {b.line}" + (f", {b.column}" if b.column else ""), b.problem)
-    ok = problem == ""
-    return Inventory(
-        source=source,
-        columns={f: header[j] for f, j in cols.items()},
-        client_id=ids.to_numpy(dtype=object)[ok],
-        group=groups.to_numpy(dtype=object)[ok],
-        version=versions.to_numpy(dtype=object)[ok],
-        os=os_names.to_numpy(dtype=object)[ok],
-        checkin=checkin[ok],
-        online=online[ok],
-        line=line[ok],
-        rows_read=read,
-        bad=bad,
-    )
+    return problem, where
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ the report shows.
   the count (replications n..2n-1 are new runs under the same root seed, so nothing is re-run) up to
   ``max_replications``. ``Sampling.batches`` records the verdict after each batch.
 - **Frugal with memory.** Each replication runs in a worker that keeps only what the report shows
-  (``RepExtra``): the orphaned clients' rows, the hourly share of clients trusting the new certificates, the
-  runbook steps, the live clients per (group, version, presence) profile. Full per-client tables are never
-  gathered.
+  (``RepExtra``): the orphaned clients' rows (compact, ``sim.analysis.orphan_rows``), the hourly share of
+  clients trusting the new certificates, the runbook steps, the live clients per (group, version, presence)
+  profile. Full per-client tables are never gathered.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.format import pct
+from sim.analysis.orphan_rows import OrphanRows
 from sim.analysis.replications import Replications
 from sim.analysis.verdict import Threshold, judge
 from sim.errors import InputError
@@ -41,7 +42,7 @@ class RepExtra:
     """What one replication keeps for the report beyond its ``Digest`` (small, whatever the fleet size)."""
 
     replication: int
-    orphans: pd.DataFrame  # one row per orphaned client
+    orphans: OrphanRows  # one compact row per orphaned client (about 20 bytes)
     profiles: pd.DataFrame  # live clients per (group, version, presence): columns ..., clients
     trust_time: np.ndarray
     trust_share: np.ndarray  # float32 share of live clients trusting the new certificates, per hour
@@ -71,7 +72,7 @@ def _report_task(
     d.result = None
     c = r.clients
     live = c[c["outcome"] != "gone"]
-    orphans = c.loc[c["outcome"] == "orphaned", ORPHAN_COLUMNS].reset_index(drop=True)
+    orphans = OrphanRows.from_frame(c.loc[c["outcome"] == "orphaned", ORPHAN_COLUMNS])
     profiles = live.groupby(PROFILE, sort=True, dropna=False).size().rename("clients").reset_index()
     setting = d.setting
     load = getattr(r, "load", None)  # present when the scenario models manager capacity (load.enabled)

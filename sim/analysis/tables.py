@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.orphan_rows import Stacked, counts_text, mode, stack
 from sim.analysis.replications import Replications
-from sim.analysis.sampling import ORPHAN_COLUMNS, PROFILE, RepExtra
+from sim.analysis.sampling import PROFILE, RepExtra
 from sim.analysis.verdict import CONFIDENCE
 from sim.model.causes import BLOCKING, CAUSE_MEANINGS, CAUSES, REMEDIES
 from sim.runbooks import template_for
@@ -75,18 +76,61 @@ def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFra
 
     With a fleet read from files a client id is the same machine in every replication; with a generated fleet
     it is not (its group, version and presence are drawn anew), so the per-profile share is the meaningful
-    one there and the per-client columns show the client's most frequent profile when orphaned.
+    one there and the per-client columns show the client's most frequent profile when orphaned. The rows
+    come compact from the workers (``sim.analysis.orphan_rows``) and are aggregated with array operations.
     """
     n = max(len(extras), 1)
-    orph = pd.concat([x.orphans for x in extras], ignore_index=True) if extras else pd.DataFrame(columns=ORPHAN_COLUMNS)
+    st = stack([x.orphans for x in extras])
     sizes = (
         pd.concat([x.profiles for x in extras], ignore_index=True)
         if extras
         else pd.DataFrame(columns=[*PROFILE, "clients"])
     )
+    profiles = _profile_table(st, sizes, n)
+    if len(st) == 0:
+        return pd.DataFrame(columns=AT_RISK_COLUMNS), profiles
+    who = np.arange(len(st.ids))
+    clients = pd.DataFrame(
+        {
+            "client_id": st.ids,
+            "orphaned_replications": np.bincount(st.client, minlength=len(st.ids)),
+            "cause": mode(st, "cause", who),
+            "causes": counts_text(st, "cause", who),
+            "group": mode(st, "group", who),
+            "version": mode(st, "version", who),
+            "presence": mode(st, "presence", who),
+            "first_contact_hours_median": pd.Series(st.first_contact_hours)
+            .groupby(st.client)
+            .median()
+            .reindex(who)
+            .to_numpy(),
+        }
+    )
+    clients["replications"] = n
+    clients["orphaned_share"] = clients["orphaned_replications"] / n
+    share = profiles.set_index(PROFILE)["orphaned_share"]
+    keys = pd.MultiIndex.from_frame(clients[PROFILE])
+    clients["profile_orphaned_share"] = share.reindex(keys).to_numpy()
+    clients = clients.sort_values(
+        ["orphaned_share", "profile_orphaned_share", "client_id"], ascending=[False, False, True], kind="stable"
+    )
+    return clients[AT_RISK_COLUMNS].reset_index(drop=True), profiles
+
+
+def _profile_table(st: Stacked, sizes: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Per (group, version, presence): clients and orphans per rotation, the share orphaned, the main cause."""
     prof_clients = sizes.groupby(PROFILE, sort=True, dropna=False)["clients"].sum()
+    labels = {c: st.categories[c][st.codes[c]] if len(st) else np.array([], dtype=object) for c in PROFILE}
+    orph = pd.DataFrame(labels | {"cause": st.codes["cause"]})
     prof_orph = orph.groupby(PROFILE, sort=True, dropna=False).size()
-    prof_cause = orph.groupby(PROFILE, sort=True, dropna=False)["cause"].agg(_mode)
+    if len(orph):
+        # the main cause: the most frequent, the first in string order among equals (cause codes are sorted)
+        per = orph.groupby([*PROFILE, "cause"], sort=True).size().rename("k").reset_index()
+        per = per.sort_values([*PROFILE, "k", "cause"], ascending=[True] * len(PROFILE) + [False, True])
+        top = per.drop_duplicates(PROFILE).set_index(PROFILE)["cause"]
+        prof_cause = pd.Series(st.categories["cause"][top.to_numpy()], index=top.index)
+    else:
+        prof_cause = pd.Series(dtype=object)
     profiles = pd.DataFrame({"clients_per_rotation": prof_clients / n})
     profiles["orphans_per_rotation"] = (prof_orph / n).reindex(profiles.index).fillna(0.0)
     profiles["orphaned_share"] = (prof_orph.reindex(profiles.index).fillna(0) / prof_clients).fillna(0.0)
@@ -94,55 +138,17 @@ def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFra
     profiles = profiles.reset_index().sort_values(
         ["orphaned_share", "orphans_per_rotation"], ascending=False, kind="stable"
     )
-    profiles = profiles.reset_index(drop=True)
-
-    if len(orph) == 0:
-        return pd.DataFrame(columns=AT_RISK_COLUMNS), profiles
-    g = orph.groupby("client_id", sort=False)
-    clients = pd.DataFrame(
-        {
-            "orphaned_replications": g.size(),
-            "cause": g["cause"].agg(_mode),
-            "causes": g["cause"].agg(_counts_text),
-            "group": g["group"].agg(_mode),
-            "version": g["version"].agg(_mode),
-            "presence": g["presence"].agg(_mode),
-            "first_contact_hours_median": g["first_contact_hours"].median(),
-        }
-    )
-    clients["replications"] = n
-    clients["orphaned_share"] = clients["orphaned_replications"] / n
-    clients = clients.reset_index()
-    share = profiles.set_index(PROFILE)["orphaned_share"]
-    keys = pd.MultiIndex.from_frame(clients[PROFILE])
-    clients["profile_orphaned_share"] = share.reindex(keys).to_numpy()
-    clients["_num"] = clients["client_id"].astype(str)
-    clients = clients.sort_values(
-        ["orphaned_share", "profile_orphaned_share", "_num"], ascending=[False, False, True], kind="stable"
-    ).drop(columns="_num")
-    return clients[AT_RISK_COLUMNS].reset_index(drop=True), profiles
-
-
-def _mode(s: pd.Series) -> str:
-    vc = s.astype(str).value_counts()
-    if len(vc) == 0:
-        return ""
-    top = vc[vc == vc.iloc[0]].index
-    return str(sorted(top)[0])
-
-
-def _counts_text(s: pd.Series) -> str:
-    vc = s.astype(str).value_counts()
-    return ";".join(f"{k}:{int(v)}" for k, v in sorted(vc.items(), key=lambda kv: (-kv[1], kv[0])))
+    return profiles.reset_index(drop=True)
 
 
 def handle_apart_table(extras: Sequence[RepExtra]) -> pd.DataFrame:
     """Groups and versions whose orphans no retention or wait cures (blocking causes), per rotation."""
     n = max(len(extras), 1)
     cols = ["cause", "group", "version", "orphans_per_rotation", "advice"]
-    if not extras:
+    st = stack([x.orphans for x in extras])
+    if len(st) == 0:
         return pd.DataFrame(columns=cols)
-    orph = pd.concat([x.orphans for x in extras], ignore_index=True)
+    orph = pd.DataFrame({c: st.categories[c][st.codes[c]] for c in ("cause", "group", "version")})
     b = orph[orph["cause"].isin(BLOCKING)]
     if len(b) == 0:
         return pd.DataFrame(columns=cols)

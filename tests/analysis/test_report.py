@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import sim
 from sim.analysis import provenance, tables
 from sim.analysis.comparison import load_variants
+from sim.analysis.orphan_rows import OrphanRows
 from sim.analysis.replications import replicate
 from sim.analysis.report import Report
 from sim.analysis.sampling import ORPHAN_COLUMNS, RepExtra, check_counts, run_sequential
@@ -209,7 +210,8 @@ def _extra(
     )
     prof = pd.DataFrame([{"group": g, "version": v, "presence": p, "clients": n} for (g, v, p), n in profiles.items()])
     steps = pd.DataFrame(columns=["name", "kind", "start_hours", "end_hours", "detail"])
-    return RepExtra(k, o, prof, np.arange(len(share), dtype=float), np.array(share, np.float32), steps, None)
+    t = np.arange(len(share), dtype=float)
+    return RepExtra(k, OrphanRows.from_frame(o), prof, t, np.array(share, np.float32), steps, None)
 
 
 def test_at_risk_per_client_and_per_profile_by_hand() -> None:

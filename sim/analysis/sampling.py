@@ -71,8 +71,9 @@ def _report_task(
     assert r is not None
     d.result = None
     c = r.clients
-    live = c[c["outcome"] != "gone"]
-    orphans = OrphanRows.from_frame(c.loc[c["outcome"] == "orphaned", ORPHAN_COLUMNS])
+    outcome = c["outcome"].to_numpy()
+    orphans = OrphanRows.from_frame(c.loc[outcome == "orphaned", ORPHAN_COLUMNS])
+    live = c.loc[outcome != "gone", PROFILE]  # only the profile's columns: the whole table is 1 GB at 10^6
     profiles = live.groupby(PROFILE, sort=True, dropna=False).size().rename("clients").reset_index()
     setting = d.setting
     load = getattr(r, "load", None)  # present when the scenario models manager capacity (load.enabled)

@@ -276,8 +276,12 @@ def iso_utc(secs: float) -> str:
 
 
 def normalise_groups(values: pd.Series) -> pd.Series:
-    r"""``My Company\Laptops\ Sales`` -> ``My Company/Laptops/Sales`` (either slash, spaces around trimmed)."""
-    return values.astype(str).str.replace(r"\s*[\\/]+\s*", "/", regex=True).str.strip(" /")
+    r"""``My Company\Laptops\ Sales`` -> ``My Company/Laptops/Sales`` (either slash, white space around trimmed:
+    all of Python's white space, as the clients-file reader strips it, so that a group the import writes reads
+    back as the same group; a name of only ``\x1f`` was written and then read as empty)."""
+    return (
+        values.astype(str).str.replace(r"\s*[\\/]+\s*", "/", regex=True).str.replace(r"^[\s/]+|[\s/]+$", "", regex=True)
+    )
 
 
 def parse_online(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

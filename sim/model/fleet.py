@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError, check_input_file
+from sim.errors import InputError, check_input_file, printable
 from sim.model.presence import Presence, generate_presence, generate_presence_by_id
 from sim.model.streams import keys_from_ids, keys_from_index, splitmix64, to_unit
 from sim.model.topology import Topology
@@ -269,6 +269,8 @@ def _parse_fleet_files(sc: Scenario, topo: Topology, files: FleetFiles) -> tuple
     if len(df) == 0:
         raise InputError(str(cpath), "", "no clients listed")
     gidx = {g: i for i, g in enumerate(topo.group_names)}
+    # group names are compared as the scenario holds them: control characters made visible (sim.errors.printable)
+    df["group"] = df["group"].map(printable)
     bad_group = ~df["group"].isin(list(gidx))
     if bad_group.any():
         i = int(np.flatnonzero(bad_group.to_numpy())[0])

@@ -565,3 +565,24 @@ def test_rows_older_than_any_leave_are_decommissioned(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         result = sim.simulate(sim.load_scenario(tmp_path / "out" / "scenario.yaml"), seed=1)
     assert result.clients.set_index("client_id").loc["LT-ANCIENT", "outcome"] == "gone"
+
+
+@pytest.mark.parametrize("group", ["\x1b", "\x1f", "Laptops\x07", "\x1fMy Company\\Sales"])
+def test_a_group_named_with_control_characters_imports_and_reloads(tmp_path: Path, group: str) -> None:
+    """Found by the fuzz test: the scenario holds names with control characters made visible, the clients file
+    had them raw, so the import's own check refused what it had written (an internal error, exit 70)."""
+    from sim.calibration.importer import ImportOptions, run_import
+    from sim.presentation.fit_figure import plot_fit
+
+    src = tmp_path / "export.csv"
+    src.write_text(
+        "Computer Name,Group,Version,Last Check-in\n"
+        f"pc1,{group},14.3.RU9,2026-01-01T00:00\npc2,My Company,14.3.RU9,2026-01-01T01:00\n",
+        encoding="utf-8",
+    )
+    run_import(src, tmp_path / "out", ImportOptions(), render=plot_fit)
+    sc = sim.load_scenario(tmp_path / "out" / "scenario.yaml")
+    # \x1f is white space to Python (and to the clients-file reader): a group of only that is an empty group,
+    # a row the import skips with a warning
+    kept = ["pc2"] if group == "\x1f" else ["pc1", "pc2"]
+    assert sim.simulate(sc, horizon_days=2).clients["client_id"].tolist() == kept

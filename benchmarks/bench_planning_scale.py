@@ -118,6 +118,13 @@ def main() -> None:
         help="the report's threshold (default 100: a NO-GO decided by the first 20 replications; a GO needs at "
         "least 59 replications with none over it, so it takes 80)",
     )
+    ap.add_argument(
+        "--report-replications",
+        type=int,
+        default=None,
+        help="run the report with exactly this many replications (--replications N --max-replications N), to "
+        "see the parent's memory against the number of replications",
+    )
     ap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a = ap.parse_args()
     common = ["--clients", str(a.clients), "--quiet"] + ([] if a.workers is None else ["--workers", str(a.workers)])
@@ -126,7 +133,9 @@ def main() -> None:
         "plan": [*ROTASIM, "plan", str(SCENARIO), "--max-orphan-rate", "0.01", "--replications", str(n),
                  "--max-replications", str(n), "--keep-horizon", *common],
         "report": [*ROTASIM, "report", str(SCENARIO), "--max-orphans", str(a.report_max_orphans),
-                   "--out", tempfile.mkdtemp(prefix="rotasim-bench-report-"), *common],
+                   "--out", tempfile.mkdtemp(prefix="rotasim-bench-report-"), *common]
+        + ([] if a.report_replications is None else ["--replications", str(a.report_replications),
+                                                     "--max-replications", str(a.report_replications)]),
     }  # fmt: skip
     print(f"{os.cpu_count()} cores; {a.clients:,} clients; scenario {SCENARIO.relative_to(ROOT)}")
     for name, cmd in runs.items():
@@ -134,7 +143,8 @@ def main() -> None:
             continue
         r = measure(cmd)
         print(
-            f"{name:<7} {r['seconds']:7.1f} s  CPU {r['cpu_seconds']:7.1f} s (all processes)  peak RSS all processes {r['peak_all_mib']:6.0f} MiB"
+            f"{name:<7} {r['seconds']:7.1f} s  CPU {r['cpu_seconds']:7.1f} s (all processes)"
+            f"  peak RSS all processes {r['peak_all_mib']:6.0f} MiB"
             f"  parent {r['peak_parent_mib']:5.0f} MiB  load {r['load']:.1f}  exit {r['exit']}",
             flush=True,
         )

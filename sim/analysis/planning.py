@@ -13,6 +13,7 @@ numbers), or clients still away at the horizon (then ``plan_scenario`` extends t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.format import setting as fmt_setting
-from sim.analysis.replications import Replications, replicate, run_more
+from sim.analysis.gates import GateChoice, best_gate, default_shares, gate_table, mostly_never, smallest_go
+from sim.analysis.replications import Replications, check_shares, replicate, run_more
 from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
 from sim.errors import InputError
 from sim.experiments.options import RunOptions, check_replications
 from sim.model.causes import BLOCKING
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 from sim.scenario.fields import MAX_HORIZON_DAYS
 
@@ -50,6 +53,8 @@ class Plan:
     beyond_horizon: dict[str, Any] | None = None  # clients still away at the horizon, per rotation
     horizon_days: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the planning did on its own (horizon extended ...)
+    gates: pd.DataFrame | None = None  # per gate share: its smallest GO cap and what it costs (sim.analysis.gates)
+    gate: GateChoice | None = None  # the recommended (share, cap) pair
 
     @property
     def noun(self) -> str:
@@ -83,7 +88,19 @@ class Plan:
             "notes": self.notes,
             "statement": self.statement(),
             "curve": points,
+            **self._gates_json(),
         }
+
+    def _gates_json(self) -> dict[str, Any]:
+        """The per-share table and the recommended pair (only when shares were planned)."""
+        if self.gates is None:
+            return {}
+        rows = [
+            {k: (_r(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self.gates.to_dict("records")
+        ]
+        g = self.gate
+        pair = None if g is None else {"share": g.share, self.parameter: g.setting, "statement": g.phrase}
+        return {"gates": rows, "recommended_gate": pair}
 
     def plot(self, reps: Replications) -> Any:
         """Figure: the curve with the recommendation and the target marked."""
@@ -100,7 +117,7 @@ class Plan:
             else f"an orphan rate of at most {limit:.4g}"
         )
         chance = f"{1 - self.confidence:.0%}"
-        notes = "".join(f" {n}" for n in self.notes)
+        notes = "".join(f" {n}" for n in self.notes) + self._gate_sentence()
         if self.recommended is not None and self.risk is not None:
             lo, hi = self.risk.interval
             exact = fmt_setting(self.recommended, self.unit)
@@ -125,6 +142,20 @@ class Plan:
         return (
             f"{head}: clients still away at the horizon ({(away.get('mean') or 0):.1f} per rotation on average) "
             f"may return after it; a longer horizon (--horizon-days) shows when.{notes}"
+        )
+
+    def _gate_sentence(self) -> str:
+        """The recommended pair in one sentence, or that no share planned reaches GO (only with shares)."""
+        if self.gates is None:
+            return ""
+        shares = ", ".join(f"{s * 100:g}%" for s in self.gates["share"])
+        if self.gate is None:
+            return f" No gate among the shares planned ({shares}) reaches GO within the horizon."
+        r, unit = self.gate.row, self.unit
+        return (
+            f" Of the gates planned ({shares}), the one with the fewest {unit} in service: {self.gate.phrase} "
+            f"({r[f'{unit}_mean']:.1f} {unit} on average, {r['orphaned_mean']:.1f} orphans on average, "
+            f"{int(r['exceeding'])} of {self.replications} replications exceeding: {r['verdict']})."
         )
 
 
@@ -159,19 +190,12 @@ def plan(
     ax = reps.axis()
     needed = reps.needed(max_orphans, max_orphan_rate)
     n = reps.n
-    k_max = max_exceeding_for_go(n, confidence)
-    recommended: float | None = None
+    recommended = smallest_go(needed, confidence)  # at most max_exceeding_for_go(n) replications need more
     reason: Reason = "recommended"
-    if np.median(needed) == np.inf:  # no setting within the horizon: more replications would not change that
-        reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
-    elif k_max < 0:
-        reason = "replications"
-    else:
-        v = float(np.sort(needed)[::-1][k_max])  # at most k_max replications may need more than v
-        if v == np.inf:
-            reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
-        else:
-            recommended = 0.0 if v == -np.inf else round(v, 4)
+    if recommended is None:
+        # no setting within the horizon (more replications would not change that), or too few replications
+        few = not mostly_never(needed) and max_exceeding_for_go(n, confidence) < 0
+        reason = "replications" if few else _why_not(reps, needed, max_orphans, max_orphan_rate)
     target = (
         {"max_orphans": float(max_orphans)}
         if max_orphans is not None
@@ -185,6 +209,7 @@ def plan(
     curve["exceeding"] = exceed
     curve["verdict"] = [assess(k, n, confidence).verdict for k in exceed]
     risk = None if recommended is None else assess(int((needed > recommended + 1e-9).sum()), n, confidence)
+    gates = gate_table(reps, max_orphans, max_orphan_rate, confidence) if reps.shares() else None
     return Plan(
         ax.parameter,
         ax.unit,
@@ -199,6 +224,8 @@ def plan(
         risk=risk,
         beyond_horizon=_per_rotation(reps, ("beyond-horizon",), confidence).get("beyond-horizon"),
         horizon_days=reps.horizon_days,
+        gates=gates,
+        gate=None if gates is None else best_gate(reps, gates),
     )
 
 
@@ -237,11 +264,15 @@ def plan_scenario(
     replications: int = 30,
     max_replications: int = 320,
     extend_horizon: bool = True,
+    gate_shares: Sequence[float | str] | None = None,
 ) -> tuple[Plan, Replications]:
     """Plan from a scenario, sampling as the report does: start with ``replications`` and double while too
     few replications can show the chance (up to ``max_replications``); while replications have clients still
-    away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes."""
+    away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes. ``gate_shares``:
+    the gate shares to plan with their caps (``Plan.gates``); by default, with a gated runbook, its own share
+    and 1 and 2 points either side (``sim.analysis.gates.default_shares``)."""
     check_target(max_orphans, max_orphan_rate, confidence)
+    shares = _shares(scenario, gate_shares)
     check_replications(replications, minimum=2)
     check_replications(max_replications, minimum=2, option="--max-replications")
     if max_replications < replications:
@@ -249,7 +280,7 @@ def plan_scenario(
             "--max-replications", "", f"must be at least --replications ({max_replications} < {replications})"
         )
     o = options
-    reps = replicate(scenario, n=replications, options=o)
+    reps = replicate(scenario, n=replications, options=o, gate_shares=shares)
     notes: list[str] = []
     while True:
         p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
@@ -263,8 +294,20 @@ def plan_scenario(
                 "still away at the end of the shorter one."
             )
             o = o.replace(horizon_days=longer)
-            reps = replicate(scenario, n=reps.n, options=o)
+            reps = replicate(scenario, n=reps.n, options=o, gate_shares=shares)
             continue
         break
     p.notes = notes
     return p, reps
+
+
+def _shares(scenario: Scenario, given: Sequence[float | str] | None) -> tuple[float, ...]:
+    """The shares to plan: those given (checked), else around the runbook's own gate (none without one)."""
+    managers = [m.name for m in scenario.managers]
+    if given is not None:
+        shares = check_shares(given)
+        if shares and template_for(scenario.runbook).gate_at(managers, shares[0]) is None:
+            raise InputError(scenario.source, "runbook", "--gate-shares needs kb-multi-server or kb-single-server")
+        return shares
+    gate = template_for(scenario.runbook).gate(managers)
+    return () if gate is None else default_shares(gate.share)

@@ -33,6 +33,16 @@ def plan_command(
             help="While clients are still away at the horizon, double it (up to 3 years) and say so.",
         ),
     ] = True,
+    gate_shares: Annotated[
+        str | None,
+        typer.Option(
+            "--gate-shares",
+            metavar="S1,S2,...",
+            help="Gate shares to plan with their caps (e.g. 0.95,0.96,0.97): per share the smallest GO cap, and "
+            "the pair whose old certificate stays in service the fewest days. Default with a gated runbook: its "
+            "share and 1 and 2 points either side.",
+        ),
+    ] = None,
     json_out: JsonOut = False,
     curve_out: Annotated[
         Path | None,
@@ -59,6 +69,7 @@ def plan_command(
         max_replications=max_replications,
         extend_horizon=extend_horizon,
         options=options,
+        gate_shares=None if gate_shares is None else gate_shares.split(","),
     )
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)

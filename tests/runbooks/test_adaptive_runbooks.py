@@ -278,34 +278,50 @@ def test_exposure_of_the_retention() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "changes", "settings"),
+    ("path", "changes", "settings", "other"),
     [
         (
             "scenarios/three-manager-failover.yaml",
             {"runbook.retention_until_share": 0.95, "runbook.retention_days": 30, "horizon_days": 60},
             [0.5, 2.0, 5.0, 12.0, 40.0],
+            0.9,
         ),
         (
             "scenarios/single-site-small.yaml",
             {"runbook.wait_until_share": 0.9, "runbook.wait_hours": 96},
             [1.0, 6.0, 24.0, 72.0, 300.0],
+            0.97,
         ),
     ],
 )
-def test_the_probe_plans_a_gates_cap_exactly(path: str, changes: dict[str, Any], settings: list[float]) -> None:
+def test_the_probe_plans_a_gates_cap_exactly(
+    path: str, changes: dict[str, Any], settings: list[float], other: float
+) -> None:
     """Orphans read off the planning probe at a cap x (the gate, then the cap, whichever first) are those of
     re-running with that cap, in a jittered world: the gate changes nothing before it ends (common random
-    numbers) and it opens at the k-th first check-in since its anchor, a quantile over clients."""
+    numbers) and it opens at the k-th first check-in since its anchor, a quantile over clients. The same probe
+    plans a second share (``gate_shares``): its curve and the time in service at each cap are those of
+    re-running with that share and cap."""
     from sim.experiments.digest import _digest
 
     sc = sim.load_scenario(path).with_(**{"fleet.clients": 300, **changes})
     axis = "retention_days" if "runbook.retention_days" in changes else "wait_hours"
-    d = _digest(sc, 7, 0, "fast", None, None, False)
-    assert d.curve is not None
+    share = "retention_until_share" if axis == "retention_days" else "wait_until_share"
+    d = _digest(sc, 7, 0, "fast", None, None, False, (other,))
+    assert d.curve is not None and d.gates is not None
     assert d.curve.at(d.setting) == d.summary["orphaned"]
+    second = d.curve.gated(next(g for g in d.gates if g.share == other))
+    wait, anchor = ("retain-sepm3", "update-sepm1") if axis == "retention_days" else ("wait-before-update", None)
+    scale = 24.0 if axis == "retention_days" else 1.0
     for x in settings:
         rerun = sim.simulate(sc.with_(**{f"runbook.{axis}": x}), seed=7)
         assert d.curve.at(x) == rerun.orphaned, x
+        again = sim.simulate(sc.with_(**{f"runbook.{axis}": x, f"runbook.{share}": other}), seed=7)
+        assert second.at(x) == again.orphaned, (other, x)
+        steps = again.steps.set_index("name")
+        start = steps.loc[anchor, "end_hours"] if anchor else steps.loc[wait, "start_hours"]
+        held = (steps.loc[wait, "end_hours"] - start) / scale
+        assert float(second.in_service(x)) == pytest.approx(held, abs=1e-6), (other, x)
 
 
 def test_plan_recommends_a_cap_for_a_gated_retention() -> None:

@@ -1,0 +1,130 @@
+"""Planning a gate's share with its cap (sim/analysis/gates.py): the best pair worked out by hand on tiny
+deterministic worlds, no regression against the cap-only plan at the runbook's own share, and bad shares."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import sim
+from sim.analysis.gates import default_shares
+from sim.analysis.planning import plan, plan_scenario
+from sim.analysis.replications import Replications, check_shares, replicate
+from sim.errors import InputError
+from sim.experiments.digest import _digest
+from sim.experiments.options import RunOptions
+from tests.tiny import tiny_world
+
+RB = {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 30, "operator_minutes": 0}
+HOME = 6  # clients at their desks throughout in both months
+
+
+def month(tmp: Path, back_days: list[float], home: int) -> sim.Scenario:
+    """Ten always-on clients, heartbeat 60 min, managers a, b, c (c retained): ``home`` at their desks, the
+    others away from before the rotation until the given days, checking in at once on return."""
+    away = [f"away{i}" for i in range(len(back_days))]
+    clients = [(f"home{i}", "g", "14.3") for i in range(home)] + [(c, "g", "14.3") for c in away]
+    absences = [(c, -1.0, 24.0 * b) for c, b in zip(away, back_days, strict=True)]
+    return tiny_world(tmp, clients, absences, managers=("a", "b", "c"), runbook=dict(RB), horizon_days=40)
+
+
+def two_months(tmp_path: Path, shares: tuple[float, ...]) -> Replications:
+    """Two possible rotations, two replications each: a good month (9 home, one back on day 3) and a bad one
+    (6 home, four back on days 3, 6, 10 and 25). Deterministic (no jitter, explicit absences): each replication
+    is its month exactly."""
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good, bad = month(tmp_path / "good", [3], 9), month(tmp_path / "bad", [3, 6, 10, 25], HOME)
+    digests = [_digest(sc, 1, k, "fast", None, None, False, shares) for k, sc in enumerate([good, good, bad, bad])]
+    return Replications(good, 1, "fast", digests, shares)
+
+
+def test_the_best_gate_of_two_months_by_hand(tmp_path: Path) -> None:
+    """Target: at most 1 orphan; confidence 0.5, where 4 replications show GO only if none exceeds.
+
+    The retention wait starts when b's update ends, 3 h (0.125 day) after the first update (3 heartbeats);
+    a gate opens no earlier. Fixed cap x orphans whoever is still away at x: the bad month needs x past day 10
+    (the client back on day 10 checks in at 240 h, so the lattice point after it, 10.01), in both months the
+    old certificate stays 10.01 days. Gates (k = ceil(10 share) check-ins since the first update):
+    - 80%: in the bad month the 8th check-in is the day-6 return, leaving 2 away: no cap meets 1 orphan.
+    - 90%: the good month's 9 home clients open it at the floor (0.125 day, 1 orphan); the bad month's 9th
+      check-in is the day-10 return at 240 h (1 orphan left); a cap ending at that very moment lets the gate,
+      read after the check-ins of the moment, open first: cap 10.00, mean days (0.125 + 10) / 2, orphans 1.
+    - 100%: opens on day 3 (good: no orphan) and day 25 (bad, after the cap 10.01: 1 orphan); cap 10.01,
+      mean days (3 + 10.01) / 2, mean orphans 0.5.
+    So 90% with a 10-day cap: the fewest days (5.06 against 6.51 at 100% and 10.01 fixed)."""
+    reps = two_months(tmp_path, (0.8, 0.9, 1.0))
+    p = plan(reps, max_orphans=1, confidence=0.5)
+    assert p.recommended == pytest.approx(10.01)  # the runbook's own (fixed) retention
+    assert p.gates is not None and p.gate is not None
+    t = p.gates.set_index("share")
+    assert math.isnan(t.loc[0.8, "retention_days"]) and t.loc[0.8, "verdict"] != "GO"
+    assert t.loc[0.9, "retention_days"] == pytest.approx(10.0)
+    assert t.loc[0.9, "days_mean"] == pytest.approx((0.125 + 10.0) / 2)
+    assert t.loc[0.9, "orphaned_mean"] == 1.0 and t.loc[0.9, "exceeding"] == 0 and t.loc[0.9, "verdict"] == "GO"
+    assert t.loc[1.0, "retention_days"] == pytest.approx(10.01)
+    assert t.loc[1.0, "days_mean"] == pytest.approx((3.0 + 10.01) / 2)
+    assert t.loc[1.0, "orphaned_mean"] == 0.5 and t.loc[1.0, "verdict"] == "GO"
+    assert (p.gate.share, p.gate.setting) == (0.9, pytest.approx(10.0))
+    says = "keep c on the old certificate until 90% of the clients have checked in since the first update, or 10 days"
+    assert says in p.statement()
+    j = p.to_json()
+    assert j["recommended_gate"]["share"] == 0.9 and j["recommended_gate"]["retention_days"] == pytest.approx(10.0)
+    assert [g["share"] for g in j["gates"]] == [0.8, 0.9, 1.0] and j["gates"][0]["retention_days"] is None
+
+
+def test_the_planned_pair_is_what_running_it_gives(tmp_path: Path) -> None:
+    """Running the bad month at the recommended pair: the retention ends when the day-10 client checks in
+    (its 9th check-in), 10 days after the first update, and orphans the day-25 client only."""
+    sc = month(tmp_path, [3, 6, 10, 25], HOME).with_(
+        **{"runbook.retention_until_share": 0.9, "runbook.retention_days": 10.0}
+    )
+    r = sim.simulate(sc, seed=1)
+    steps = r.steps.set_index("name")
+    held = steps.loc["retain-c", "end_hours"] - steps.loc["update-a", "end_hours"]
+    assert held == pytest.approx(240.0) and r.orphaned == 1
+    assert list(r.clients.loc[r.clients["outcome"] == "orphaned", "client_id"]) == ["away3"]
+
+
+def test_the_runbooks_own_share_plans_as_the_cap_only_plan() -> None:
+    """No regression: the per-share row at the runbook's own share is today's cap-only plan of it, from the
+    same replications (same need per replication, same recommendation, same orphans at it)."""
+    sc = sim.load_scenario("scenarios/three-manager-failover.yaml").with_(
+        **{"fleet.clients": 300, "runbook.retention_until_share": 0.97, "runbook.retention_days": 45}
+    )
+    reps = replicate(sc, n=6, seed=2, workers=1, progress=False, gate_shares=(0.95, 0.99))
+    assert reps.shares() == [0.95, 0.97, 0.99]
+    np.testing.assert_array_equal(reps.needed(max_orphans=20, share=0.97), reps.needed(max_orphans=20))
+    p = plan(reps, max_orphans=20, confidence=0.5)
+    assert p.gates is not None
+    own = p.gates.set_index("share").loc[0.97]
+    assert p.recommended is not None and own["retention_days"] == p.recommended
+    assert own["orphaned_mean"] == pytest.approx(reps.orphans_at([p.recommended]).mean())
+    assert p.risk is not None and own["exceeding"] == p.risk.exceeding
+    alone = plan(replicate(sc, n=6, seed=2, workers=1, progress=False), max_orphans=20, confidence=0.5)
+    assert alone.recommended == p.recommended and alone.curve.equals(p.curve)
+
+
+def test_default_shares_surround_the_runbooks_own() -> None:
+    assert default_shares(0.965) == (0.945, 0.955, 0.965, 0.975, 0.985)
+    assert default_shares(0.99) == (0.97, 0.98, 0.99, 1.0)
+    sc = sim.load_scenario("scenarios/gated-retention.yaml")
+    p, reps = plan_scenario(
+        sc,
+        RunOptions(clients=200, workers=1, progress=False),
+        max_orphans=17,
+        replications=3,
+        max_replications=3,
+        extend_horizon=False,
+    )
+    assert reps.shares() == [0.945, 0.955, 0.965, 0.975, 0.985] and p.gates is not None and len(p.gates) == 5
+
+
+@pytest.mark.parametrize("bad", [[0], [-0.1], [1.2], ["x"], [math.nan], [True], ["0.9", ""]])
+def test_bad_shares_name_the_option(bad: list[Any]) -> None:
+    with pytest.raises(InputError, match=r"--gate-shares: each share must be a number above 0 and at most 1"):
+        check_shares(bad)

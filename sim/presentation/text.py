@@ -325,6 +325,8 @@ def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     if "verdict" in t:
         cols += ["exceeding", "chance", "verdict"]
     shown = t[cols].copy()
+    for f in sw.fields:  # the grid's own values as given (a share of 0.9625 is not 0.96)
+        shown[f] = [("none" if v != v else f"{v:g}") if isinstance(v, float) else str(v) for v in shown[f]]
     # inf: half or more of the point's replications did not reach full trust by the horizon
     shown["full_trust_at_hours_median"] = [
         "never" if not np.isfinite(v) else f"{v:.1f}" for v in shown["full_trust_at_hours_median"]

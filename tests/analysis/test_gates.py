@@ -121,7 +121,7 @@ def test_default_shares_surround_the_runbooks_own() -> None:
         max_replications=3,
         extend_horizon=False,
     )
-    assert reps.shares() == [0.945, 0.955, 0.965, 0.975, 0.985] and p.gates is not None and len(p.gates) == 5
+    assert reps.shares() == [0.9425, 0.9525, 0.9625, 0.9725, 0.9825] and p.gates is not None and len(p.gates) == 5
 
 
 @pytest.mark.parametrize("bad", [[0], [-0.1], [1.2], ["x"], [math.nan], [True], ["0.9", ""]])

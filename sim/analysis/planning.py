@@ -26,13 +26,15 @@ from sim.analysis.replications import Replications, check_shares, replicate, run
 from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
 from sim.errors import InputError
+from sim.experiments.digest import Digest
 from sim.experiments.options import RunOptions, check_replications
+from sim.experiments.probe import GatePoint
 from sim.model.causes import BLOCKING
 from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 from sim.scenario.fields import MAX_HORIZON_DAYS
 
-Reason = Literal["recommended", "replications", "blocked", "beyond-horizon"]
+Reason = Literal["recommended", "replications", "blocked", "gate", "beyond-horizon"]
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)  # what the planning did on its own (horizon extended ...)
     gates: pd.DataFrame | None = None  # per gate share: its smallest GO cap and what it costs (sim.analysis.gates)
     gate: GateChoice | None = None  # the recommended (share, cap) pair
+    at_gate: float | None = None  # the runbook's own gate: mean orphans when it opens (rotations where it does)
 
     @property
     def noun(self) -> str:
@@ -138,6 +141,12 @@ class Plan:
         if self.reason == "blocked":
             causes = "; ".join(f"{c}: {v['mean']:.1f} per rotation on average" for c, v in self.blocking_causes.items())
             return f"{head}: clients no {self.noun} saves exceed it ({causes}); handle them apart.{notes}"
+        if self.reason == "gate":
+            return (
+                f"{head}: the gate ends the {self.noun} while too many clients have not checked in "
+                f"({self.at_gate or 0:.1f} orphans per rotation on average when it opens), whatever its cap; a "
+                f"higher share waits for more (--gate-shares plans several).{notes}"
+            )
         away = self.beyond_horizon or {}
         return (
             f"{head}: clients still away at the horizon ({(away.get('mean') or 0):.1f} per rotation on average) "
@@ -145,8 +154,9 @@ class Plan:
         )
 
     def _gate_sentence(self) -> str:
-        """The recommended pair in one sentence, or that no share planned reaches GO (only with shares)."""
-        if self.gates is None:
+        """The recommended pair in one sentence, or that no share planned reaches GO (only with two shares or
+        more: with the runbook's own alone, the statement already gives its cap)."""
+        if self.gates is None or len(self.gates) < 2:
             return ""
         shares = ", ".join(f"{s * 100:g}%" for s in self.gates["share"])
         if self.gate is None:
@@ -226,22 +236,41 @@ def plan(
         horizon_days=reps.horizon_days,
         gates=gates,
         gate=None if gates is None else best_gate(reps, gates),
+        at_gate=_at_gate(reps),
     )
+
+
+def _own_gate(d: Digest) -> GatePoint | None:
+    """The runbook's own gate in a replication, if it opened within the horizon."""
+    g = None if d.curve is None else d.curve.gate
+    return g if g is not None and d.curve is not None and g.first < len(d.curve.base) else None
+
+
+def _at_gate(reps: Replications) -> float | None:
+    opened = [g.orphans for g in map(_own_gate, reps.digests) if g is not None]
+    return float(np.mean(opened)) if opened else None
 
 
 def _why_not(reps: Replications, needed: np.ndarray, max_orphans: float | None, rate: float | None) -> Reason:
     """Among the replications no setting within the horizon satisfies: do the clients no setting saves exceed
-    the target by themselves (blocked), or only with those still away at the horizon (beyond the horizon)?"""
+    the target by themselves (blocked), does the runbook's gate open with more orphans than it allows whatever
+    the cap (gate: a longer horizon would not help), or only with those still away at the horizon (beyond the
+    horizon)?"""
     allowed = reps.allowed(max_orphans, rate)
-    blocked = beyond = 0
+    blocked = gated = beyond = 0
     for i, d in enumerate(reps.digests):
         if needed[i] != np.inf:
             continue
         never = d.never_saved or {}
+        gate = _own_gate(d)
         if sum(v for c, v in never.items() if c in BLOCKING) > allowed[i]:
             blocked += 1
+        elif gate is not None and gate.orphans > allowed[i]:
+            gated += 1
         else:
             beyond += 1
+    if gated and gated >= max(blocked, beyond):
+        return "gate"
     return "beyond-horizon" if beyond >= blocked else "blocked"
 
 

@@ -128,3 +128,16 @@ def test_default_shares_surround_the_runbooks_own() -> None:
 def test_bad_shares_name_the_option(bad: list[Any]) -> None:
     with pytest.raises(InputError, match=r"--gate-shares: each share must be a number above 0 and at most 1"):
         check_shares(bad)
+
+
+def test_a_gate_that_opens_over_the_target_is_said_and_not_a_horizon_problem() -> None:
+    """gated-retention's gate opens with 15 clients not checked in (ceil(0.9625 x 400) = 385 of 400 have), so
+    no cap meets at most 3 orphans: the plan says the gate is why, and does not double the horizon looking for
+    returns that would not help."""
+    sc = sim.load_scenario("scenarios/gated-retention.yaml")
+    p, reps = plan_scenario(
+        sc, RunOptions(workers=1, progress=False), max_orphans=3, replications=3, max_replications=3, gate_shares=[]
+    )
+    assert p.reason == "gate" and p.notes == [] and reps.horizon_days == sc.horizon_days
+    assert p.at_gate == pytest.approx(15.0, abs=0.5)
+    assert "the gate ends the retention while too many clients have not checked in" in p.statement()

@@ -77,9 +77,16 @@ def plan(
     Default target: no orphans. With a gate (``retention_until_share``, ``wait_until_share``) or ``gate_shares``,
     each share is planned with its cap from the same replications: ``Plan.gates`` is that table (a DataFrame:
     share, smallest GO cap, mean days or hours in service, mean orphans, exceeding, verdict) and ``Plan.gate``
-    the recommended pair (replications you ran plan the shares given to ``replicate(gate_shares=...)``)."""
+    the recommended pair (replications you ran plan the shares given to ``replicate(gate_shares=...)``, and
+    ``gate_shares`` picks among them)."""
     if isinstance(target, Replications):
-        return planning.plan(target, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+        return planning.plan(
+            target,
+            max_orphans=max_orphans,
+            max_orphan_rate=max_orphan_rate,
+            confidence=confidence,
+            gate_shares=gate_shares,
+        )
     o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     p, _ = planning.plan_scenario(
         _scenario(target),

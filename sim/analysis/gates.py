@@ -62,7 +62,11 @@ class GateChoice:
 
 
 def gate_table(
-    reps: Replications, max_orphans: float | None, max_orphan_rate: float | None, confidence: float
+    reps: Replications,
+    max_orphans: float | None,
+    max_orphan_rate: float | None,
+    confidence: float,
+    shares: list[float] | None = None,
 ) -> pd.DataFrame:
     """One row per share: the smallest GO cap (NaN: none within the horizon), and at it the mean setting in
     effect (days the old certificate stays in service, hours of the wait), the mean orphans, the replications
@@ -70,7 +74,7 @@ def gate_table(
     ax = reps.axis()
     longest = float(reps.default_grid()[-1])
     rows = []
-    for share in reps.shares():
+    for share in reps.shares() if shares is None else shares:
         needed = reps.needed(max_orphans, max_orphan_rate, share=share)
         cap = smallest_go(needed, confidence)
         at = longest if cap is None else cap

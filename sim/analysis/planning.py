@@ -163,7 +163,7 @@ class Plan:
             return f" No gate among the shares planned ({shares}) reaches GO within the horizon."
         r, unit = self.gate.row, self.unit
         return (
-            f" Of the gates planned ({shares}), the one with the fewest {unit} in service: {self.gate.phrase} "
+            f" Of the gates planned ({shares}), the one with the shortest {self.noun} on average: {self.gate.phrase} "
             f"({r[f'{unit}_mean']:.1f} {unit} on average, {r['orphaned_mean']:.1f} orphans on average, "
             f"{int(r['exceeding'])} of {self.replications} replications exceeding: {r['verdict']})."
         )
@@ -191,9 +191,12 @@ def plan(
     max_orphan_rate: float | None = None,
     confidence: float = 0.95,
     grid: np.ndarray | list[float] | None = None,
+    gate_shares: Sequence[float | str] | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one
-    rotation exceeds the target is shown to be below ``1 - confidence``. No target given means no orphan."""
+    rotation exceeds the target is shown to be below ``1 - confidence``. No target given means no orphan.
+    ``gate_shares``: the gate shares to tabulate (``Plan.gates``), among those the replications planned
+    (default: all of them)."""
     check_target(max_orphans, max_orphan_rate, confidence)
     if max_orphans is None and max_orphan_rate is None:
         max_orphans = 0
@@ -219,7 +222,8 @@ def plan(
     curve["exceeding"] = exceed
     curve["verdict"] = [assess(k, n, confidence).verdict for k in exceed]
     risk = None if recommended is None else assess(int((needed > recommended + 1e-9).sum()), n, confidence)
-    gates = gate_table(reps, max_orphans, max_orphan_rate, confidence) if reps.shares() else None
+    shares = reps.shares() if gate_shares is None else list(check_shares(gate_shares))
+    gates = gate_table(reps, max_orphans, max_orphan_rate, confidence, shares) if shares else None
     return Plan(
         ax.parameter,
         ax.unit,
@@ -312,7 +316,9 @@ def plan_scenario(
     reps = replicate(scenario, n=replications, options=o, gate_shares=shares)
     notes: list[str] = []
     while True:
-        p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+        p = plan(
+            reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence, gate_shares=shares
+        )
         if p.reason == "replications" and reps.n < max_replications:
             reps = run_more(reps, min(2 * reps.n, max_replications), o)
             continue

@@ -300,18 +300,19 @@ def format_plan(p: Plan) -> str:
 
 
 def _gate_lines(p: Plan) -> list[str]:
-    """The per-share table of a plan with gate shares: the smallest GO cap, and at it the mean time in service,
+    """The per-share table of a plan with gate shares: the smallest GO cap, and at it the mean retention or wait,
     the mean orphans, the replications exceeding and the verdict (a share with none: at the longest cap)."""
     if p.gates is None:
         return []
     unit = p.unit
     lines = ["", f"Gates ({p.replications} replications; a share with no GO cap is shown at the longest cap):"]
-    lines.append(f"  {'share':>7}  {'cap':>10}  {unit + ' in service':>16}  {'orphans':>8}  exceeding  verdict")
+    mean = f"mean {p.noun} ({unit})"
+    lines.append(f"  {'share':>7}  {'cap':>10}  {mean}  {'orphans':>8}  exceeding  verdict")
     for r in p.gates.to_dict("records"):
         cap = "none" if r[p.parameter] != r[p.parameter] else f"{r[p.parameter]:g} {unit}"
         mark = "  <- recommended" if p.gate is not None and r["share"] == p.gate.share else ""
         lines.append(
-            f"  {r['share'] * 100:>6g}%  {cap:>10}  {r[f'{unit}_mean']:>16.2f}  {r['orphaned_mean']:>8.2f}  "
+            f"  {r['share'] * 100:>6g}%  {cap:>10}  {r[f'{unit}_mean']:>{len(mean)}.2f}  {r['orphaned_mean']:>8.2f}  "
             f"{int(r['exceeding']):>9d}  {r['verdict']}{mark}"
         )
     return lines

@@ -75,6 +75,11 @@ def test_the_best_gate_of_two_months_by_hand(tmp_path: Path) -> None:
     j = p.to_json()
     assert j["recommended_gate"]["share"] == 0.9 and j["recommended_gate"]["retention_days"] == pytest.approx(10.0)
     assert [g["share"] for g in j["gates"]] == [0.8, 0.9, 1.0] and j["gates"][0]["retention_days"] is None
+    # a choice among the planned shares; one the probes did not plan is refused in one line
+    only = plan(reps, max_orphans=1, confidence=0.5, gate_shares=[1.0])
+    assert only.gates is not None and list(only.gates["share"]) == [1.0]
+    with pytest.raises(InputError, match="0.95 was not planned"):
+        plan(reps, max_orphans=1, confidence=0.5, gate_shares=[0.95])
 
 
 def test_the_planned_pair_is_what_running_it_gives(tmp_path: Path) -> None:

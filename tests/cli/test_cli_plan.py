@@ -105,7 +105,7 @@ def test_plan_gate_shares(tmp_path: Path) -> None:
     assert j["recommended_gate"] == {"share": 0.97, "retention_days": p.gate.setting, "statement": p.gate.phrase}
     assert "keep sepm3 on the old certificate until 97% of the clients have checked in" in j["statement"]
     code, out, _ = invoke(*base, "--gate-shares", "0.95,0.97")
-    assert code == 0 and "Gates (4 replications" in out and "days in service" in out
+    assert code == 0 and "Gates (4 replications" in out and "mean retention (days)" in out
 
 
 def test_plan_bad_gate_shares_exit_2() -> None:

@@ -1,4 +1,5 @@
-"""``rotasim plan``: the smallest retention (kb-multi-server) or wait (kb-single-server) that meets a target."""
+"""``rotasim plan``: the smallest retention (kb-multi-server) or wait (kb-single-server) that meets a target,
+and with a gate its share together with its cap."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def plan_command(
 ) -> None:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target in a
     --confidence share of rotations: runs replications (more while too few can show it), prints the
-    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals."""
+    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals. With a
+    gate (retention_until_share, wait_until_share) or --gate-shares: per share the smallest cap that is GO, and
+    the pair with the shortest retention or wait on average."""
     from sim.api import plan
     from sim.io import atomic_write_table, dumps
     from sim.presentation.text import format_plan

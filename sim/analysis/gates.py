@@ -30,7 +30,8 @@ DEFAULT_STEPS = (-0.02, -0.01, 0.0, 0.01, 0.02)  # the runbook's own share and t
 def default_shares(own: float) -> tuple[float, ...]:
     """The shares a plan compares when only the runbook's own gate is given: it, and 1 and 2 points either
     side (those above 0 and at most 1)."""
-    return tuple(sorted({round(own + d, 4) for d in DEFAULT_STEPS if 0 < round(own + d, 4) <= 1}))
+    around = {round(own + d, 4) for d in DEFAULT_STEPS if d and 0 < round(own + d, 4) <= 1}
+    return tuple(sorted(around | {own}))
 
 
 def smallest_go(needed: np.ndarray, confidence: float) -> float | None:

@@ -117,6 +117,7 @@ def test_the_runbooks_own_share_plans_as_the_cap_only_plan() -> None:
 def test_default_shares_surround_the_runbooks_own() -> None:
     assert default_shares(0.965) == (0.945, 0.955, 0.965, 0.975, 0.985)
     assert default_shares(0.99) == (0.97, 0.98, 0.99, 1.0)
+    assert default_shares(0.96251) == (0.9425, 0.9525, 0.96251, 0.9725, 0.9825)  # its own as given
     sc = sim.load_scenario("scenarios/gated-retention.yaml")
     p, reps = plan_scenario(
         sc,

@@ -17,6 +17,7 @@ from sim.analysis.replications import Replications, check_shares, replicate
 from sim.errors import InputError
 from sim.experiments.digest import _digest
 from sim.experiments.options import RunOptions
+from sim.scenario.document import build_scenario
 from tests.tiny import tiny_world
 
 RB = {"template": "kb-multi-server", "wait_heartbeats": 3, "retention_days": 30, "operator_minutes": 0}
@@ -147,3 +148,43 @@ def test_a_gate_that_opens_over_the_target_is_said_and_not_a_horizon_problem() -
     assert p.reason == "gate" and p.notes == [] and reps.horizon_days == sc.horizon_days
     assert p.at_gate == pytest.approx(15.0, abs=0.5)
     assert "the gate ends the retention while too many clients have not checked in" in p.statement()
+
+
+def test_a_level_gate_is_the_pure_death_stopping_rule_in_closed_form() -> None:
+    """Always-on clients (heartbeat 5 min), a share U(0, 0.3) of 400 away at the start with Exp(mean 10 days)
+    remaining, gate 97% (k = 400 - ceil(388) = 12 may be missing), cap 100 days. The clients not checked in are a
+    pure death of the N0 away at the start, so per rotation the gate opens at the (N0 - k)-th return: orphans
+    min(N0, k) exactly, and days in service E = m (H(N0) - H(k)) with variance m^2 sum_{j>k} 1/j^2 (order
+    statistics of exponentials). Since N0 varies between rotations, a fixed retention as long as the gate's
+    mean orphans far more (the stopping argument of scenarios/gated-retention.yaml)."""
+    m, k = 10.0, 12
+    data: dict[str, Any] = {
+        "name": "pure-death",
+        "horizon_days": 150,
+        "sites": [{"name": "hq", "managers": [{"name": f"sepm{i}", "restart_minutes": 0} for i in (1, 2, 3)]}],
+        "msls": [{"name": "list", "tiers": [["sepm1", "sepm2", "sepm3"]]}],
+        "groups": [{"name": "root", "msl": "list", "heartbeat_minutes": 5}],
+        "fleet": {
+            "clients": 400,
+            "presence": {
+                "away_at_start": {
+                    "share": {"distribution": "uniform", "low": 0.0, "high": 0.3},
+                    "remaining_days": {"distribution": "exponential", "mean": m},
+                }
+            },
+        },
+        "runbook": {"template": "kb-multi-server", "retention_days": 100, "retention_until_share": 0.97},
+    }
+    sc = build_scenario(data)
+    reps = replicate(sc, n=30, seed=3, workers=1, progress=False, keep_results=True)
+    n0 = np.array([int((r.clients["first_contact_hours"] > 1).sum()) for r in reps.results])
+    assert n0.min() <= k < n0.max()  # some rotations open the gate at once, most wait
+    orphans = reps.orphans_at([100.0])[:, 0]
+    np.testing.assert_array_equal(orphans, np.minimum(n0, k))
+    harmonic = [float(np.sum(1.0 / np.arange(k + 1, n + 1))) for n in n0]
+    expected = m * np.mean(harmonic)
+    se = m * math.sqrt(sum(float(np.sum(1.0 / np.arange(k + 1, n + 1) ** 2)) for n in n0)) / len(n0)
+    days = reps.in_service(100.0)
+    assert days.mean() == pytest.approx(expected, abs=3 * se + 0.02)  # + the 15-minute floor
+    fixed = reps.orphans_at([days.mean()])  # the fixed retention as long on average, same rotations
+    assert fixed.mean() > orphans.mean() + 3

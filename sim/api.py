@@ -66,6 +66,7 @@ def plan(
     horizon_days: float | None = None,
     workers: int | None = None,
     options: RunOptions | None = None,
+    gate_shares: Sequence[float | str] | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one rotation
     exceeds the target is shown to be below ``1 - confidence`` (docs/model.md, "Risk and the verdict"). Give
@@ -73,9 +74,19 @@ def plan(
     options (the keywords, or ``options``) and, as ``rotasim plan`` does, doubled while too few to show that
     chance (up to ``max_replications``), and the horizon doubled while clients are still away at its end
     (``Plan.notes`` says so; ``extend_horizon=False`` keeps the horizon and answers "beyond-horizon" instead).
-    Default target: no orphans."""
+    Default target: no orphans. With a gate (``retention_until_share``, ``wait_until_share``) or ``gate_shares``,
+    each share is planned with its cap from the same replications: ``Plan.gates`` is that table (a DataFrame:
+    share, smallest GO cap, mean days or hours in service, mean orphans, exceeding, verdict) and ``Plan.gate``
+    the recommended pair (replications you ran plan the shares given to ``replicate(gate_shares=...)``, and
+    ``gate_shares`` picks among them)."""
     if isinstance(target, Replications):
-        return planning.plan(target, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+        return planning.plan(
+            target,
+            max_orphans=max_orphans,
+            max_orphan_rate=max_orphan_rate,
+            confidence=confidence,
+            gate_shares=gate_shares,
+        )
     o = _run_options(options, seed=seed, clients=clients, horizon_days=horizon_days, workers=workers)
     p, _ = planning.plan_scenario(
         _scenario(target),
@@ -86,6 +97,7 @@ def plan(
         replications=replications,
         max_replications=max_replications,
         extend_horizon=extend_horizon,
+        gate_shares=gate_shares,
     )
     return p
 

@@ -13,6 +13,7 @@ numbers), or clients still away at the horizon (then ``plan_scenario`` extends t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,16 +21,20 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.format import setting as fmt_setting
-from sim.analysis.replications import Replications, replicate, run_more
+from sim.analysis.gates import GateChoice, best_gate, default_shares, gate_table, mostly_never, smallest_go
+from sim.analysis.replications import Replications, check_shares, replicate, run_more
 from sim.analysis.risk import Risk, assess, max_exceeding_for_go, replications_for_go
 from sim.analysis.stats import describe
 from sim.errors import InputError
+from sim.experiments.digest import Digest
 from sim.experiments.options import RunOptions, check_replications
+from sim.experiments.probe import GatePoint
 from sim.model.causes import BLOCKING
+from sim.runbooks import template_for
 from sim.scenario.document import Scenario
 from sim.scenario.fields import MAX_HORIZON_DAYS
 
-Reason = Literal["recommended", "replications", "blocked", "beyond-horizon"]
+Reason = Literal["recommended", "replications", "blocked", "gate", "beyond-horizon"]
 
 
 @dataclass
@@ -50,6 +55,9 @@ class Plan:
     beyond_horizon: dict[str, Any] | None = None  # clients still away at the horizon, per rotation
     horizon_days: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the planning did on its own (horizon extended ...)
+    gates: pd.DataFrame | None = None  # per gate share: its smallest GO cap and what it costs (sim.analysis.gates)
+    gate: GateChoice | None = None  # the recommended (share, cap) pair
+    at_gate: float | None = None  # the runbook's own gate: mean orphans when it opens (rotations where it does)
 
     @property
     def noun(self) -> str:
@@ -83,7 +91,19 @@ class Plan:
             "notes": self.notes,
             "statement": self.statement(),
             "curve": points,
+            **self._gates_json(),
         }
+
+    def _gates_json(self) -> dict[str, Any]:
+        """The per-share table and the recommended pair (only when shares were planned)."""
+        if self.gates is None:
+            return {}
+        rows = [
+            {k: (_r(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self.gates.to_dict("records")
+        ]
+        g = self.gate
+        pair = None if g is None else {"share": g.share, self.parameter: g.setting, "statement": g.phrase}
+        return {"gates": rows, "recommended_gate": pair}
 
     def plot(self, reps: Replications) -> Any:
         """Figure: the curve with the recommendation and the target marked."""
@@ -100,7 +120,7 @@ class Plan:
             else f"an orphan rate of at most {limit:.4g}"
         )
         chance = f"{1 - self.confidence:.0%}"
-        notes = "".join(f" {n}" for n in self.notes)
+        notes = "".join(f" {n}" for n in self.notes) + self._gate_sentence()
         if self.recommended is not None and self.risk is not None:
             lo, hi = self.risk.interval
             exact = fmt_setting(self.recommended, self.unit)
@@ -121,10 +141,31 @@ class Plan:
         if self.reason == "blocked":
             causes = "; ".join(f"{c}: {v['mean']:.1f} per rotation on average" for c, v in self.blocking_causes.items())
             return f"{head}: clients no {self.noun} saves exceed it ({causes}); handle them apart.{notes}"
+        if self.reason == "gate":
+            return (
+                f"{head}: the gate ends the {self.noun} while too many clients have not checked in "
+                f"({self.at_gate or 0:.1f} orphans per rotation on average when it opens), whatever its cap; a "
+                f"higher share waits for more (--gate-shares plans several).{notes}"
+            )
         away = self.beyond_horizon or {}
         return (
             f"{head}: clients still away at the horizon ({(away.get('mean') or 0):.1f} per rotation on average) "
             f"may return after it; a longer horizon (--horizon-days) shows when.{notes}"
+        )
+
+    def _gate_sentence(self) -> str:
+        """The recommended pair in one sentence, or that no share planned reaches GO (only with two shares or
+        more: with the runbook's own alone, the statement already gives its cap)."""
+        if self.gates is None or len(self.gates) < 2:
+            return ""
+        shares = ", ".join(f"{s * 100:g}%" for s in self.gates["share"])
+        if self.gate is None:
+            return f" No gate among the shares planned ({shares}) reaches GO within the horizon."
+        r, unit = self.gate.row, self.unit
+        return (
+            f" Of the gates planned ({shares}), the one with the shortest {self.noun} on average: {self.gate.phrase} "
+            f"({r[f'{unit}_mean']:.1f} {unit} on average, {r['orphaned_mean']:.1f} orphans on average, "
+            f"{int(r['exceeding'])} of {self.replications} replications exceeding: {r['verdict']})."
         )
 
 
@@ -150,28 +191,24 @@ def plan(
     max_orphan_rate: float | None = None,
     confidence: float = 0.95,
     grid: np.ndarray | list[float] | None = None,
+    gate_shares: Sequence[float | str] | None = None,
 ) -> Plan:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) at which the chance that one
-    rotation exceeds the target is shown to be below ``1 - confidence``. No target given means no orphan."""
+    rotation exceeds the target is shown to be below ``1 - confidence``. No target given means no orphan.
+    ``gate_shares``: the gate shares to tabulate (``Plan.gates``), among those the replications planned
+    (default: all of them)."""
     check_target(max_orphans, max_orphan_rate, confidence)
     if max_orphans is None and max_orphan_rate is None:
         max_orphans = 0
     ax = reps.axis()
     needed = reps.needed(max_orphans, max_orphan_rate)
     n = reps.n
-    k_max = max_exceeding_for_go(n, confidence)
-    recommended: float | None = None
+    recommended = smallest_go(needed, confidence)  # at most max_exceeding_for_go(n) replications need more
     reason: Reason = "recommended"
-    if np.median(needed) == np.inf:  # no setting within the horizon: more replications would not change that
-        reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
-    elif k_max < 0:
-        reason = "replications"
-    else:
-        v = float(np.sort(needed)[::-1][k_max])  # at most k_max replications may need more than v
-        if v == np.inf:
-            reason = _why_not(reps, needed, max_orphans, max_orphan_rate)
-        else:
-            recommended = 0.0 if v == -np.inf else round(v, 4)
+    if recommended is None:
+        # no setting within the horizon (more replications would not change that), or too few replications
+        few = not mostly_never(needed) and max_exceeding_for_go(n, confidence) < 0
+        reason = "replications" if few else _why_not(reps, needed, max_orphans, max_orphan_rate)
     target = (
         {"max_orphans": float(max_orphans)}
         if max_orphans is not None
@@ -185,6 +222,8 @@ def plan(
     curve["exceeding"] = exceed
     curve["verdict"] = [assess(k, n, confidence).verdict for k in exceed]
     risk = None if recommended is None else assess(int((needed > recommended + 1e-9).sum()), n, confidence)
+    shares = reps.shares() if gate_shares is None else list(check_shares(gate_shares))
+    gates = gate_table(reps, max_orphans, max_orphan_rate, confidence, shares) if shares else None
     return Plan(
         ax.parameter,
         ax.unit,
@@ -199,22 +238,43 @@ def plan(
         risk=risk,
         beyond_horizon=_per_rotation(reps, ("beyond-horizon",), confidence).get("beyond-horizon"),
         horizon_days=reps.horizon_days,
+        gates=gates,
+        gate=None if gates is None else best_gate(reps, gates),
+        at_gate=_at_gate(reps),
     )
+
+
+def _own_gate(d: Digest) -> GatePoint | None:
+    """The runbook's own gate in a replication, if it opened within the horizon."""
+    g = None if d.curve is None else d.curve.gate
+    return g if g is not None and d.curve is not None and g.first < len(d.curve.base) else None
+
+
+def _at_gate(reps: Replications) -> float | None:
+    opened = [g.orphans for g in map(_own_gate, reps.digests) if g is not None]
+    return float(np.mean(opened)) if opened else None
 
 
 def _why_not(reps: Replications, needed: np.ndarray, max_orphans: float | None, rate: float | None) -> Reason:
     """Among the replications no setting within the horizon satisfies: do the clients no setting saves exceed
-    the target by themselves (blocked), or only with those still away at the horizon (beyond the horizon)?"""
+    the target by themselves (blocked), does the runbook's gate open with more orphans than it allows whatever
+    the cap (gate: a longer horizon would not help), or only with those still away at the horizon (beyond the
+    horizon)?"""
     allowed = reps.allowed(max_orphans, rate)
-    blocked = beyond = 0
+    blocked = gated = beyond = 0
     for i, d in enumerate(reps.digests):
         if needed[i] != np.inf:
             continue
         never = d.never_saved or {}
+        gate = _own_gate(d)
         if sum(v for c, v in never.items() if c in BLOCKING) > allowed[i]:
             blocked += 1
+        elif gate is not None and gate.orphans > allowed[i]:
+            gated += 1
         else:
             beyond += 1
+    if gated and gated >= max(blocked, beyond):
+        return "gate"
     return "beyond-horizon" if beyond >= blocked else "blocked"
 
 
@@ -237,11 +297,15 @@ def plan_scenario(
     replications: int = 30,
     max_replications: int = 320,
     extend_horizon: bool = True,
+    gate_shares: Sequence[float | str] | None = None,
 ) -> tuple[Plan, Replications]:
     """Plan from a scenario, sampling as the report does: start with ``replications`` and double while too
     few replications can show the chance (up to ``max_replications``); while replications have clients still
-    away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes."""
+    away at the horizon, double the horizon (up to 3 years) and say so in the plan's notes. ``gate_shares``:
+    the gate shares to plan with their caps (``Plan.gates``); by default, with a gated runbook, its own share
+    and 1 and 2 points either side (``sim.analysis.gates.default_shares``)."""
     check_target(max_orphans, max_orphan_rate, confidence)
+    shares = _shares(scenario, gate_shares)
     check_replications(replications, minimum=2)
     check_replications(max_replications, minimum=2, option="--max-replications")
     if max_replications < replications:
@@ -249,10 +313,12 @@ def plan_scenario(
             "--max-replications", "", f"must be at least --replications ({max_replications} < {replications})"
         )
     o = options
-    reps = replicate(scenario, n=replications, options=o)
+    reps = replicate(scenario, n=replications, options=o, gate_shares=shares)
     notes: list[str] = []
     while True:
-        p = plan(reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence)
+        p = plan(
+            reps, max_orphans=max_orphans, max_orphan_rate=max_orphan_rate, confidence=confidence, gate_shares=shares
+        )
         if p.reason == "replications" and reps.n < max_replications:
             reps = run_more(reps, min(2 * reps.n, max_replications), o)
             continue
@@ -263,8 +329,20 @@ def plan_scenario(
                 "still away at the end of the shorter one."
             )
             o = o.replace(horizon_days=longer)
-            reps = replicate(scenario, n=reps.n, options=o)
+            reps = replicate(scenario, n=reps.n, options=o, gate_shares=shares)
             continue
         break
     p.notes = notes
     return p, reps
+
+
+def _shares(scenario: Scenario, given: Sequence[float | str] | None) -> tuple[float, ...]:
+    """The shares to plan: those given (checked), else around the runbook's own gate (none without one)."""
+    managers = [m.name for m in scenario.managers]
+    if given is not None:
+        shares = check_shares(given)
+        if shares and template_for(scenario.runbook).gate_at(managers, shares[0]) is None:
+            raise InputError(scenario.source, "runbook", "--gate-shares needs kb-multi-server or kb-single-server")
+        return shares
+    gate = template_for(scenario.runbook).gate(managers)
+    return () if gate is None else default_shares(gate.share)

@@ -5,6 +5,7 @@ gives the timing curve orphans(retention or wait) from each run's per-client fir
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class Replications:
     seed: int
     engine: str
     digests: list[Digest] = field(default_factory=list)
+    gate_shares: tuple[float, ...] = ()  # shares of a gate planned from the same probes (besides the runbook's)
 
     @property
     def n(self) -> int:
@@ -114,9 +116,10 @@ class Replications:
         """The horizon the replications ran (the scenario's, or the one a run option set)."""
         return float(self.digests[0].summary["horizon_hours"]) / 24.0 if self.digests else self.scenario.horizon_days
 
-    def _curve(self, d: Digest) -> OrphanCurve:
-        """A replication's curve; a runbook whose decisive step never ran within the horizon has none, and
-        that is the horizon's fault (too short), said in one line rather than a failed assertion."""
+    def _curve(self, d: Digest, share: float | None = None) -> OrphanCurve:
+        """A replication's curve (``share``: under the gate at that share instead of the runbook's own); a
+        runbook whose decisive step never ran within the horizon has none, and that is the horizon's fault (too
+        short), said in one line rather than a failed assertion."""
         if d.curve is None:
             raise InputError(
                 self.scenario.source,
@@ -124,19 +127,33 @@ class Replications:
                 f"the runbook's steps do not all run within the horizon ({self.horizon_days:g} days) "
                 f"in replication {d.replication}; give a longer horizon",
             )
-        return d.curve
+        if share is None:
+            return d.curve
+        point = next((g for g in d.gates or () if abs(g.share - share) < 1e-12), None)
+        if point is None:
+            raise InputError("plan", "gate share", f"{share:g} was not planned: give it to replicate(gate_shares=...)")
+        return d.curve.gated(point)
+
+    def shares(self) -> list[float]:
+        """The gate shares the replications can plan (the runbook's own and ``gate_shares``), ascending."""
+        return sorted({g.share for d in self.digests for g in d.gates or ()})
+
+    def in_service(self, x: float, share: float | None = None) -> np.ndarray:
+        """Per replication, the setting in effect at cap x (the gate's moment when it opens first): the days
+        the old certificate stays in service (kb-multi-server), the hours of the wait (kb-single-server)."""
+        return np.array([float(self._curve(d, share).in_service(x)) for d in self.digests])
 
     def default_grid(self) -> np.ndarray:
         return template_for(self.scenario.runbook).grid(self.horizon_days)
 
-    def orphans_at(self, x: np.ndarray | list[float]) -> np.ndarray:
+    def orphans_at(self, x: np.ndarray | list[float], share: float | None = None) -> np.ndarray:
         """(replication, x) -> orphans had the retention/wait been x (from each replication's planning probe,
-        on the axis' resolution: 0.01 day, 0.05 hour)."""
+        on the axis' resolution: 0.01 day, 0.05 hour); ``share``: under the gate at that share."""
         self.axis()
         x = np.asarray(x, dtype=float)
         out = np.empty((self.n, len(x)))
         for i, d in enumerate(self.digests):
-            out[i] = self._curve(d).at(x)
+            out[i] = self._curve(d, share).at(x)
         return out
 
     def allowed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
@@ -172,13 +189,15 @@ class Replications:
 
         return plots.curve(self)
 
-    def needed(self, max_orphans: float | None = None, max_orphan_rate: float | None = None) -> np.ndarray:
+    def needed(
+        self, max_orphans: float | None = None, max_orphan_rate: float | None = None, share: float | None = None
+    ) -> np.ndarray:
         """Per replication, the smallest retention/wait from which on every longer one meets the target
-        (-inf: any does; inf: none within the horizon does)."""
+        (-inf: any does; inf: none within the horizon does); ``share``: the gate's cap at that share."""
         allowed = self.allowed(max_orphans, max_orphan_rate)
         out = np.empty(self.n)
         for i, d in enumerate(self.digests):
-            out[i] = self._curve(d).smallest_meeting(allowed[i])
+            out[i] = self._curve(d, share).smallest_meeting(allowed[i])
         return out
 
     def exceeding(
@@ -205,13 +224,17 @@ def replicate(
     progress: bool | None = None,
     keep_results: bool = False,
     options: RunOptions | None = None,
+    gate_shares: Sequence[float] = (),
 ) -> Replications:
     """Run replications 0..n-1 of the scenario under one root seed (serially, on a process pool, or on Dask).
 
     Replication k is ``simulate(scenario, seed, replication=k)``: the same numbers whichever way it runs.
-    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords.
+    ``options`` gives the run options as one ``RunOptions`` instead of (or with) the keywords. ``gate_shares``:
+    shares of a gate (``retention_until_share``, ``wait_until_share``) to plan besides the runbook's own, from
+    the same probes (``Replications.needed(share=...)``).
     """
     check_replications(n)
+    shares = check_shares(gate_shares)
     o = merge_options(
         options,
         seed=seed,
@@ -224,9 +247,9 @@ def replicate(
     )
     o.check(scenario)
     seed = o.root_seed(scenario)
-    tasks = [(scenario, seed, k, o.engine, o.clients, o.horizon_days, keep_results) for k in range(n)]
+    tasks = [(scenario, seed, k, o.engine, o.clients, o.horizon_days, keep_results, shares) for k in range(n)]
     digests = run_tasks(_digest, tasks, workers=o.workers, dask=o.dask, progress=o.progress)
-    return Replications(scenario, seed, o.engine, digests)
+    return Replications(scenario, seed, o.engine, digests, shares)
 
 
 def run_more(reps: Replications, n: int, options: RunOptions) -> Replications:
@@ -234,8 +257,30 @@ def run_more(reps: Replications, n: int, options: RunOptions) -> Replications:
     ``options`` (their engine and horizon must be those ``reps`` ran with)."""
     check_replications(n, option="--max-replications")
     tasks = [
-        (reps.scenario, reps.seed, k, options.engine, options.clients, options.horizon_days, False)
+        (reps.scenario, reps.seed, k, options.engine, options.clients, options.horizon_days, False, reps.gate_shares)
         for k in range(reps.n, n)
     ]
     more = run_tasks(_digest, tasks, workers=options.workers, dask=options.dask, progress=options.progress)
-    return Replications(reps.scenario, reps.seed, reps.engine, [*reps.digests, *more])
+    return Replications(reps.scenario, reps.seed, reps.engine, [*reps.digests, *more], reps.gate_shares)
+
+
+def check_shares(shares: Sequence[Any]) -> tuple[float, ...]:
+    """Gate shares as given (numbers above 0 and at most 1), sorted without repeats; else one line naming
+    ``--gate-shares``."""
+    out: set[float] = set()
+    for s in shares:
+        v = _number(s)
+        if v is None or not (0 < v <= 1):
+            raise InputError("plan", "--gate-shares", f"each share must be a number above 0 and at most 1 (got {s!r})")
+        out.add(round(v, 9))
+    return tuple(sorted(out))
+
+
+def _number(s: Any) -> float | None:
+    if isinstance(s, bool):
+        return None
+    try:
+        v = float(s)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None

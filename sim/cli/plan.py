@@ -1,4 +1,5 @@
-"""``rotasim plan``: the smallest retention (kb-multi-server) or wait (kb-single-server) that meets a target."""
+"""``rotasim plan``: the smallest retention (kb-multi-server) or wait (kb-single-server) that meets a target,
+and with a gate its share together with its cap."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def plan_command(
             help="While clients are still away at the horizon, double it (up to 3 years) and say so.",
         ),
     ] = True,
+    gate_shares: Annotated[
+        str | None,
+        typer.Option(
+            "--gate-shares",
+            metavar="S1,S2,...",
+            help="Gate shares to plan with their caps (e.g. 0.95,0.96,0.97): per share the smallest GO cap, and "
+            "the pair whose old certificate stays in service the fewest days. Default with a gated runbook: its "
+            "share and 1 and 2 points either side.",
+        ),
+    ] = None,
     json_out: JsonOut = False,
     curve_out: Annotated[
         Path | None,
@@ -43,7 +54,9 @@ def plan_command(
 ) -> None:
     """The smallest retention (kb-multi-server) or wait (kb-single-server) that meets an orphan target in a
     --confidence share of rotations: runs replications (more while too few can show it), prints the
-    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals."""
+    recommendation, the orphans no setting saves, and orphans against the setting with 95% intervals. With a
+    gate (retention_until_share, wait_until_share) or --gate-shares: per share the smallest cap that is GO, and
+    the pair with the shortest retention or wait on average."""
     from sim.api import plan
     from sim.io import atomic_write_table, dumps
     from sim.presentation.text import format_plan
@@ -59,6 +72,7 @@ def plan_command(
         max_replications=max_replications,
         extend_horizon=extend_horizon,
         options=options,
+        gate_shares=None if gate_shares is None else gate_shares.split(","),
     )
     if curve_out is not None:
         atomic_write_table(p.curve, curve_out)

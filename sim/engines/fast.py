@@ -395,7 +395,7 @@ class FastEngine:
         self.detected_at[back] = np.nan
         f = self.facts
         f.unsupported_hit[back], f.rescue_ok[back] = False, True
-        f.online_in_window[back], f.newer_available[back] = False, False
+        f.online_in_window[back], f.other_available[back] = False, False
         self.next_ci[back] = np.nan  # its next check-in follows its heartbeat cycle (from its last one)
         self.deferred[back] = False
 
@@ -411,8 +411,8 @@ class FastEngine:
         g = self.fleet.group[idx]
         rescue = self.prev_vs[self.topo.manager_site[self.lu[idx]], g]
         self.facts.rescue_ok[idx] = ~self.orphan_tab[rescue]
-        newer = np.array([self.table.newer_available(s, self.prev_ws.cert) for s in range(len(self.table))], bool)
-        self.facts.newer_available[idx] = newer[self.state[idx]]
+        other = np.array([self.table.other_available(s, self.prev_ws.cert) for s in range(len(self.table))], bool)
+        self.facts.other_available[idx] = other[self.state[idx]]
         ps = self.pending_since[idx]
         has = ~np.isnan(ps)
         win = np.zeros(len(idx), bool)

@@ -737,7 +737,7 @@ class ReferenceEngine:
             cl.orphaned = False
             self.orphaned_at[c] = self.detected_at[c] = np.nan
             f = self.facts
-            f.unsupported_hit[c], f.rescue_ok[c], f.online_in_window[c], f.newer_available[c] = (
+            f.unsupported_hit[c], f.rescue_ok[c], f.online_in_window[c], f.other_available[c] = (
                 False,
                 True,
                 False,
@@ -771,7 +771,8 @@ class ReferenceEngine:
         cl.orphaned = True
         self.orphaned_at[c] = t
         self.facts.rescue_ok[c] = not self._is_orphaned(before.views[self.site[cl.lu]][cl.group], new)
-        self.facts.newer_available[c] = any(before.real[m] > gen for m, gen in cl.cache.certs.items())
+        # a certificate other than the cached one (newer, or older after a restore): TrustTable.other_available
+        self.facts.other_available[c] = any(before.real[m] != gen for m, gen in cl.cache.certs.items())
         ps = cl.pending_since
         if math.isnan(ps):
             self.facts.online_in_window[c] = False

@@ -4,13 +4,13 @@ per-client tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.experiments.options import Engine, RunOptions
-from sim.experiments.probe import OrphanCurve, gate_opens, orphan_curve, probe, probe_steps, saving_settings
+from sim.experiments.probe import GatePoint, OrphanCurve, gate_opens, orphan_curve, probe, probe_steps, saving_settings
 from sim.experiments.result import Result
 from sim.experiments.simulate import Executed, Prepared, execute, prepare
 from sim.model.causes import BLOCKING
@@ -27,6 +27,7 @@ class Digest:
     live: int  # clients not gone
     setting: float | None = None  # the run's own retention (days) or wait (hours)
     curve: OrphanCurve | None = None  # orphans had the setting been x (kb-multi-server, kb-single-server)
+    gates: tuple[GatePoint, ...] | None = None  # where each planned share's gate lands on ``curve``
     # live clients no setting within the horizon saves, by the cause the run gave them: the blocking causes,
     # and "beyond-horizon" for those still away at the horizon (a longer horizon may find their setting)
     never_saved: dict[str, int] | None = None
@@ -34,8 +35,17 @@ class Digest:
 
 
 def _digest(
-    sc: Scenario, seed: int, k: int, engine: Engine, clients: int | None, horizon_days: float | None, keep: bool
+    sc: Scenario,
+    seed: int,
+    k: int,
+    engine: Engine,
+    clients: int | None,
+    horizon_days: float | None,
+    keep: bool,
+    gate_shares: tuple[float, ...] = (),
 ) -> Digest:
+    """One replication's digest; ``gate_shares``: shares of a gate to plan from the same probe (the
+    runbook's own gate, if it has one, is always among them): a few numbers per share (``GatePoint``)."""
     opts = RunOptions(seed=seed, engine=engine, clients=clients, horizon_days=horizon_days)
     run = prepare(sc, opts, k, shared=True)
     ex = execute(run)
@@ -49,13 +59,18 @@ def _digest(
     if tpl.axis is None or ps is None or landing is None:
         return d
     gate = tpl.gate(managers)
-    _, out = probe(run, ps[0], ps[1], ex.fail, None if gate is None else gate.since)
+    shares = sorted({*gate_shares, *(() if gate is None else (gate.share,))})
+    watched = gate if gate is not None else (tpl.gate_at(managers, shares[0]) if shares else None)
+    _, out = probe(run, ps[0], ps[1], ex.fail, None if watched is None else watched.since)
     gone = run.fleet.presence.decommissioned
-    if gate is not None:
+    opens: dict[float, float] = {}
+    if watched is not None:
         assert out.seen_since is not None
-        landing = replace(landing, ceiling=gate_opens(out.seen_since, gate.share, landing.floor))
+        opens = {s: gate_opens(out.seen_since, s, landing.floor) for s in shares}
     d.setting = tpl.setting(r.steps)
-    d.curve = orphan_curve(out, gone, landing, tpl.axis.step, run.horizon)
+    base, points = orphan_curve(out, gone, landing, tpl.axis.step, run.horizon, opens)
+    d.curve = base if gate is None else base.gated(next(p for p in points if p.share == gate.share))
+    d.gates = tuple(points) or None
     d.never_saved = _never_saved(r, out, gone)
     return d
 

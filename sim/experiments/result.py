@@ -185,7 +185,7 @@ def build_result(
         missed,
         f.rescue_ok,
         f.online_in_window,
-        f.newer_available,
+        f.other_available,
         at_decisive,
         decisive_cause,
         at_restore,

@@ -87,7 +87,7 @@ def classify(
     missed_group: np.ndarray,
     rescue_ok: np.ndarray,
     online_in_window: np.ndarray,
-    newer_available: np.ndarray,
+    other_available: np.ndarray,
     at_decisive: np.ndarray | None = None,
     decisive_cause: str | None = None,
     at_restore: np.ndarray | None = None,
@@ -100,15 +100,16 @@ def classify(
       if not, the procedure itself left it nothing to fail over to.
     - online_in_window: it was online at some moment between the first change it had not learnt and its
       orphaning, yet did not learn it (its heartbeat did not come round in time, or its managers were down).
-    - newer_available: a manager on its list already had a new certificate it could have learnt by failing
-      over, and it came back after the last old-certificate manager was gone.
+    - other_available: a manager on its list already presented a certificate other than the one it held (a
+      newer one, or after a restore an older one), which it could have learnt by failing over, and it came
+      back after the last manager whose certificate it held had changed or was gone.
     - at_decisive, decisive_cause: orphaned by the change the runbook's setting delays (the retained manager's
       update): unless one of the first three applies, a longer setting would have saved it, so it gets the
       setting's cause (``retired-before-return``: a longer retention), whether it was away or online.
     - at_restore: orphaned by the change a ``restore-certificate`` step made (what it had learnt is now refused).
     """
     out = np.full(len(unsupported_hit), "offline-through-window", dtype=object)
-    out[newer_available] = "retired-before-return"
+    out[other_available] = "retired-before-return"
     out[online_in_window] = "wait-too-short"
     if at_decisive is not None and decisive_cause is not None:
         out[at_decisive] = decisive_cause
@@ -127,7 +128,7 @@ class OrphanFacts:
     unsupported_hit: np.ndarray
     rescue_ok: np.ndarray
     online_in_window: np.ndarray
-    newer_available: np.ndarray
+    other_available: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> OrphanFacts:

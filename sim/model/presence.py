@@ -14,7 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model import kernels
-from sim.scenario.fields import WEEKDAYS, Distribution, Exponential, Fixed, LogNormal, Pareto, PresenceSpec, Uniform
+from sim.scenario.fields import (
+    WEEKDAYS,
+    Distribution,
+    Exponential,
+    Fixed,
+    LogNormal,
+    Pareto,
+    PresenceSpec,
+    ShareRange,
+    Uniform,
+)
 
 WEEK = 168.0
 
@@ -234,6 +244,18 @@ def sample(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
     raise TypeError(type(dist).__name__)
 
 
+def away_share(share: float | ShareRange, rng: np.random.Generator) -> float:
+    """This replication's share of clients away at the start: the number given, or one draw of its range.
+
+    Why a range (A): how many are away when a rotation starts depends on the week it falls in (a quiet month,
+    the summer), which nobody knows when planning; drawn once per replication, it makes the count vary between
+    rotations more than independent clients can (a fixed share gives a binomial count). A fixed share draws
+    nothing, so scenarios with one keep their numbers."""
+    if isinstance(share, ShareRange):
+        return float(rng.uniform(share.low, share.high))
+    return float(share)
+
+
 def pack_absences(client: np.ndarray, start: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Merge overlapping absences per client and pack them into (n, K) arrays padded with +inf.
 
@@ -335,8 +357,9 @@ def generate_presence(
         st.append(s[keep])
         en.append((s + d)[keep])
     aw = spec.away_at_start
-    if aw.share > 0:
-        c = np.flatnonzero(rng.random(n) < aw.share)
+    share = away_share(aw.share, rng)
+    if share > 0:
+        c = np.flatnonzero(rng.random(n) < share)
         rem = sample(aw.remaining_days, rng, len(c)) * 24.0
         cl.append(c)
         st.append(np.full(len(c), -FAR))

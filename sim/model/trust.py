@@ -120,10 +120,12 @@ class StateTable:
         certs = self.certs[s]
         return all(certs[m] == cert[m] for m in self.topo.variants[self.msl[s]].managers if not retired[m])
 
-    def newer_available(self, s: int, cert: np.ndarray) -> bool:
-        """Some manager on the list already presents a newer certificate than the cache holds."""
+    def other_available(self, s: int, cert: np.ndarray) -> bool:
+        """Some manager on the list already presents a certificate other than the one the cache holds, which the
+        client could have learnt by failing over (docs/model.md, "Causes", row 5): a newer one, or after a
+        restore an older one (a generation below the cached one; "newer" alone missed those)."""
         certs = self.certs[s]
-        return any(cert[m] > certs[m] for m in self.topo.variants[self.msl[s]].managers)
+        return any(cert[m] != certs[m] for m in self.topo.variants[self.msl[s]].managers)
 
     def members(self, s: int) -> tuple[int, ...]:
         return self.topo.variants[self.msl[s]].managers

@@ -296,7 +296,26 @@ def format_plan(p: Plan) -> str:
             f"  {x:>8g} {unit}: {r['orphaned_mean']:9.2f}  [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]  "
             f"{int(r['exceeding']):>4d}  {r['verdict']}{mark}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _gate_lines(p))
+
+
+def _gate_lines(p: Plan) -> list[str]:
+    """The per-share table of a plan with gate shares: the smallest GO cap, and at it the mean retention or wait,
+    the mean orphans, the replications exceeding and the verdict (a share with none: at the longest cap)."""
+    if p.gates is None:
+        return []
+    unit = p.unit
+    lines = ["", f"Gates ({p.replications} replications; a share with no GO cap is shown at the longest cap):"]
+    mean = f"mean {p.noun} ({unit})"
+    lines.append(f"  {'share':>7}  {'cap':>10}  {mean}  {'orphans':>8}  exceeding  verdict")
+    for r in p.gates.to_dict("records"):
+        cap = "none" if r[p.parameter] != r[p.parameter] else f"{r[p.parameter]:g} {unit}"
+        mark = "  <- recommended" if p.gate is not None and r["share"] == p.gate.share else ""
+        lines.append(
+            f"  {r['share'] * 100:>6g}%  {cap:>10}  {r[f'{unit}_mean']:>{len(mean)}.2f}  {r['orphaned_mean']:>8.2f}  "
+            f"{int(r['exceeding']):>9d}  {r['verdict']}{mark}"
+        )
+    return lines
 
 
 def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
@@ -307,6 +326,8 @@ def format_sweep(sw: Sweep, points: pd.DataFrame | None = None) -> str:
     if "verdict" in t:
         cols += ["exceeding", "chance", "verdict"]
     shown = t[cols].copy()
+    for f in sw.fields:  # the grid's own values as given (a share of 0.9625 is not 0.96)
+        shown[f] = [("none" if v != v else f"{v:g}") if isinstance(v, float) else str(v) for v in shown[f]]
     # inf: half or more of the point's replications did not reach full trust by the horizon
     shown["full_trust_at_hours_median"] = [
         "never" if not np.isfinite(v) else f"{v:.1f}" for v in shown["full_trust_at_hours_median"]

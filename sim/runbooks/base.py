@@ -110,6 +110,15 @@ class Template(ABC):
         """The gate on the decisive step (None: a fixed wait); the planning probe watches its anchor."""
         return None
 
+    def gate_at(self, managers: list[str], share: float) -> Gate | None:
+        """The gate this template would put on its decisive step at ``share``, whether the runbook has one or
+        not (None: the template has no gate): planning several shares from one probe watches its anchor."""
+        return None
+
+    def gate_phrase(self, managers: list[str], share: float, cap: str) -> str:
+        """The gate at ``share`` with its cap (as an operator sets it: ``63 days``) as an instruction."""
+        raise NotImplementedError(f"{self.tag} has no gate")
+
     def decisive_label(self, name: str, start_hours: float) -> str | None:
         """How figures label the decisive step's change (None: by its name)."""
         return None

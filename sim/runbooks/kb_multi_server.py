@@ -69,10 +69,19 @@ class KbMultiServerTemplate(Template):
         return f"kb-multi-server, old certificate kept {rb.retention_days:g} days after the first update"
 
     def gate(self, managers: list[str]) -> Gate | None:
-        if self.spec.retention_until_share is None:
-            return None
+        share = self.spec.retention_until_share
+        return None if share is None else self.gate_at(managers, share)
+
+    def gate_at(self, managers: list[str], share: float) -> Gate | None:
         rotate, _ = self._order(managers)
-        return Gate(f"update-{rotate[0]}", self.spec.retention_until_share)
+        return Gate(f"update-{rotate[0]}", share)
+
+    def gate_phrase(self, managers: list[str], share: float, cap: str) -> str:
+        _, retain = self._order(managers)
+        return (
+            f"keep {retain} on the old certificate until {share * 100:g}% of the clients have checked in since the "
+            f"first update, or {cap}, whichever comes first"
+        )
 
     def setting(self, steps: pd.DataFrame) -> float | None:
         return float(self.spec.retention_days)

@@ -64,7 +64,16 @@ class KbSingleServerTemplate(Template):
 
     def gate(self, managers: list[str]) -> Gate | None:
         share = self.spec.wait_until_share
-        return None if share is None else Gate(DISABLE, share)
+        return None if share is None else self.gate_at(managers, share)
+
+    def gate_at(self, managers: list[str], share: float) -> Gate | None:
+        return Gate(DISABLE, share)
+
+    def gate_phrase(self, managers: list[str], share: float, cap: str) -> str:
+        return (
+            f"update the certificate once {share * 100:g}% of the clients have checked in since secure "
+            f"communications were turned off, or after {cap}, whichever comes first"
+        )
 
     def setting(self, steps: pd.DataFrame) -> float | None:
         if self.spec.wait_until_share is not None:

@@ -252,12 +252,55 @@ class LeaveSpec(Strict):
     max_days: float = Field(365.0, gt=0, le=3 * 365, description="Longest spell; longer draws are cut.")
 
 
+class ShareRange(Strict):
+    """A share drawn once per replication, uniform between ``low`` and ``high`` (both from 0 to 1)."""
+
+    distribution: Literal["uniform"]
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShareRange:
+        if self.high < self.low:
+            raise ValueError("high must be at least low")
+        return self
+
+
+def _share_number(v: Any) -> float | None:
+    """``v`` as a share (a number from 0 to 1), else None."""
+    if isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1:
+        return float(v)
+    return None
+
+
 class AwayAtStartSpec(Strict):
-    share: float = Field(0.0, ge=0, le=1, description="Share of clients away when the runbook starts.")
+    share: float | ShareRange = Field(
+        0.0,
+        description="Share of clients away when the runbook starts; or {distribution: uniform, low, high}: drawn "
+        "once per replication (how many are away depends on the week the rotation falls in).",
+    )
     remaining_days: Distribution = Field(
         default_factory=lambda: Exponential(distribution="exponential", mean=14.0),
         description="Time until they come back.",
     )
+
+    @field_validator("share", mode="before")
+    @classmethod
+    def _share(cls, v: Any) -> float | ShareRange:
+        """One message for either form (a union would report both branches' complaints)."""
+        expected = "expected a share from 0 to 1, or {distribution: uniform, low: L, high: H} with 0 <= L <= H <= 1"
+        if isinstance(v, ShareRange):
+            return v
+        if isinstance(v, dict):
+            ok = set(v) == {"distribution", "low", "high"} and v["distribution"] == "uniform"
+            low, high = (_share_number(v.get(k)) for k in ("low", "high"))
+            if ok and low is not None and high is not None and low <= high:
+                return ShareRange(distribution="uniform", low=low, high=high)
+            raise ValueError(expected)
+        share = _share_number(v)
+        if share is None:
+            raise ValueError(expected)
+        return share
 
 
 class PresenceSpec(Strict):

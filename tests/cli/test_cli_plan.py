@@ -86,6 +86,35 @@ def test_plan_text_and_bad_runbook(tmp_path: Path) -> None:
         assert code == 2 and "kb-multi-server or kb-single-server" in err
 
 
+def test_plan_gate_shares(tmp_path: Path) -> None:
+    """``--gate-shares`` on a fixed retention: the plan of the fixed retention, and a row per share whose
+    figures are those of planning the same replications in Python; the text shows the table."""
+    base = ["plan", SCENARIO, "--max-orphans", "10", "--confidence", "0.5", "--replications", "4"]
+    base += ["--max-replications", "4", "--keep-horizon", "--clients", "300", "--workers", "1"]
+    code, out, _ = invoke(*base, "--gate-shares", "0.97,0.95", "--json")
+    assert code == 0
+    j = json.loads(out)
+    assert [g["share"] for g in j["gates"]] == [0.95, 0.97]
+    assert set(j["gates"][0]) == {"share", "retention_days", "days_mean", "orphaned_mean", "exceeding", "verdict"}
+    reps = replicate(sim.load_scenario(SCENARIO), n=4, clients=300, workers=1, progress=False, gate_shares=(0.95, 0.97))
+    p = plan(reps, max_orphans=10, confidence=0.5)
+    assert p.gates is not None and j["recommended_retention_days"] == p.recommended
+    assert [g["retention_days"] for g in j["gates"]] == [None if v != v else v for v in p.gates["retention_days"]]
+    assert p.gate is not None and p.gate.share == 0.97  # 95% cannot keep every rotation under 10 orphans
+    assert j["gates"][0]["retention_days"] is None and j["gates"][1]["verdict"] == "GO"
+    assert j["recommended_gate"] == {"share": 0.97, "retention_days": p.gate.setting, "statement": p.gate.phrase}
+    assert "keep sepm3 on the old certificate until 97% of the clients have checked in" in j["statement"]
+    code, out, _ = invoke(*base, "--gate-shares", "0.95,0.97")
+    assert code == 0 and "Gates (4 replications" in out and "mean retention (days)" in out
+
+
+def test_plan_bad_gate_shares_exit_2() -> None:
+    for bad in ("0.95,1.5", "0,0.9", "most", "0.9,,0.95"):
+        code, _, err = invoke("plan", SCENARIO, "--replications", "2", "--gate-shares", bad)
+        assert code == 2 and "--gate-shares: each share must be a number above 0 and at most 1" in err, bad
+        assert len(err.strip().splitlines()) == 1
+
+
 def test_sweep_writes_tables(tmp_path: Path) -> None:
     out, runs = tmp_path / "points.csv", tmp_path / "runs.parquet"
     code, text, _ = invoke(

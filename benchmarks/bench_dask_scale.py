@@ -45,6 +45,7 @@ def main() -> None:
     from dask.distributed import LocalCluster
 
     import sim
+    from sim.experiments.execution import worker_environment
 
     sc = sim.load_scenario(SCENARIO)
     opts = sim.RunOptions(clients=a.clients, progress=False)
@@ -60,7 +61,10 @@ def main() -> None:
 
     times: dict[int, float] = {}
     for workers in (1, 2):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with (
+            worker_environment(),
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        ):
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
             reps = sim.replicate(sc, n=a.replications, options=opts.replace(dask=cluster.scheduler_address))

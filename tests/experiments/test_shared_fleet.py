@@ -104,3 +104,39 @@ def test_dask_ships_each_scenario_and_its_fleet_base_once() -> None:
     got = [_shipped(_digest, *t).summary for t in shipped]
     shared.clear()
     assert got == [_digest(*t).summary for t in tasks]
+
+
+def test_local_dask_workers_keep_glibc_adaptive_mmap_threshold() -> None:
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap threshold:
+    every large numpy array is then a fresh mmap, and a replication took twice as long as in this process
+    (measured: README, Performance). ``--dask local`` starts its workers without it; ``worker_environment`` is
+    what it (and the benchmark) wraps the cluster in."""
+    pytest.importorskip("dask.distributed")
+    from distributed.nanny import _get_env_variables
+
+    from sim.experiments.execution import _trim_threshold, run_tasks, worker_environment
+
+    assert "MALLOC_TRIM_THRESHOLD_" in _get_env_variables("distributed.nanny.pre-spawn-environ")  # Dask's default
+    with worker_environment():
+        assert "MALLOC_TRIM_THRESHOLD_" not in _get_env_variables("distributed.nanny.pre-spawn-environ")
+    assert run_tasks(_trim_threshold, [()], workers=1, dask="local", progress=False) == [None]
+
+
+def test_an_existing_cluster_with_the_trim_setting_gets_one_warning() -> None:
+    from sim.errors import InputWarning
+    from sim.experiments.execution import _check_trim
+
+    class Workers:
+        def __init__(self, values: dict[str, str | None]) -> None:
+            self.values = values
+
+        def run(self, fn: object) -> dict[str, str | None]:
+            return self.values
+
+    with pytest.warns(InputWarning, match="MALLOC_TRIM_THRESHOLD_"):
+        _check_trim(Workers({"tcp://w1": None, "tcp://w2": "65536"}), "tcp://sched:8786")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_trim(Workers({"tcp://w1": None}), "tcp://sched:8786")

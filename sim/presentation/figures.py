@@ -15,6 +15,7 @@ no global state, no GUI backend, safe in worker threads.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -180,9 +181,15 @@ def legend_below(fig: Figure, ax: Axes | Sequence[Axes], ncols: int = 3) -> None
         )
 
 
+SUBJECT_WIDTH = 90  # characters of a title's second line that fit the narrowest figure (a gated runbook's is longer)
+
+
 def titled(text: str, subject: str | None) -> str:
-    """A figure title naming what it shows about: ``Orphans per replication \u2014 <scenario, runbook>``."""
-    return f"{text}\n{plain(subject)}" if subject else text
+    """A figure title naming what it shows about: ``Orphans per replication \u2014 <scenario, runbook>``; the
+    subject wrapped, so that a long runbook description is not cut at the figure's edges."""
+    if not subject:
+        return text
+    return text + "\n" + "\n".join(textwrap.wrap(plain(subject), SUBJECT_WIDTH, break_on_hyphens=False))
 
 
 def to_png(fig: Figure) -> bytes:

@@ -14,7 +14,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim._version import __version__
-from sim.analysis.comparison import Comparison, comparison_csv, differing_parameters, side_by_side
+from sim.analysis.comparison import (
+    Comparison,
+    comparison_csv,
+    differing_parameters,
+    paired_differences,
+    side_by_side,
+)
 from sim.analysis.verdict import CONFIDENCE
 from sim.io import check_out_dir, csv_bytes, jsonable, write_outputs
 from sim.presentation import figures as figs
@@ -120,6 +126,22 @@ def compare_document(comp: Comparison, figures: Mapping[str, tuple[Figure, str]]
         Fig("orphans", "Expected orphans per scenario (whiskers: 95% interval) and the threshold."),
     ]
     sections.append(Section("Side by side", "side-by-side", b))
+    paired = paired_differences(comp)
+    if len(paired):
+        first = labels[0]
+        shown = paired.rename(
+            columns={"mean_difference": "mean difference", "ci95_low": "95% low", "ci95_high": "95% high"}
+        ).drop(columns=["against"])
+        b = [
+            Para(
+                f"Each scenario minus {first}, replication by replication (the same streams in both): the mean "
+                "difference and its 95% interval. An interval that excludes 0 shows which runbook does better on "
+                "that measure, with far fewer replications than the side-by-side intervals need."
+            ),
+            Table(shown, f"Paired differences against {first} (negative: fewer than {first}).",
+                  {"mean difference": "n2", "95% low": "n2", "95% high": "n2"}),
+        ]  # fmt: skip
+        sections.append(Section("Paired differences", "paired", b))
 
     rows = []
     for lb, r in zip(labels, comp.reports, strict=True):
@@ -198,6 +220,7 @@ def compare_json(comp: Comparison, files: Sequence[str]) -> dict[str, Any]:
             for v, r in zip(comp.variants, comp.reports, strict=True)
         ],
         "side_by_side": side_by_side(comp),
+        "paired_differences": paired_differences(comp),
         "files": sorted(files),
     }
     return jsonable(out)

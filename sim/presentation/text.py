@@ -9,6 +9,7 @@ strips it when the output is not a terminal.
 
 from __future__ import annotations
 
+import math
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -364,13 +365,29 @@ def comparison_lines(comp: Comparison) -> str:
         f"threshold: {comp.threshold.describe()} ({comp.threshold.option()}); {comp.replications} replications "
         f"per scenario, seed {comp.seed}"
     )
-    return "\n".join(
-        [head]
-        + [
-            f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
-            for v, r in zip(comp.variants, comp.reports, strict=True)
+    from sim.analysis.comparison import paired_differences
+
+    lines = [head] + [
+        f"{r.verdict:<12} {_estimate(r.judgement, comp.threshold)}  {v.label}"
+        for v, r in zip(comp.variants, comp.reports, strict=True)
+    ]
+    return "\n".join(lines + paired_lines(paired_differences(comp)))
+
+
+def paired_lines(paired: pd.DataFrame) -> list[str]:
+    """'paired, <scenario> minus <first>: orphans -1.13 (95% interval -2.00 to -0.25); ...' per scenario."""
+    out = []
+    for label, g in paired.groupby("scenario", sort=False):
+        parts = [
+            f"{m} {_signed(d)} (95% interval {_signed(lo)} to {_signed(hi)})"
+            for m, d, lo, hi in zip(g["measure"], g["mean_difference"], g["ci95_low"], g["ci95_high"], strict=True)
         ]
-    )
+        out.append(f"paired, {label} minus {g['against'].iloc[0]}: " + "; ".join(parts))
+    return out
+
+
+def _signed(v: object) -> str:
+    return f"{float(v):+.2f}" if isinstance(v, int | float) and math.isfinite(float(v)) else "n/a"
 
 
 def _estimate(j: dict[str, Any], threshold: Threshold) -> str:

@@ -241,6 +241,10 @@ def check_time_format(time_format: str | None) -> None:
         raise InputError("--time-format", time_format, "needs a year (%Y or %y)")
 
 
+EARLIEST_SECONDS = 631_152_000.0  # 1990-01-01 UTC: before any endpoint-protection console (a typo below it)
+LATEST_SECONDS = 253_370_764_800.0  # 9999-01-01 UTC: later ones are "in the future", but must still be printable
+
+
 def parse_times(values: pd.Series, tz_hours: float, time_format: str | None = None) -> np.ndarray:
     """Seconds since 1970 UTC of each value (NaN where empty or unreadable). A time without an offset is
     taken to be at UTC offset ``tz_hours``; one with an offset (or ``Z``, ``UTC``, ``GMT``) is converted."""
@@ -260,7 +264,9 @@ def parse_times(values: pd.Series, tz_hours: float, time_format: str | None = No
             t.loc[todo] = t2
             todo = t.isna() & (s != "")
     secs = (t - EPOCH).dt.total_seconds().to_numpy(dtype=float)
-    return secs - np.where(aware.to_numpy(dtype=bool), 0.0, tz_hours * 3600.0)
+    secs = secs - np.where(aware.to_numpy(dtype=bool), 0.0, tz_hours * 3600.0)
+    # a fallback format can read a fragment as a date of year 0 ('/1'): no console's check-in is that old
+    return np.where((secs >= EARLIEST_SECONDS) & (secs < LATEST_SECONDS), secs, np.nan)
 
 
 def parse_time(value: str, tz_hours: float, what: str, time_format: str | None = None) -> float:

@@ -7,8 +7,8 @@ mode of group, version, presence and cause was a Python call per client and colu
 at 10^5 clients and more). Here a replication's orphans travel back from the worker as ``OrphanRows``: client
 ids as UTF-8 bytes, the four labels as small integer codes into per-replication category lists, the first
 contact as float64, about 20 bytes a row (0.12 MB per replication of 5,800 orphans). The aggregation
-(``per_client``) factorises once over all replications and takes modes and counts by sorting, with the same
-tie-break as before (the most frequent label, the first in string order among equals).
+(``stack``, then ``mode`` and ``counts_text``) factorises once over all replications and takes modes and counts
+by sorting, with the same tie-break as before (the most frequent label, the first in string order among equals).
 """
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ class Stacked:
 
     def __len__(self) -> int:
         return len(self.client)
+
+    def labels(self, col: str) -> np.ndarray:
+        """The label of each row, as strings (object array; empty when there are no rows)."""
+        return self.categories[col][self.codes[col]] if len(self) else np.array([], dtype=object)
 
 
 def stack(parts: Sequence[OrphanRows]) -> Stacked:

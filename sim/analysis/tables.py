@@ -120,8 +120,7 @@ def at_risk_tables(extras: Sequence[RepExtra]) -> tuple[pd.DataFrame, pd.DataFra
 def _profile_table(st: Stacked, sizes: pd.DataFrame, n: int) -> pd.DataFrame:
     """Per (group, version, presence): clients and orphans per rotation, the share orphaned, the main cause."""
     prof_clients = sizes.groupby(PROFILE, sort=True, dropna=False)["clients"].sum()
-    labels = {c: st.categories[c][st.codes[c]] if len(st) else np.array([], dtype=object) for c in PROFILE}
-    orph = pd.DataFrame(labels | {"cause": st.codes["cause"]})
+    orph = pd.DataFrame({c: st.labels(c) for c in PROFILE} | {"cause": st.codes["cause"]})
     prof_orph = orph.groupby(PROFILE, sort=True, dropna=False).size()
     if len(orph):
         # the main cause: the most frequent, the first in string order among equals (cause codes are sorted)
@@ -148,7 +147,7 @@ def handle_apart_table(extras: Sequence[RepExtra]) -> pd.DataFrame:
     st = stack([x.orphans for x in extras])
     if len(st) == 0:
         return pd.DataFrame(columns=cols)
-    orph = pd.DataFrame({c: st.categories[c][st.codes[c]] for c in ("cause", "group", "version")})
+    orph = pd.DataFrame({c: st.labels(c) for c in ("cause", "group", "version")})
     b = orph[orph["cause"].isin(BLOCKING)]
     if len(b) == 0:
         return pd.DataFrame(columns=cols)

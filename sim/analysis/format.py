@@ -20,6 +20,11 @@ def n2(v: float | None) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:,.2f}"
 
 
+def n2_signed(v: float | None) -> str:
+    """Two decimals with the sign always shown (a difference: ``+1.13``, ``-0.25``); ``n/a`` as ``n2``."""
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:+,.2f}"
+
+
 def pct(v: float | None) -> str:
     """A share (0 to 1) as a percentage: two decimals under 10%, where small shares matter, else one."""
     if v is None or not math.isfinite(v):

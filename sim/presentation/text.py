@@ -9,7 +9,6 @@ strips it when the output is not a terminal.
 
 from __future__ import annotations
 
-import math
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from sim._version import __version__
 from sim.analysis.dates import Clock
+from sim.analysis.format import n2_signed
 from sim.analysis.format import setting as fmt_setting
 from sim.calibration.inventory import iso_utc
 from sim.model.causes import CAUSE_MEANINGS
@@ -379,15 +379,11 @@ def paired_lines(paired: pd.DataFrame) -> list[str]:
     out = []
     for label, g in paired.groupby("scenario", sort=False):
         parts = [
-            f"{m} {_signed(d)} (95% interval {_signed(lo)} to {_signed(hi)})"
+            f"{m} {n2_signed(d)} (95% interval {n2_signed(lo)} to {n2_signed(hi)})"
             for m, d, lo, hi in zip(g["measure"], g["mean_difference"], g["ci95_low"], g["ci95_high"], strict=True)
         ]
         out.append(f"paired, {label} minus {g['against'].iloc[0]}: " + "; ".join(parts))
     return out
-
-
-def _signed(v: object) -> str:
-    return f"{float(v):+.2f}" if isinstance(v, int | float) and math.isfinite(float(v)) else "n/a"
 
 
 def _estimate(j: dict[str, Any], threshold: Threshold) -> str:
